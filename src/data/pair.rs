@@ -1,0 +1,142 @@
+//! A source and a target domain put on one class index (the source's folder names).
+//! Target images of classes the source does not have cannot be predicted, so they are left
+//! out of evaluation and named in a warning.
+
+use super::{DataError, Domain};
+
+/// Source and target on one class index.
+#[derive(Clone, Debug)]
+pub struct DomainPair {
+    pub source: Domain,
+    pub target: Domain,
+    /// The class index shared by both domains (the source's classes).
+    pub classes: Vec<String>,
+    /// Non-fatal problems: differing class sets, skipped files, empty classes.
+    pub warnings: Vec<String>,
+}
+
+impl DomainPair {
+    /// True when the target carries labels (used for evaluation, or training with `--target-labels`).
+    pub fn target_labelled(&self) -> bool {
+        self.target.labels.is_some()
+    }
+}
+
+fn names(list: &[String]) -> String {
+    list.iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Put both domains on the source's class index.
+pub fn align_pair(
+    source: Domain,
+    mut target: Domain,
+    source_path: &str,
+) -> Result<DomainPair, DataError> {
+    let Some(_) = source.labels else {
+        return Err(DataError::NoClasses {
+            role: "source".into(),
+            path: source_path.into(),
+        });
+    };
+    let present: Vec<String> = source
+        .class_names
+        .iter()
+        .zip(source.class_counts())
+        .filter(|(_, c)| *c > 0)
+        .map(|(n, _)| n.clone())
+        .collect();
+    if present.len() < 2 {
+        return Err(DataError::OneClass {
+            role: "source".into(),
+            class: present.first().cloned().unwrap_or_default(),
+            path: source_path.into(),
+        });
+    }
+    if source.shape != target.shape {
+        return Err(DataError::Invalid(format!(
+            "source samples are {} but target samples are {}",
+            source.shape.describe(),
+            target.shape.describe()
+        )));
+    }
+    let classes = source.class_names.clone();
+    let mut warnings: Vec<String> = source
+        .warnings
+        .iter()
+        .chain(&target.warnings)
+        .cloned()
+        .collect();
+    for d in [&source, &target] {
+        if !d.skipped.is_empty() {
+            let examples: Vec<String> = d
+                .skipped
+                .iter()
+                .take(3)
+                .map(|s| format!("{} ({})", s.path.display(), s.reason))
+                .collect();
+            warnings.push(format!(
+                "{} file(s) skipped in the {} folder, e.g. {}",
+                d.skipped.len(),
+                d.name,
+                examples.join("; ")
+            ));
+        }
+    }
+    if let Some(tlabels) = target.labels.take() {
+        let map: Vec<Option<u32>> = target
+            .class_names
+            .iter()
+            .map(|n| classes.iter().position(|c| c == n).map(|i| i as u32))
+            .collect();
+        let only_target: Vec<String> = target
+            .class_names
+            .iter()
+            .zip(&map)
+            .filter(|(_, m)| m.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let only_source: Vec<String> = classes
+            .iter()
+            .filter(|c| !target.class_names.contains(c))
+            .cloned()
+            .collect();
+        let keep: Vec<usize> = (0..tlabels.len())
+            .filter(|&i| map[tlabels[i] as usize].is_some())
+            .collect();
+        if keep.is_empty() {
+            return Err(DataError::NoSharedClasses {
+                source_classes: names(&classes),
+                target_classes: names(&target.class_names),
+            });
+        }
+        if !only_target.is_empty() {
+            warnings.push(format!(
+                "class sets differ: target class(es) {} are not in the source; their {} image(s) are left out of evaluation",
+                names(&only_target),
+                tlabels.len() - keep.len()
+            ));
+        }
+        if !only_source.is_empty() {
+            warnings.push(format!(
+                "class sets differ: source class(es) {} are not in the target; evaluation uses the shared classes",
+                names(&only_source)
+            ));
+        }
+        let remapped: Vec<u32> = tlabels
+            .iter()
+            .map(|&l| map[l as usize].unwrap_or(0))
+            .collect();
+        target.labels = Some(remapped);
+        target = target.subset(&keep);
+    }
+    target.class_names = classes.clone();
+    Ok(DomainPair {
+        source,
+        target,
+        classes,
+        warnings,
+    })
+}

@@ -1,0 +1,133 @@
+//! ResNet-18 with the usual parameter layout (`conv1`, `bn1`, `layer1`…`layer4`, `fc`), so
+//! a standard pretrained ResNet-18 safetensors file loads by name. Stages: `stem`
+//! (conv1, bn1, ReLU, 3×3/2 max-pool), `layer1` … `layer4`; features are globally pooled.
+//! Unlike candle-transformers' ResNet, batch-norm trains and the max-pool has a gradient.
+
+use super::layers::{self, ConvBn};
+use super::{Backbone, Stage, StageInfo};
+use crate::data::SampleShape;
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+
+struct Stem(ConvBn);
+
+impl Stage for Stem {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        layers::max_pool_3x3_s2(&self.0.forward_t(x, train)?.relu()?)
+    }
+}
+
+struct BasicBlock {
+    a: ConvBn,
+    b: ConvBn,
+    downsample: Option<ConvBn>,
+}
+
+impl BasicBlock {
+    fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let conv_bn = |ci, co, k, s, p, conv: &str, bn: &str| -> Result<ConvBn> {
+            Ok(ConvBn {
+                conv: layers::conv_no_bias(ci, co, k, s, p, vb.pp(conv))?,
+                bn: layers::batch_norm(co, vb.pp(bn))?,
+            })
+        };
+        let downsample = if stride != 1 || c_in != c_out {
+            Some(conv_bn(
+                c_in,
+                c_out,
+                1,
+                stride,
+                0,
+                "downsample.0",
+                "downsample.1",
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            a: conv_bn(c_in, c_out, 3, stride, 1, "conv1", "bn1")?,
+            b: conv_bn(c_out, c_out, 3, 1, 1, "conv2", "bn2")?,
+            downsample,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let h = self.a.forward_t(x, train)?.relu()?;
+        let h = self.b.forward_t(&h, train)?;
+        let skip = match &self.downsample {
+            Some(d) => d.forward_t(x, train)?,
+            None => x.clone(),
+        };
+        (h + skip)?.relu()
+    }
+}
+
+struct Layer(Vec<BasicBlock>);
+
+impl Stage for Layer {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = x.clone();
+        for b in &self.0 {
+            h = b.forward_t(&h, train)?;
+        }
+        Ok(h)
+    }
+}
+
+struct LastLayer(Layer);
+
+impl Stage for LastLayer {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        layers::global_avg_pool(&self.0.forward_t(x, train)?)
+    }
+}
+
+/// Build ResNet-18 for an image input of at least 32×32.
+pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
+    let SampleShape::Image {
+        channels,
+        height,
+        width,
+    } = input
+    else {
+        candle_core::bail!("ResNet-18 needs image input, got {}", input.describe());
+    };
+    if height < 32 || width < 32 {
+        candle_core::bail!("ResNet-18 needs images of at least 32×32, got {height}×{width}");
+    }
+    let stem = ConvBn {
+        conv: layers::conv_no_bias(channels, 64, 7, 2, 3, vb.pp("conv1"))?,
+        bn: layers::batch_norm(64, vb.pp("bn1"))?,
+    };
+    let widths = [64, 128, 256, 512];
+    let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(Stem(stem))];
+    let mut info = vec![StageInfo {
+        name: "stem".into(),
+        var_prefixes: vec!["conv1.".into(), "bn1.".into()],
+    }];
+    let mut c_in = 64;
+    for (i, &w) in widths.iter().enumerate() {
+        let name = format!("layer{}", i + 1);
+        let stride = if i == 0 { 1 } else { 2 };
+        let lvb = vb.pp(&name);
+        let layer = Layer(vec![
+            BasicBlock::new(c_in, w, stride, lvb.pp("0"))?,
+            BasicBlock::new(w, w, 1, lvb.pp("1"))?,
+        ]);
+        c_in = w;
+        stages.push(if i == 3 {
+            Box::new(LastLayer(layer))
+        } else {
+            Box::new(layer)
+        });
+        info.push(StageInfo {
+            var_prefixes: vec![format!("{name}.")],
+            name,
+        });
+    }
+    Ok(Backbone {
+        stages,
+        info,
+        feature_dim: 512,
+    })
+}

@@ -1,0 +1,62 @@
+//! The LeNet-sized CNN of the peer benchmark: `conv1` (C→32, 5×5, max-pool 2, ReLU),
+//! `conv2` (32→64, 5×5, max-pool 2, ReLU), `fc1` (→1024, ReLU). For 28×28 input the
+//! flattened conv output is 64×4×4 = 1024.
+
+use super::{Backbone, Stage, StageInfo, layers};
+use crate::data::SampleShape;
+use candle_core::{Result, Tensor};
+use candle_nn::{Conv2d, Linear, Module, VarBuilder};
+
+/// Width of the features the small CNN produces.
+pub const FEATURES: usize = 1024;
+
+struct ConvPool(Conv2d);
+
+impl Stage for ConvPool {
+    fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
+        self.0.forward(x)?.max_pool2d(2)?.relu()
+    }
+}
+
+struct FlattenDense(Linear);
+
+impl Stage for FlattenDense {
+    fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
+        self.0.forward(&x.flatten_from(1)?)?.relu()
+    }
+}
+
+/// Build the small CNN for an image input of at least 16×16.
+pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
+    let SampleShape::Image {
+        channels,
+        height,
+        width,
+    } = input
+    else {
+        candle_core::bail!("the small CNN needs image input, got {}", input.describe());
+    };
+    if height < 16 || width < 16 {
+        candle_core::bail!("the small CNN needs images of at least 16×16, got {height}×{width}");
+    }
+    let out = |s: usize| ((s - 4) / 2 - 4) / 2;
+    let flat = 64 * out(height) * out(width);
+    let conv1 = layers::conv(channels, 32, 5, vb.pp("conv1"))?;
+    let conv2 = layers::conv(32, 64, 5, vb.pp("conv2"))?;
+    let fc1 = layers::linear(flat, FEATURES, vb.pp("fc1"))?;
+    Ok(Backbone {
+        stages: vec![
+            Box::new(ConvPool(conv1)),
+            Box::new(ConvPool(conv2)),
+            Box::new(FlattenDense(fc1)),
+        ],
+        info: ["conv1", "conv2", "fc1"]
+            .iter()
+            .map(|n| StageInfo {
+                name: n.to_string(),
+                var_prefixes: vec![format!("{n}.")],
+            })
+            .collect(),
+        feature_dim: FEATURES,
+    })
+}

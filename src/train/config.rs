@@ -1,0 +1,85 @@
+//! What a run is: data, backbone, method, freezing depth and hyperparameters.
+
+use crate::device::DeviceChoice;
+use crate::method::MethodKind;
+use crate::model::BackboneKind;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where the two domains come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    /// A built-in generated pair.
+    Demo { name: String },
+    /// Two folders (the target may be flat = unlabeled).
+    Folders { source: PathBuf, target: PathBuf },
+}
+
+impl Default for DataSource {
+    fn default() -> Self {
+        DataSource::Demo {
+            name: crate::data::DEMOS[0].name.into(),
+        }
+    }
+}
+
+impl DataSource {
+    /// Short description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::Demo { name } => format!("demo {name}"),
+            DataSource::Folders { source, target } => {
+                format!("{} → {}", source.display(), target.display())
+            }
+        }
+    }
+}
+
+/// Everything that defines a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExperimentConfig {
+    pub data: DataSource,
+    pub method: MethodKind,
+    /// None: the default for the data (MLP for points, small CNN for images) or the `init` model's.
+    pub backbone: Option<BackboneKind>,
+    /// Number of backbone stages to freeze.
+    pub freeze: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// Labelled target images per class handed to training.
+    pub target_labels: usize,
+    /// Adaptation weight; None: the method's default.
+    pub lambda: Option<f64>,
+    /// Fraction of the source held out for source accuracy.
+    pub val_fraction: f64,
+    pub device: DeviceChoice,
+    /// Start from this checkpoint (task A → task B).
+    pub init: Option<PathBuf>,
+    /// Save the trained model here (weights + JSON sidecar).
+    pub save: Option<PathBuf>,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        Self {
+            data: DataSource::default(),
+            method: MethodKind::SourceOnly,
+            backbone: None,
+            freeze: 0,
+            epochs: 5,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            seed: 1,
+            target_labels: 0,
+            lambda: None,
+            val_fraction: 0.2,
+            device: DeviceChoice::Auto,
+            init: None,
+            save: None,
+        }
+    }
+}

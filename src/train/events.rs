@@ -1,0 +1,147 @@
+//! What the worker says (events, past tense) and what it is told (commands, imperative),
+//! plus the run's report — the same structure the CLI writes as JSON.
+
+use super::config::ExperimentConfig;
+use crate::model::InitReport;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Commands to a running worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    pub train_loss: f64,
+    /// Accuracy on the held-out source images (0..1), if any.
+    pub source_accuracy: Option<f64>,
+    /// Accuracy on the target's evaluation images (0..1); None for an unlabeled target.
+    pub target_accuracy: Option<f64>,
+    pub seconds: f64,
+    pub images_per_sec: f64,
+    /// Method-specific figures (e.g. `mmd2`, `domain_accuracy`).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The figures after the last epoch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FinalMetrics {
+    pub source_accuracy: Option<f64>,
+    pub target_accuracy: Option<f64>,
+    pub train_loss: Option<f64>,
+    pub epochs_completed: usize,
+}
+
+/// Counts of the data a run used.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataReport {
+    pub source: String,
+    pub classes: Vec<String>,
+    pub source_train: usize,
+    pub source_val: usize,
+    pub target_train: usize,
+    pub target_eval: usize,
+    pub target_total: usize,
+    pub target_labelled: bool,
+    pub skipped_files: usize,
+    pub sample_shape: String,
+}
+
+/// A target image's prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Index in the target domain.
+    pub index: usize,
+    pub file: String,
+    pub predicted: u32,
+    pub confidence: f32,
+    /// True label, when the target is labelled.
+    pub label: Option<u32>,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub method: String,
+    pub backbone: String,
+    pub freeze: usize,
+    pub stages: Vec<String>,
+    pub seed: u64,
+    pub device: String,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    pub data: DataReport,
+    pub history: Vec<EpochRecord>,
+    #[serde(rename = "final")]
+    pub final_metrics: FinalMetrics,
+    /// Target confusion matrix, rows = true class, columns = predicted (labelled targets).
+    pub confusion: Option<Vec<Vec<u32>>>,
+    pub stopped_early: bool,
+    pub elapsed_secs: f64,
+    pub init: Option<InitReport>,
+    pub warnings: Vec<String>,
+    /// Method-specific results (e.g. per-file instance weights).
+    pub extra: Option<serde_json::Value>,
+    pub config: ExperimentConfig,
+    /// Per target image predictions (written with `--predict`, not into the JSON).
+    #[serde(skip)]
+    pub predictions: Vec<Prediction>,
+}
+
+/// What the worker reports.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Data loading progress.
+    Loading {
+        what: String,
+        done: usize,
+        total: usize,
+    },
+    /// Training is about to start.
+    Started {
+        epochs: usize,
+        batches_per_epoch: usize,
+        trainable_params: usize,
+        total_params: usize,
+        device: String,
+        warnings: Vec<String>,
+    },
+    /// A batch finished (throttled: a few per second at most).
+    BatchFinished {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+        images_per_sec: f64,
+        eta_secs: f64,
+    },
+    EpochFinished(EpochRecord),
+    Paused,
+    Resumed,
+    /// The run ended: all epochs done, or stopped early (`report.stopped_early`).
+    Finished(Box<RunReport>),
+    /// The run failed; `epoch` is where (1-based), if training had started.
+    Failed {
+        epoch: Option<usize>,
+        message: String,
+    },
+}
+
+/// Where a run's events go.
+pub trait EventSink {
+    /// Deliver one event.
+    fn emit(&mut self, event: Event);
+}
+
+impl<F: FnMut(Event)> EventSink for F {
+    fn emit(&mut self, event: Event) {
+        self(event)
+    }
+}

@@ -1,0 +1,130 @@
+//! Loading a run's two domains from a [`DataSource`] at the shape the model needs.
+
+use super::config::DataSource;
+use crate::data::folder::{LoadOptions, decode_scan, image_to_values, looks_colour, scan_folder};
+use crate::data::{
+    DataError, Domain, DomainPair, LoadProgress, SampleShape, align_pair, generate_demo,
+};
+use rayon::prelude::*;
+
+/// The image shape to load at: `None` channels = decide from the images (colour → 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeHint {
+    pub channels: Option<usize>,
+    pub size: usize,
+}
+
+impl Default for ShapeHint {
+    fn default() -> Self {
+        Self {
+            channels: None,
+            size: crate::data::demo::DIGIT_SIDE,
+        }
+    }
+}
+
+/// Convert an image domain to another channel count or size (used for generated demos).
+pub fn convert_domain(domain: Domain, shape: SampleShape) -> Domain {
+    let (
+        SampleShape::Image {
+            channels: c0,
+            height: h0,
+            width: w0,
+        },
+        SampleShape::Image {
+            channels,
+            height,
+            width,
+        },
+    ) = (domain.shape, shape)
+    else {
+        return domain;
+    };
+    if domain.shape == shape {
+        return domain;
+    }
+    let plane = h0 * w0;
+    let rows: Vec<Vec<f32>> = (0..domain.len())
+        .into_par_iter()
+        .map(|i| {
+            let s = domain.sample(i);
+            let to_u8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            let img = if c0 == 1 {
+                image::DynamicImage::ImageLuma8(
+                    image::GrayImage::from_raw(
+                        w0 as u32,
+                        h0 as u32,
+                        s.iter().map(|&v| to_u8(v)).collect(),
+                    )
+                    .expect("sizes match"),
+                )
+            } else {
+                let raw: Vec<u8> = (0..plane)
+                    .flat_map(|p| (0..3).map(move |c| to_u8(s[c * plane + p])))
+                    .collect();
+                image::DynamicImage::ImageRgb8(
+                    image::RgbImage::from_raw(w0 as u32, h0 as u32, raw).expect("sizes match"),
+                )
+            };
+            image_to_values(&img, channels, height, width)
+        })
+        .collect();
+    Domain {
+        shape,
+        x: rows.concat(),
+        ..domain
+    }
+}
+
+/// Load (or generate) both domains and put them on one class index.
+pub fn load_pair(
+    source: &DataSource,
+    hint: ShapeHint,
+    progress: &mut dyn FnMut(&str, LoadProgress),
+) -> Result<DomainPair, DataError> {
+    match source {
+        DataSource::Demo { name } => {
+            progress("generating demo", LoadProgress { done: 0, total: 1 });
+            let mut pair = generate_demo(name, 7)?;
+            if let SampleShape::Image { channels, .. } = pair.source.shape {
+                let want = SampleShape::Image {
+                    channels: hint.channels.unwrap_or(channels),
+                    height: hint.size,
+                    width: hint.size,
+                };
+                pair.source = convert_domain(pair.source, want);
+                pair.target = convert_domain(pair.target, want);
+            }
+            progress("generating demo", LoadProgress { done: 1, total: 1 });
+            Ok(pair)
+        }
+        DataSource::Folders { source, target } => {
+            let s_scan = scan_folder("source", source)?;
+            let t_scan = scan_folder("target", target)?;
+            let channels = hint.channels.unwrap_or_else(|| {
+                if looks_colour(&s_scan) || looks_colour(&t_scan) {
+                    3
+                } else {
+                    1
+                }
+            });
+            let shape = SampleShape::Image {
+                channels,
+                height: hint.size,
+                width: hint.size,
+            };
+            let opts = |role: &str, allow_flat| LoadOptions {
+                role: role.into(),
+                shape,
+                allow_flat,
+            };
+            let s = decode_scan(&s_scan, source, &opts("source", false), &mut |p| {
+                progress("loading source", p)
+            })?;
+            let t = decode_scan(&t_scan, target, &opts("target", true), &mut |p| {
+                progress("loading target", p)
+            })?;
+            align_pair(s, t, &source.display().to_string())
+        }
+    }
+}
