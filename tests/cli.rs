@@ -1,0 +1,110 @@
+//! The command line as a script would use it: flags, JSON keys, CSV predictions, errors.
+
+mod common;
+
+use common::{run_cli, write_digit_folder};
+use transferlab::data::demo::Style;
+
+#[test]
+fn demos_are_listed() {
+    let (ok, out, _) = run_cli(&["demos"]);
+    assert!(ok);
+    for name in ["digits-rotated", "digits-inverted", "digits-colour", "moons"] {
+        assert!(out.contains(name), "{name} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn a_demo_run_writes_the_documented_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let (ok, out, err) = run_cli(&[
+        "run", "--demo", "moons", "--method", "fine-tune", "--freeze", "1", "--epochs", "2",
+        "--seed", "1", "--json", json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "one summary line on stdout: {out}");
+    assert!(out.contains("target"), "{out}");
+    assert!(err.contains("epoch"), "per-epoch progress on stderr: {err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let t = v["final"]["target_accuracy"].as_f64().unwrap();
+    let s = v["final"]["source_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&s));
+    let history = v["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    for (i, h) in history.iter().enumerate() {
+        assert_eq!(h["epoch"].as_u64(), Some(i as u64 + 1));
+        for key in ["train_loss", "source_accuracy", "target_accuracy"] {
+            assert!(h[key].is_number(), "history[{i}].{key}");
+        }
+    }
+    assert_eq!(v["freeze"].as_u64(), Some(1));
+}
+
+#[test]
+fn folders_train_and_an_unlabeled_target_gets_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let tgt = dir.path().join("tgt");
+    write_digit_folder(&src, &[0, 1, 2], 8, Style::Clean, 28, "png", 1);
+    // A flat target: images straight in the folder.
+    write_digit_folder(&tgt, &[1, 2], 3, Style::Inverted, 32, "png", 2);
+    for c in ["1", "2"] {
+        for e in std::fs::read_dir(tgt.join(c)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::rename(&p, tgt.join(p.file_name().unwrap())).unwrap();
+        }
+        std::fs::remove_dir(tgt.join(c)).unwrap();
+    }
+    let json = dir.path().join("r.json");
+    let csv = dir.path().join("p.csv");
+    let (ok, out, err) = run_cli(&[
+        "run", "--source", src.to_str().unwrap(), "--target", tgt.to_str().unwrap(),
+        "--epochs", "1", "--batch-size", "8", "--json", json.to_str().unwrap(),
+        "--predict", csv.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("target n/a"), "no target accuracy without labels: {out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["final"]["target_accuracy"].is_null());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "file,predicted,confidence");
+    assert_eq!(lines.len(), 7, "a row per target file");
+    assert!(lines[1..].iter().all(|l| ["0", "1", "2"].contains(&l.split(',').nth(1).unwrap())));
+}
+
+#[test]
+fn save_then_init_is_task_a_to_task_b() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("a.safetensors");
+    let (ok, _, err) = run_cli(&[
+        "run", "--demo", "digits-inverted", "--epochs", "1", "--save", model.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(model.exists() && dir.path().join("a.json").exists());
+    let (ok, out, err) = run_cli(&[
+        "run", "--demo", "digits-rotated", "--method", "fine-tune", "--init", model.to_str().unwrap(),
+        "--freeze", "3", "--epochs", "1", "--target-labels", "5",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("fine-tune"), "{out}");
+}
+
+#[test]
+fn bad_input_fails_with_a_clear_message_and_no_panic() {
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", "--demo", "nope"], "unknown demo 'nope'"),
+        (vec!["run", "--source", "/no/such/dir", "--target", "/tmp"], "does not exist"),
+        (vec!["run", "--demo", "moons", "--freeze", "7"], "--freeze 7 is more than"),
+        (vec!["run", "--demo", "moons", "--method", "target-only"], "--target-labels"),
+        (vec!["run", "--demo", "moons", "--method", "magic"], "invalid value 'magic'"),
+        (vec!["run", "--demo", "moons", "--init", "/no/model.safetensors"], "model"),
+    ];
+    for (args, expected) in cases {
+        let (ok, _, err) = run_cli(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(err.contains(expected), "{args:?}: expected '{expected}' in:\n{err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+    }
+}
