@@ -1,26 +1,47 @@
-//! The eframe app: draws the engine's state and talks to the training worker only by
-//! messages. Heavy work (data generation/loading, training) never runs on the UI thread.
+//! The eframe app: draws the engine's state and talks to workers only by messages.
+//! Heavy work (loading data, analysis, training) never runs on the UI thread.
+//!
+//! One view per file: `data` (journey 2), `similarity` (3), `setup` (4), `training` (5),
+//! `compare` (6); `state` holds the app and its frame loop; `help` and `theme` serve the
+//! classroom; the rest are helpers (background jobs, path fields, thumbnails, the
+//! feature map, runs, exports, frame timing).
 
+pub mod commands;
+pub mod compare;
+pub mod data;
+pub mod export;
+pub mod feature_map;
+pub mod files;
+pub mod frame_stats;
+pub mod help;
+pub mod jobs;
+pub mod runs;
+pub mod setup;
+pub mod similarity;
 pub mod state;
+pub mod theme;
+pub mod thumbs;
 pub mod training;
 
-pub use state::TransferLabApp;
+pub use commands::{AppCommand, View};
+pub use state::{AppOptions, Settings, TransferLabApp};
 
 use anyhow::{Result, anyhow};
 
-/// Open the app window on a built-in demo.
+/// Open the app window on a built-in demo (or the remembered data).
 pub fn run_native(demo: Option<String>) -> Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("transferlab")
-            .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([800.0, 500.0]),
+            .with_inner_size([1440.0, 900.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
         ..Default::default()
     };
     eframe::run_native(
         "transferlab",
         options,
-        Box::new(move |cc| Ok(Box::new(TransferLabApp::new(&cc.egui_ctx, demo.as_deref())))),
+        Box::new(move |cc| Ok(Box::new(TransferLabApp::from_creation(cc, demo)))),
     )
     .map_err(|e| anyhow!("could not open the window: {e}"))
 }

@@ -1,131 +1,318 @@
-//! The training view: settings of the next run, Train / Pause / Stop, and live curves.
+//! The training view (journey 5): live curves (loss, source and target accuracy, the
+//! method's own figures such as MMD² or the domain classifier's accuracy), progress with
+//! ETA and images/s, and the feature map recomputed after every epoch, so the two domains
+//! can be seen moving together.
 
-use super::state::TransferLabApp;
-use crate::data::DEMOS;
-use crate::method::MethodKind;
-use crate::train::{Command, DataSource};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use super::feature_map::{ColourBy, map_ui};
+use super::runs::{RunRecord, RunStatus, Runs};
+use super::theme::Look;
+use super::thumbs::Thumbnails;
+use egui::RichText;
+use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, Points};
 
-/// Draw the whole (minimal) app.
-pub fn ui(app: &mut TransferLabApp, ui: &mut egui::Ui) {
-    egui::Panel::top("controls").show(ui, |ui| {
-        ui.horizontal_wrapped(|ui| {
-            ui.heading("transferlab");
-            ui.separator();
-            let demo_label = ui.label("Demo");
-            let mut demo = app.demo.clone();
-            egui::ComboBox::from_id_salt("demo")
-                .selected_text(&demo)
-                .show_ui(ui, |ui| {
-                    for d in DEMOS {
-                        ui.selectable_value(&mut demo, d.name.to_string(), d.title);
-                    }
-                })
-                .response
-                .labelled_by(demo_label.id);
-            if demo != app.demo && !app.run.is_running() {
-                app.demo = demo.clone();
-                app.config.data = DataSource::Demo { name: demo };
-                app.load_data();
-            }
-            let method_label = ui.label("Method");
-            egui::ComboBox::from_id_salt("method")
-                .selected_text(app.config.method.name())
-                .show_ui(ui, |ui| {
-                    for m in MethodKind::ALL {
-                        ui.selectable_value(&mut app.config.method, m, m.name())
-                            .on_hover_text(m.summary());
-                    }
-                })
-                .response
-                .labelled_by(method_label.id);
-            let freeze_label = ui.label("Freeze");
-            ui.add(egui::Slider::new(&mut app.config.freeze, 0..=3))
-                .labelled_by(freeze_label.id);
-            let epochs_label = ui.label("Epochs");
-            ui.add(egui::DragValue::new(&mut app.config.epochs).range(1..=200))
-                .labelled_by(epochs_label.id);
-        });
-        ui.horizontal(|ui| {
-            let running = app.run.is_running();
-            let ready = app.pair.is_some() && !running;
-            if ui
-                .add_enabled(ready, egui::Button::new("▶ Train"))
-                .clicked()
-            {
-                app.start_training();
-            }
-            let pause_text = if app.run.paused { "Resume" } else { "Pause" };
-            if ui
-                .add_enabled(running, egui::Button::new(pause_text))
-                .clicked()
-            {
-                let c = if app.run.paused {
-                    Command::Resume
-                } else {
-                    Command::Pause
-                };
-                app.command(c);
-            }
-            if ui
-                .add_enabled(running, egui::Button::new("■ Stop"))
-                .clicked()
-            {
-                app.command(Command::Stop);
-            }
-            if app.is_loading() {
+/// Transient state of the view.
+#[derive(Default)]
+pub struct TrainingView {
+    /// Epoch of the map to show; None = the latest.
+    pub map_epoch: Option<usize>,
+    pub colour_by: ColourBy,
+}
+
+/// Draw the training view for the live (or latest) run.
+pub fn training_ui(
+    ui: &mut egui::Ui,
+    view: &mut TrainingView,
+    runs: &Runs,
+    thumbs: &mut Thumbnails,
+    look: Look,
+) {
+    let Some(run) = runs.live().or_else(|| runs.latest()) else {
+        ui.add_space(20.0);
+        ui.heading("No run yet");
+        ui.label("Press ▶ Train (top left) to train with the settings of the Setup view. The curves and the feature map appear here as training goes.");
+        return;
+    };
+    run_header_ui(ui, run, look);
+    ui.separator();
+    let map_w = (ui.available_width() * 0.38).clamp(260.0, 560.0);
+    egui::Panel::right("live-map")
+        .resizable(true)
+        .default_size(map_w)
+        .show(ui, |ui| live_map_ui(ui, view, runs, run, thumbs, look));
+    egui::CentralPanel::default().show(ui, |ui| curves_ui(ui, run, look));
+}
+
+fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
+    ui.horizontal_wrapped(|ui| {
+        ui.heading(format!("Run {}", run.label()));
+        ui.label(format!("· {}", run.pair.source.name));
+        if run.total_params > 0 {
+            ui.label(format!(
+                "· {} of {} parameters trainable · on {}",
+                super::setup::thousands(run.trainable_params),
+                super::setup::thousands(run.total_params),
+                run.device
+            ));
+        }
+    });
+    let epochs = run.config.epochs;
+    match &run.status {
+        RunStatus::Starting => {
+            ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label("generating the demo…");
-            } else if let Some(p) = &app.pair {
-                ui.label(format!(
-                    "{} source / {} target images, {} classes",
-                    p.source.len(),
-                    p.target.len(),
-                    p.classes.len()
-                ));
+                ui.label("preparing the run…");
+            });
+        }
+        RunStatus::Failed(e) => super::data::error_box_ui(
+            ui,
+            look,
+            "The run failed",
+            &format!(
+                "{} — change the settings in Setup (e.g. a smaller learning rate) and press ▶ Train again.",
+                super::setup::gui_words(e)
+            ),
+        ),
+        status => {
+            if let Some(p) = run.progress {
+                let total = (epochs * p.batches).max(1);
+                let done = if matches!(status, RunStatus::Finished) {
+                    total
+                } else {
+                    (p.epoch - 1) * p.batches + p.batch
+                };
+                let text = match status {
+                    RunStatus::Finished => format!("finished {} epochs in {:.0} s", run.history.len(), run.elapsed_secs),
+                    RunStatus::Stopped => format!("stopped after {} epoch(s)", run.history.len()),
+                    RunStatus::Paused => format!("paused in epoch {}/{epochs}", p.epoch),
+                    _ => format!(
+                        "epoch {}/{epochs} · batch {}/{} · {:.0} images/s · about {} left",
+                        p.epoch,
+                        p.batch,
+                        p.batches,
+                        p.images_per_sec,
+                        duration_words(p.eta_secs)
+                    ),
+                };
+                ui.add(egui::ProgressBar::new(done as f32 / total as f32).text(text));
             }
-            if let Some(e) = &app.data_error {
-                ui.colored_label(egui::Color32::RED, e);
+        }
+    }
+    for w in &run.warnings {
+        ui.colored_label(look.warn(), format!("⚠ {}", super::setup::gui_words(w)));
+    }
+}
+
+/// "42 s", "3 min 5 s".
+pub fn duration_words(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "?".into();
+    }
+    let s = secs.round() as u64;
+    if s < 60 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
+fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
+    let width = look.line_width();
+    let keys: Vec<String> = {
+        let mut k: Vec<String> = run
+            .history
+            .iter()
+            .flat_map(|r| r.metrics.keys().cloned())
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let plots = if keys.is_empty() { 2.0 } else { 3.0 };
+    let h = ((ui.available_height() - 30.0 * plots) / plots).max(120.0);
+    let link = egui::Id::unique("training-x");
+    let max_x = run.config.epochs as f64;
+    ui.label(RichText::new("Loss").strong());
+    Plot::new("loss-plot")
+        .height(h)
+        .legend(Legend::default())
+        .link_axis(link, [true, false])
+        .include_x(0.0)
+        .include_x(max_x)
+        .include_y(0.0)
+        .x_axis_label("epoch")
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.line(
+                Line::new("batch loss", PlotPoints::Borrowed(&run.batch_losses))
+                    .width(width * 0.6)
+                    .color(look.source().gamma_multiply(0.6)),
+            );
+            let epoch_loss: Vec<[f64; 2]> = run
+                .history
+                .iter()
+                .map(|r| [r.epoch as f64, r.train_loss])
+                .collect();
+            plot.line(
+                Line::new("epoch loss", epoch_loss.clone())
+                    .width(width)
+                    .color(look.source()),
+            );
+            plot.points(
+                Points::new("epoch loss", epoch_loss)
+                    .radius(width * 1.5)
+                    .color(look.source()),
+            );
+        });
+    ui.label(RichText::new("Accuracy").strong());
+    Plot::new("accuracy-plot")
+        .height(h)
+        .legend(Legend::default())
+        .link_axis(link, [true, false])
+        .include_x(0.0)
+        .include_x(max_x)
+        .include_y(0.0)
+        .include_y(1.0)
+        .x_axis_label("epoch")
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for (name, target) in [("source accuracy", false), ("target accuracy", true)] {
+                let pts: Vec<[f64; 2]> = run
+                    .history
+                    .iter()
+                    .filter_map(|r| {
+                        let a = if target {
+                            r.target_accuracy
+                        } else {
+                            r.source_accuracy
+                        };
+                        a.map(|a| [r.epoch as f64, a])
+                    })
+                    .collect();
+                plot.line(
+                    Line::new(name, pts.clone())
+                        .width(width)
+                        .color(look.domain(target)),
+                );
+                plot.points(
+                    Points::new(name, pts)
+                        .radius(width * 1.5)
+                        .color(look.domain(target)),
+                );
             }
         });
-        if let Some((epoch, batch, batches, ips, eta)) = app.run.progress {
-            let total = (app.run.epochs * batches).max(1);
-            let done = (epoch - 1) * batches + batch;
-            ui.add(
-                egui::ProgressBar::new(done as f32 / total as f32).text(format!(
-                    "epoch {epoch}/{} · {ips:.0} img/s · ETA {eta:.0} s",
-                    app.run.epochs
-                )),
-            );
-        }
-        ui.label(&app.run.status);
-        if let Some(e) = &app.run.error {
-            ui.colored_label(egui::Color32::RED, format!("Run failed: {e}"));
-        }
-    });
-    egui::CentralPanel::default().show(ui, |ui| {
-        let h = &app.run.history;
-        let src: PlotPoints = h
-            .iter()
-            .filter_map(|r| r.source_accuracy.map(|a| [r.epoch as f64, a]))
-            .collect();
-        let tgt: PlotPoints = h
-            .iter()
-            .filter_map(|r| r.target_accuracy.map(|a| [r.epoch as f64, a]))
-            .collect();
-        ui.label(format!("Epochs finished: {}", h.len()));
-        Plot::new("accuracy")
+    if !keys.is_empty() {
+        ui.label(RichText::new("The method's own figures").strong());
+        Plot::new("method-plot")
+            .height(h)
             .legend(Legend::default())
-            .height(ui.available_height() / 2.0)
+            .link_axis(link, [true, false])
+            .include_x(0.0)
+            .include_x(max_x)
             .include_y(0.0)
-            .include_y(1.0)
+            .x_axis_label("epoch")
+            .allow_scroll(false)
             .show(ui, |plot| {
-                plot.line(Line::new("source accuracy", src));
-                plot.line(Line::new("target accuracy", tgt));
+                for (i, k) in keys.iter().enumerate() {
+                    let pts: Vec<[f64; 2]> = run
+                        .history
+                        .iter()
+                        .filter_map(|r| r.metrics.get(k).map(|v| [r.epoch as f64, *v]))
+                        .collect();
+                    plot.line(
+                        Line::new(k.as_str(), pts)
+                            .width(width)
+                            .color(look.class(i + 2)),
+                    );
+                    if k.contains("domain") && k.contains("acc") {
+                        plot.hline(
+                            HLine::new("chance (0.5)", 0.5)
+                                .color(egui::Color32::GRAY)
+                                .width(1.0),
+                        );
+                    }
+                }
             });
-        let losses: PlotPoints = app.run.batch_losses.iter().copied().collect();
-        Plot::new("loss")
-            .legend(Legend::default())
-            .show(ui, |plot| plot.line(Line::new("training loss", losses)));
+        if keys.iter().any(|k| k.contains("domain") && k.contains("acc")) {
+            ui.weak("The domain classifier's accuracy falling toward 0.5 means it can no longer tell source from target features.");
+        }
+    }
+}
+
+fn live_map_ui(
+    ui: &mut egui::Ui,
+    view: &mut TrainingView,
+    runs: &Runs,
+    run: &RunRecord,
+    thumbs: &mut Thumbnails,
+    look: Look,
+) {
+    ui.heading("Feature map, live");
+    ui.horizontal(|ui| {
+        ui.label("Colour by");
+        ui.selectable_value(&mut view.colour_by, ColourBy::Domain, "domain");
+        ui.selectable_value(&mut view.colour_by, ColourBy::Class, "class");
     });
+    if run.maps.is_empty() {
+        if runs.map_busy() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("computing the map of epoch 1…");
+            });
+        } else if let Some(e) = &runs.map_error {
+            ui.colored_label(look.error(), format!("No map: {e}"));
+        } else {
+            ui.weak("The map appears after the first epoch: the network's features for a sample of both domains, projected to 2-D.");
+        }
+        return;
+    }
+    let last = run.maps.len() - 1;
+    let mut idx = view
+        .map_epoch
+        .and_then(|e| run.maps.iter().position(|(ep, _)| *ep == e))
+        .unwrap_or(last);
+    if run.maps.len() > 1 {
+        ui.horizontal(|ui| {
+            let l = ui.label("Epoch");
+            let mut epoch_ix = idx;
+            ui.add(
+                egui::Slider::new(&mut epoch_ix, 0..=last)
+                    .custom_formatter(|v, _| {
+                        run.maps
+                            .get(v as usize)
+                            .map(|(e, _)| e.to_string())
+                            .unwrap_or_default()
+                    })
+                    .show_value(true),
+            )
+            .labelled_by(l.id);
+            if epoch_ix != idx {
+                idx = epoch_ix;
+                view.map_epoch = (idx != last).then(|| run.maps[idx].0);
+            }
+            if view.map_epoch.is_some() && ui.button("latest").clicked() {
+                view.map_epoch = None;
+                idx = last;
+            }
+        });
+    }
+    let (epoch, map) = &run.maps[idx];
+    ui.label(format!("After epoch {epoch}: {} of {}", map.projection, map.layer_name));
+    let h = (ui.available_height() - 50.0).max(200.0);
+    map_ui(
+        ui,
+        "live-map-plot",
+        map,
+        &run.pair,
+        run.pair_id,
+        view.colour_by,
+        look,
+        thumbs,
+        h,
+    );
+    if runs.map_busy() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.weak("updating…");
+        });
+    }
 }

@@ -1,0 +1,483 @@
+//! The compare view (journey 6): every run in a table (method, freezing, seed, target
+//! accuracy, Δ against source-only, time), the curves of selected runs overlaid, and for
+//! one run its confusion matrix, a gallery of misclassified target images, negative-
+//! transfer warnings and exports (CSV, JSON, checkpoint, PNG).
+
+use super::commands::AppCommand;
+use super::export::ExportKind;
+use super::jobs::{Job, block_on, take_finished};
+use super::runs::{RunRecord, RunStatus, Runs};
+use super::theme::Look;
+use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use crate::method::MethodKind;
+use egui::RichText;
+use egui_plot::{Legend, Line, Plot};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// Which curve the overlay shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OverlayCurve {
+    #[default]
+    TargetAccuracy,
+    SourceAccuracy,
+    Loss,
+}
+
+impl OverlayCurve {
+    fn title(self) -> &'static str {
+        match self {
+            OverlayCurve::TargetAccuracy => "target accuracy",
+            OverlayCurve::SourceAccuracy => "source accuracy",
+            OverlayCurve::Loss => "training loss",
+        }
+    }
+}
+
+/// The compare view's state.
+#[derive(Default)]
+pub struct CompareState {
+    /// Runs whose curves are overlaid.
+    pub overlaid: BTreeSet<usize>,
+    /// The run whose details are shown.
+    pub detail: Option<usize>,
+    pub curve: OverlayCurve,
+    /// Where the overlay plot was last drawn (for the PNG export).
+    pub curves_rect: Option<egui::Rect>,
+    dialog: Option<Job<Option<PathBuf>>>,
+}
+
+impl CompareState {
+    /// Pick up a chosen export folder.
+    pub fn poll(&mut self, export_dir: &mut String) {
+        if let Some(Ok(Some(dir))) = take_finished(&mut self.dialog) {
+            *export_dir = dir.display().to_string();
+        }
+    }
+}
+
+/// The baseline a run is compared with: the latest finished source-only run on the same data.
+pub fn source_only_baseline<'a>(runs: &'a Runs, run: &RunRecord) -> Option<&'a RunRecord> {
+    runs.records
+        .iter()
+        .rev()
+        .filter(|r| r.pair_id == run.pair_id && r.config.method == MethodKind::SourceOnly)
+        .find(|r| r.target_accuracy().is_some() && !r.status.is_live())
+}
+
+/// Negative-transfer warnings: transfer runs that ended more than a point below the
+/// no-transfer baseline on the same data (target-only when they used target labels,
+/// source-only otherwise).
+pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
+    let best = |pair_id: u64, m: MethodKind| {
+        runs.records
+            .iter()
+            .filter(|r| r.pair_id == pair_id && r.config.method == m && !r.status.is_live())
+            .filter_map(|r| r.target_accuracy().map(|a| (r, a)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let mut out = Vec::new();
+    for r in &runs.records {
+        if matches!(r.config.method, MethodKind::SourceOnly | MethodKind::TargetOnly)
+            || r.status.is_live()
+        {
+            continue;
+        }
+        let Some(acc) = r.target_accuracy() else { continue };
+        let used_labels = r.config.target_labels > 0;
+        let base_method = if used_labels {
+            MethodKind::TargetOnly
+        } else {
+            MethodKind::SourceOnly
+        };
+        let Some((base, base_acc)) = best(r.pair_id, base_method) else {
+            continue;
+        };
+        let shortfall = base_acc - acc;
+        if shortfall > 0.01 {
+            let what = if used_labels {
+                "training on the target alone"
+            } else {
+                "the source model without adaptation"
+            };
+            out.push((
+                r.id,
+                format!(
+                    "Negative transfer: run {} reached {:.1}% target accuracy, {:.1} points below run {} ({:.1}%): {what} did better.",
+                    r.label(),
+                    acc * 100.0,
+                    shortfall * 100.0,
+                    base.label(),
+                    base_acc * 100.0
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|a| format!("{:.1}%", a * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Draw the compare view.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_ui(
+    ui: &mut egui::Ui,
+    state: &mut CompareState,
+    runs: &Runs,
+    export_dir: &mut String,
+    presentation: bool,
+    thumbs: &mut Thumbnails,
+    look: Look,
+    commands: &mut Vec<AppCommand>,
+) {
+    if runs.records.is_empty() {
+        ui.add_space(20.0);
+        ui.heading("No runs yet");
+        ui.label("Every run you train appears here, so you can compare methods and freezing depths. Try a source-only run first: it is the baseline the others are measured against.");
+        return;
+    }
+    let warnings = negative_transfer(runs);
+    for (_, w) in &warnings {
+        super::data::warning_box_ui(ui, look, w);
+    }
+    if state.detail.is_none_or(|id| runs.get(id).is_none()) {
+        state.detail = runs.latest().map(|r| r.id);
+    }
+    if state.overlaid.is_empty() {
+        state.overlaid.extend(runs.records.iter().map(|r| r.id));
+    }
+    state.overlaid.retain(|id| runs.get(*id).is_some());
+    table_ui(ui, state, runs, look);
+    ui.separator();
+    let detail_w = (ui.available_width() * 0.5).max(300.0);
+    egui::Panel::right("run-detail")
+        .resizable(true)
+        .default_size(detail_w)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    if let Some(run) = state.detail.and_then(|id| runs.get(id)) {
+                        detail_ui(ui, state, run, &warnings, export_dir, presentation, thumbs, look, commands);
+                    }
+                });
+        });
+    egui::CentralPanel::default().show(ui, |ui| overlay_ui(ui, state, runs, look));
+}
+
+fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look) {
+    let max_h = (ui.available_height() * 0.35).max(120.0);
+    egui::ScrollArea::vertical()
+        .id_salt("runs-table")
+        .max_height(max_h)
+        .show(ui, |ui| {
+            egui::Grid::new("runs-grid")
+                .striped(true)
+                .num_columns(11)
+                .spacing([14.0, 4.0])
+                .show(ui, |ui| {
+                    for h in [
+                        "show", "run", "method", "frozen", "seed", "target labels", "target acc.",
+                        "Δ vs source-only", "source acc.", "time", "status",
+                    ] {
+                        ui.label(RichText::new(h).strong());
+                    }
+                    ui.end_row();
+                    for r in &runs.records {
+                        let mut on = state.overlaid.contains(&r.id);
+                        if ui
+                            .checkbox(&mut on, "")
+                            .on_hover_text("overlay this run's curve")
+                            .changed()
+                        {
+                            if on {
+                                state.overlaid.insert(r.id);
+                            } else {
+                                state.overlaid.remove(&r.id);
+                            }
+                        }
+                        let selected = state.detail == Some(r.id);
+                        if ui
+                            .selectable_label(selected, format!("#{}", r.id))
+                            .on_hover_text("show this run's details")
+                            .clicked()
+                        {
+                            state.detail = Some(r.id);
+                        }
+                        ui.label(r.config.method.name());
+                        ui.label(r.config.freeze.to_string());
+                        ui.label(r.config.seed.to_string());
+                        ui.label(r.config.target_labels.to_string());
+                        ui.label(RichText::new(pct(r.target_accuracy())).strong());
+                        let delta = source_only_baseline(runs, r)
+                            .filter(|b| b.id != r.id)
+                            .and_then(|b| Some(r.target_accuracy()? - b.target_accuracy()?));
+                        match delta {
+                            Some(d) => {
+                                let c = if d < -0.01 {
+                                    look.error()
+                                } else if d > 0.01 {
+                                    look.good()
+                                } else {
+                                    ui.visuals().text_color()
+                                };
+                                ui.colored_label(c, format!("{:+.1} pts", d * 100.0));
+                            }
+                            None => {
+                                ui.weak("—");
+                            }
+                        }
+                        ui.label(pct(r.source_accuracy()));
+                        ui.label(super::training::duration_words(r.elapsed_secs));
+                        match &r.status {
+                            RunStatus::Failed(e) => {
+                                ui.colored_label(look.error(), "failed").on_hover_text(e);
+                            }
+                            s => {
+                                ui.label(s.word());
+                            }
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+}
+
+fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Curves of the ticked runs:").strong());
+        for c in [
+            OverlayCurve::TargetAccuracy,
+            OverlayCurve::SourceAccuracy,
+            OverlayCurve::Loss,
+        ] {
+            ui.selectable_value(&mut state.curve, c, c.title());
+        }
+    });
+    let curve = state.curve;
+    let width = look.line_width();
+    let mut plot = Plot::new("overlay")
+        .legend(Legend::default())
+        .x_axis_label("epoch")
+        .y_axis_label(curve.title())
+        .include_x(0.0)
+        .allow_scroll(false);
+    if curve != OverlayCurve::Loss {
+        plot = plot.include_y(0.0).include_y(1.0);
+    }
+    let resp = plot.show(ui, |plot| {
+        for (i, r) in runs.records.iter().enumerate() {
+            if !state.overlaid.contains(&r.id) {
+                continue;
+            }
+            let pts: Vec<[f64; 2]> = r
+                .history
+                .iter()
+                .filter_map(|h| {
+                    let v = match curve {
+                        OverlayCurve::TargetAccuracy => h.target_accuracy,
+                        OverlayCurve::SourceAccuracy => h.source_accuracy,
+                        OverlayCurve::Loss => Some(h.train_loss),
+                    };
+                    v.map(|v| [h.epoch as f64, v])
+                })
+                .collect();
+            plot.line(Line::new(r.label(), pts).width(width).color(look.class(i)));
+        }
+    });
+    state.curves_rect = Some(resp.response.rect);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn detail_ui(
+    ui: &mut egui::Ui,
+    state: &mut CompareState,
+    run: &RunRecord,
+    warnings: &[(usize, String)],
+    export_dir: &mut String,
+    presentation: bool,
+    thumbs: &mut Thumbnails,
+    look: Look,
+    commands: &mut Vec<AppCommand>,
+) {
+    ui.heading(format!("Run {}", run.label()));
+    ui.label(format!(
+        "{} · {} epochs · lr {} · batch {} · {} target labels per class · {}",
+        run.config.data.describe(),
+        run.history.len(),
+        run.config.learning_rate,
+        run.config.batch_size,
+        run.config.target_labels,
+        if run.device.is_empty() { "—" } else { &run.device }
+    ));
+    if let RunStatus::Failed(e) = &run.status {
+        ui.colored_label(look.error(), format!("Failed: {}", super::setup::gui_words(e)));
+    }
+    for (_, w) in warnings.iter().filter(|(id, _)| *id == run.id) {
+        ui.colored_label(look.warn(), format!("⚠ {w}"));
+    }
+    if !presentation {
+        exports_ui(ui, state, run, export_dir, commands);
+    }
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(run.has_checkpoint(), egui::Button::new("Start the next run from this model"))
+            .on_hover_text("Sets this run's trained model as the starting model in Setup (task A → task B)")
+            .clicked()
+        {
+            commands.push(AppCommand::UseRunAsInit(run.id));
+        }
+        if !run.status.is_live() && ui.button("Remove").clicked() {
+            commands.push(AppCommand::RemoveRun(run.id));
+        }
+    });
+    let Some(report) = &run.report else {
+        if run.status.is_live() {
+            ui.weak("The confusion matrix and the misclassified images appear when the run ends.");
+        }
+        return;
+    };
+    if let Some(cm) = &report.confusion {
+        ui.separator();
+        ui.label(RichText::new("Confusion matrix (target): rows = true class, columns = predicted").strong());
+        confusion_ui(ui, cm, &run.pair.classes, look);
+    }
+    ui.separator();
+    let wrong: Vec<_> = report
+        .predictions
+        .iter()
+        .filter(|p| p.label.is_some_and(|l| l != p.predicted))
+        .collect();
+    if report.data.target_labelled {
+        ui.label(
+            RichText::new(format!(
+                "Misclassified target images: {} of {}",
+                wrong.len(),
+                report.predictions.len()
+            ))
+            .strong(),
+        );
+        let side = look.thumb_side() * 1.2;
+        ui.horizontal_wrapped(|ui| {
+            for p in wrong.iter().take(60) {
+                let key = SampleKey {
+                    pair_id: run.pair_id,
+                    target: true,
+                    index: p.index,
+                };
+                let tex = thumbs.get(ui.ctx(), &run.pair.target, key);
+                let name = |c: u32| run.pair.classes.get(c as usize).cloned().unwrap_or_default();
+                ui.vertical(|ui| {
+                    thumb_ui(ui, tex.as_ref(), side).on_hover_text(format!(
+                        "{}\ntrue {} · predicted {} ({:.0}% sure)",
+                        p.file,
+                        name(p.label.unwrap_or(0)),
+                        name(p.predicted),
+                        p.confidence * 100.0
+                    ));
+                    ui.label(
+                        RichText::new(format!("{}→{}", name(p.label.unwrap_or(0)), name(p.predicted)))
+                            .small(),
+                    );
+                });
+            }
+        });
+        if wrong.len() > 60 {
+            ui.weak(format!("… and {} more", wrong.len() - 60));
+        }
+    } else {
+        ui.weak("The target is unlabeled: no confusion matrix or misclassified images.");
+    }
+}
+
+fn exports_ui(
+    ui: &mut egui::Ui,
+    state: &mut CompareState,
+    run: &RunRecord,
+    export_dir: &mut String,
+    commands: &mut Vec<AppCommand>,
+) {
+    ui.horizontal(|ui| {
+        let l = ui.label("Export to");
+        ui.add(egui::TextEdit::singleline(export_dir).desired_width(220.0))
+            .labelled_by(l.id);
+        if ui
+            .add_enabled(state.dialog.is_none(), egui::Button::new("Choose folder…"))
+            .clicked()
+        {
+            let start = PathBuf::from(export_dir.as_str());
+            if let Ok(job) = Job::spawn("dialog", ui.ctx(), move |_| {
+                let mut d = rfd::AsyncFileDialog::new().set_title("Export folder");
+                if start.is_dir() {
+                    d = d.set_directory(&start);
+                }
+                block_on(d.pick_folder()).map(|h| h.path().to_path_buf())
+            }) {
+                state.dialog = Some(job);
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        for kind in [
+            ExportKind::MetricsCsv,
+            ExportKind::ReportJson,
+            ExportKind::Checkpoint,
+            ExportKind::CurvesPng,
+        ] {
+            let enabled = match kind {
+                ExportKind::Checkpoint => run.has_checkpoint(),
+                ExportKind::MetricsCsv => !run.history.is_empty(),
+                _ => true,
+            };
+            if ui
+                .add_enabled(enabled, egui::Button::new(kind.title()))
+                .clicked()
+            {
+                commands.push(AppCommand::Export { run: run.id, kind });
+            }
+        }
+    });
+}
+
+fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Look) {
+    let k = cm.len();
+    let cell = (ui.available_width() / (k as f32 + 1.5)).clamp(18.0, 44.0);
+    let font = egui::FontId::proportional((cell * 0.36).clamp(9.0, 16.0));
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(cell * (k as f32 + 1.0), cell * (k as f32 + 1.0)),
+        egui::Sense::hover(),
+    );
+    let p = ui.painter_at(rect);
+    let text = ui.visuals().text_color();
+    for (i, name) in classes.iter().enumerate().take(k) {
+        let short: String = name.chars().take(4).collect();
+        let x = rect.left() + cell * (i as f32 + 1.5);
+        p.text(egui::pos2(x, rect.top() + cell * 0.5), egui::Align2::CENTER_CENTER, &short, font.clone(), text);
+        let y = rect.top() + cell * (i as f32 + 1.5);
+        p.text(egui::pos2(rect.left() + cell * 0.5, y), egui::Align2::CENTER_CENTER, &short, font.clone(), text);
+    }
+    for (i, row) in cm.iter().enumerate() {
+        let total: u32 = row.iter().sum::<u32>().max(1);
+        for (j, &v) in row.iter().enumerate() {
+            let f = v as f32 / total as f32;
+            let base = if i == j { look.good() } else { look.error() };
+            let fill = if v == 0 {
+                ui.visuals().faint_bg_color
+            } else {
+                base.gamma_multiply(0.15 + 0.85 * f)
+            };
+            let r = egui::Rect::from_min_size(
+                egui::pos2(rect.left() + cell * (j as f32 + 1.0), rect.top() + cell * (i as f32 + 1.0)),
+                egui::vec2(cell - 1.0, cell - 1.0),
+            );
+            p.rect_filled(r, 2.0, fill);
+            if v > 0 {
+                p.text(r.center(), egui::Align2::CENTER_CENTER, v.to_string(), font.clone(), text);
+            }
+        }
+    }
+}

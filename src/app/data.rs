@@ -1,0 +1,538 @@
+//! The data view (journey 2): choose a built-in demo or two folders (typed, chosen or
+//! dropped), load them in the background, and show each domain: a thumbnail grid sampled
+//! per class, image and class counts as bars, skipped files with reasons, and warnings —
+//! with the feature map of both domains beside them.
+
+use super::commands::AppCommand;
+use super::feature_map::{ColourBy, FeatureMap, map_ui};
+use super::files::{FieldStatus, PathField, path_field_ui, with_advice};
+use super::jobs::{Job, take_finished};
+use super::theme::Look;
+use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use crate::data::demo::generate_demo_sized;
+use crate::data::{DEMOS, Domain, DomainPair, SampleShape};
+use crate::train::{DataSource, ShapeHint, load_pair};
+use egui::RichText;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Thumbnails shown per class.
+const THUMBS_PER_CLASS: usize = 8;
+/// Thumbnails shown for an unlabeled domain.
+const THUMBS_FLAT: usize = 48;
+
+/// Demo or folders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataMode {
+    #[default]
+    Demo,
+    Folders,
+}
+
+/// What the view shows of one domain, computed once when it loads.
+#[derive(Clone, Debug, Default)]
+pub struct DomainSummary {
+    /// Images per class (empty when unlabeled).
+    pub counts: Vec<usize>,
+    /// Sample indices to show, per class.
+    pub samples: Vec<Vec<usize>>,
+    /// Sample indices to show for an unlabeled domain.
+    pub flat: Vec<usize>,
+}
+
+impl DomainSummary {
+    fn of(d: &Domain, classes: usize) -> Self {
+        match &d.labels {
+            Some(labels) => {
+                let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+                for (i, &l) in labels.iter().enumerate() {
+                    if let Some(v) = by_class.get_mut(l as usize) {
+                        v.push(i);
+                    }
+                }
+                DomainSummary {
+                    counts: by_class.iter().map(Vec::len).collect(),
+                    samples: by_class
+                        .iter()
+                        .map(|v| {
+                            super::feature_map::subsample(v.len(), THUMBS_PER_CLASS)
+                                .into_iter()
+                                .map(|j| v[j])
+                                .collect()
+                        })
+                        .collect(),
+                    flat: Vec::new(),
+                }
+            }
+            None => DomainSummary {
+                flat: super::feature_map::subsample(d.len(), THUMBS_FLAT),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// A loaded pair and what the view shows of it.
+pub struct LoadedData {
+    pub pair: Arc<DomainPair>,
+    pub source_summary: DomainSummary,
+    pub target_summary: DomainSummary,
+    /// Where it came from (goes into run configs).
+    pub origin: DataSource,
+}
+
+/// The data view's state.
+pub struct DataState {
+    pub loaded: Option<LoadedData>,
+    /// Changes with every load; keys thumbnails and cached results.
+    pub pair_id: u64,
+    pub source_field: PathField,
+    pub target_field: PathField,
+    loading: Option<Job<Result<LoadedData, String>>>,
+    loading_what: String,
+    pub error: Option<String>,
+}
+
+impl Default for DataState {
+    fn default() -> Self {
+        Self {
+            loaded: None,
+            pair_id: 0,
+            source_field: PathField::new("source", false),
+            target_field: PathField::new("target", true),
+            loading: None,
+            loading_what: String::new(),
+            error: None,
+        }
+    }
+}
+
+impl DataState {
+    /// The loaded pair, if any.
+    pub fn pair(&self) -> Option<&Arc<DomainPair>> {
+        self.loaded.as_ref().map(|l| &l.pair)
+    }
+
+    /// True while a pair is loading.
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    /// Start loading `origin` in the background (`demo_size`: samples per class, for tests).
+    pub fn start_load(
+        &mut self,
+        ctx: &egui::Context,
+        origin: DataSource,
+        demo_size: Option<(usize, usize)>,
+    ) {
+        self.error = None;
+        self.loading_what = match &origin {
+            DataSource::Demo { name } => format!("generating the demo '{name}'…"),
+            DataSource::Folders { .. } => "loading the folders…".into(),
+        };
+        let job = Job::spawn("load", ctx, move |progress| {
+            let pair = match (&origin, demo_size) {
+                (DataSource::Demo { name }, Some((s, t))) => generate_demo_sized(name, 7, s, t),
+                _ => load_pair(&origin, ShapeHint::default(), &mut |_, p| {
+                    progress.set(p.done, p.total)
+                }),
+            }
+            .map_err(|e| with_advice(&e.to_string()))?;
+            let k = pair.classes.len();
+            Ok(LoadedData {
+                source_summary: DomainSummary::of(&pair.source, k),
+                target_summary: DomainSummary::of(&pair.target, k),
+                pair: Arc::new(pair),
+                origin,
+            })
+        });
+        match job {
+            Ok(j) => self.loading = Some(j),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Advance loading and the path fields; true when a new pair arrived.
+    pub fn poll(&mut self, ctx: &egui::Context) -> bool {
+        self.source_field.poll(ctx);
+        self.target_field.poll(ctx);
+        if let Some(job) = &self.loading {
+            // Show loading progress without a repaint per file.
+            if job.started.elapsed().as_millis() > 0 {
+                ctx.request_repaint_after(std::time::Duration::from_millis(100));
+            }
+        }
+        match take_finished(&mut self.loading) {
+            Some(Ok(Ok(loaded))) => {
+                self.loaded = Some(loaded);
+                self.pair_id += 1;
+                true
+            }
+            Some(Ok(Err(e)) | Err(e)) => {
+                self.error = Some(e);
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+/// Draw the data view.
+#[allow(clippy::too_many_arguments)]
+pub fn data_ui(
+    ui: &mut egui::Ui,
+    data: &mut DataState,
+    mode: &mut DataMode,
+    demo: &str,
+    map: Option<&FeatureMap>,
+    map_busy: bool,
+    thumbs: &mut Thumbnails,
+    look: Look,
+    commands: &mut Vec<AppCommand>,
+) {
+    source_picker_ui(ui, data, mode, demo, look, commands);
+    ui.separator();
+    if let Some(e) = &data.error {
+        error_box_ui(ui, look, "Could not load the data", e);
+    }
+    if let Some(job) = &data.loading {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(&data.loading_what);
+            if let Some(f) = job.progress.fraction() {
+                ui.add(egui::ProgressBar::new(f).desired_width(200.0).show_percentage());
+            }
+        });
+    }
+    let Some(loaded) = &data.loaded else {
+        if data.loading.is_none() && data.error.is_none() {
+            ui.label("No data loaded yet: pick a demo or two folders above.");
+        }
+        return;
+    };
+    let pair = loaded.pair.clone();
+    for w in pair.warnings.iter().filter(|w| w.contains("class sets differ")) {
+        warning_box_ui(ui, look, w);
+    }
+    let pair_id = data.pair_id;
+    let columns = if ui.available_width() > 900.0 { 3 } else { 2 };
+    ui.columns(columns, |cols| {
+        let (left, rest) = cols.split_at_mut(1);
+        domain_ui(
+            &mut left[0],
+            &pair,
+            &pair.source,
+            &loaded.source_summary,
+            false,
+            pair_id,
+            thumbs,
+            look,
+        );
+        domain_ui(
+            &mut rest[0],
+            &pair,
+            &pair.target,
+            &loaded.target_summary,
+            true,
+            pair_id,
+            thumbs,
+            look,
+        );
+        if columns == 3 {
+            map_card_ui(&mut rest[1], &pair, pair_id, map, map_busy, thumbs, look, commands);
+        }
+    });
+    if columns == 2 {
+        map_card_ui(ui, &pair, pair_id, map, map_busy, thumbs, look, commands);
+    }
+}
+
+fn source_picker_ui(
+    ui: &mut egui::Ui,
+    data: &mut DataState,
+    mode: &mut DataMode,
+    demo: &str,
+    look: Look,
+    commands: &mut Vec<AppCommand>,
+) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Domains from").strong());
+        ui.selectable_value(mode, DataMode::Demo, "a built-in demo");
+        ui.selectable_value(mode, DataMode::Folders, "my folders");
+    });
+    match mode {
+        DataMode::Demo => {
+            ui.horizontal(|ui| {
+                let l = ui.label("Demo");
+                let current = DEMOS.iter().find(|d| d.name == demo);
+                let mut chosen = demo.to_string();
+                egui::ComboBox::from_id_salt("demo-picker")
+                    .selected_text(current.map(|d| d.title).unwrap_or(demo))
+                    .width(320.0)
+                    .show_ui(ui, |ui| {
+                        for d in DEMOS {
+                            ui.selectable_value(&mut chosen, d.name.to_string(), d.title)
+                                .on_hover_text(d.description);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                if chosen != demo {
+                    commands.push(AppCommand::LoadDemo(chosen));
+                }
+                if let Some(d) = current {
+                    ui.weak(d.description);
+                }
+            });
+        }
+        DataMode::Folders => {
+            ui.label(
+                "Source: one subfolder per class (plenty of labels). Target: class subfolders \
+                 (labelled, used to measure accuracy) or images directly inside (unlabeled).",
+            );
+            path_field_ui(ui, &mut data.source_field, "Source folder", look);
+            path_field_ui(ui, &mut data.target_field, "Target folder", look);
+            let ready = data.source_field.valid_path().zip(data.target_field.valid_path());
+            ui.horizontal(|ui| {
+                let b = ui.add_enabled(
+                    ready.is_some() && !data.is_loading(),
+                    egui::Button::new("Load these folders"),
+                );
+                if let Some((source, target)) = ready {
+                    if b.clicked() {
+                        commands.push(AppCommand::LoadFolders { source, target });
+                    }
+                } else {
+                    let waiting = [&data.source_field, &data.target_field]
+                        .iter()
+                        .any(|f| f.status == FieldStatus::Checking);
+                    if !waiting {
+                        ui.weak("Both folders must be valid to load them.");
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// A red box: what went wrong (with what to do, in the message).
+pub fn error_box_ui(ui: &mut egui::Ui, look: Look, title: &str, message: &str) {
+    egui::Frame::group(ui.style())
+        .stroke(egui::Stroke::new(1.5, look.error()))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.colored_label(look.error(), RichText::new(title).strong());
+            ui.label(message);
+        });
+}
+
+/// A yellow box with a warning.
+pub fn warning_box_ui(ui: &mut egui::Ui, look: Look, message: &str) {
+    egui::Frame::group(ui.style())
+        .stroke(egui::Stroke::new(1.5, look.warn()))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.colored_label(look.warn(), format!("⚠ {message}"));
+        });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn domain_ui(
+    ui: &mut egui::Ui,
+    pair: &DomainPair,
+    domain: &Domain,
+    summary: &DomainSummary,
+    target: bool,
+    pair_id: u64,
+    thumbs: &mut Thumbnails,
+    look: Look,
+) {
+    let role = if target { "Target" } else { "Source" };
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("●").color(look.domain(target)).heading());
+        ui.heading(role);
+        ui.weak(&domain.name);
+    });
+    let labelled = if domain.labels.is_some() {
+        format!("{} classes", summary.counts.iter().filter(|&&c| c > 0).count())
+    } else {
+        "unlabeled".into()
+    };
+    ui.label(format!(
+        "{} images · {labelled} · {}",
+        domain.len(),
+        domain.shape.describe()
+    ));
+    egui::ScrollArea::vertical()
+        .id_salt(("domain-scroll", target))
+        .auto_shrink([false, false])
+        .max_height(ui.available_height() - 4.0)
+        .show(ui, |ui| {
+            if let SampleShape::Vector { .. } = domain.shape {
+                points_ui(ui, domain, target, look);
+            }
+            let side = look.thumb_side();
+            let max_count = summary.counts.iter().copied().max().unwrap_or(1).max(1);
+            for (c, samples) in summary.samples.iter().enumerate() {
+                let count = summary.counts[c];
+                let name = pair.classes.get(c).map(String::as_str).unwrap_or("?");
+                class_bar_ui(ui, name, count, max_count, look.domain(target));
+                if count == 0 {
+                    ui.weak("  (no images of this class)");
+                    continue;
+                }
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing = egui::vec2(2.0, 2.0);
+                    for &i in samples {
+                        let key = SampleKey {
+                            pair_id,
+                            target,
+                            index: i,
+                        };
+                        let tex = thumbs.get(ui.ctx(), domain, key);
+                        if matches!(domain.shape, SampleShape::Image { .. }) {
+                            thumb_ui(ui, tex.as_ref(), side)
+                                .on_hover_text(domain.files.get(i).cloned().unwrap_or_default());
+                        }
+                    }
+                });
+            }
+            if !summary.flat.is_empty() {
+                ui.label("No class subfolders: the target is unlabeled (accuracy cannot be measured).");
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing = egui::vec2(2.0, 2.0);
+                    for &i in &summary.flat {
+                        let key = SampleKey {
+                            pair_id,
+                            target,
+                            index: i,
+                        };
+                        let tex = thumbs.get(ui.ctx(), domain, key);
+                        thumb_ui(ui, tex.as_ref(), side)
+                            .on_hover_text(domain.files.get(i).cloned().unwrap_or_default());
+                    }
+                });
+            }
+            if !domain.skipped.is_empty() {
+                egui::CollapsingHeader::new(
+                    RichText::new(format!("⚠ {} file(s) skipped", domain.skipped.len()))
+                        .color(look.warn()),
+                )
+                .id_salt(("skipped", target))
+                .show(ui, |ui| {
+                    for s in domain.skipped.iter().take(200) {
+                        ui.label(format!("{} — {}", s.path.display(), s.reason));
+                    }
+                    if domain.skipped.len() > 200 {
+                        ui.weak(format!("… and {} more", domain.skipped.len() - 200));
+                    }
+                });
+            }
+            for w in &domain.warnings {
+                ui.colored_label(look.warn(), format!("⚠ {w}"));
+            }
+        });
+}
+
+fn class_bar_ui(ui: &mut egui::Ui, name: &str, count: usize, max: usize, colour: egui::Color32) {
+    ui.horizontal(|ui| {
+        let name_w = 70.0;
+        let (rect, _) = ui.allocate_exact_size(
+            egui::vec2(name_w, ui.text_style_height(&egui::TextStyle::Body)),
+            egui::Sense::hover(),
+        );
+        ui.painter().text(
+            rect.left_center(),
+            egui::Align2::LEFT_CENTER,
+            name,
+            egui::TextStyle::Body.resolve(ui.style()),
+            ui.visuals().text_color(),
+        );
+        let bar_w = (ui.available_width() - 60.0).max(40.0);
+        let h = ui.text_style_height(&egui::TextStyle::Body) * 0.7;
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(bar_w, h), egui::Sense::hover());
+        ui.painter()
+            .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+        let mut filled = rect;
+        filled.set_width(rect.width() * count as f32 / max as f32);
+        ui.painter().rect_filled(filled, 2.0, colour);
+        ui.label(count.to_string());
+    });
+}
+
+fn points_ui(ui: &mut egui::Ui, domain: &Domain, target: bool, look: Look) {
+    use egui_plot::{Plot, Points};
+    let k = domain.class_names.len().max(1);
+    let mut groups: Vec<Vec<[f64; 2]>> = vec![Vec::new(); k];
+    for i in 0..domain.len() {
+        let s = domain.sample(i);
+        let c = domain.labels.as_ref().map(|l| l[i] as usize).unwrap_or(0);
+        if s.len() >= 2 {
+            groups[c.min(k - 1)].push([s[0] as f64, s[1] as f64]);
+        }
+    }
+    Plot::new(("points", target))
+        .height(220.0)
+        .data_aspect(1.0)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for (c, g) in groups.into_iter().enumerate() {
+                let name = domain.class_names.get(c).cloned().unwrap_or_default();
+                plot.points(
+                    Points::new(name, g)
+                        .color(look.class(c))
+                        .radius(look.marker_radius())
+                        .filled(true),
+                );
+            }
+        });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn map_card_ui(
+    ui: &mut egui::Ui,
+    pair: &DomainPair,
+    pair_id: u64,
+    map: Option<&FeatureMap>,
+    busy: bool,
+    thumbs: &mut Thumbnails,
+    look: Look,
+    commands: &mut Vec<AppCommand>,
+) {
+    ui.heading("Feature map");
+    match map {
+        Some(m) => {
+            ui.label(format!(
+                "{} of {} · {} points",
+                m.projection,
+                m.layer_name,
+                m.points.len()
+            ));
+            let h = (ui.available_height() - 60.0).clamp(200.0, 520.0);
+            map_ui(
+                ui,
+                "data-map",
+                m,
+                pair,
+                pair_id,
+                ColourBy::Domain,
+                look,
+                thumbs,
+                h,
+            );
+            ui.weak("Each dot is an image. Where the colours separate, the domains differ.");
+        }
+        None if busy => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("computing the map…");
+            });
+        }
+        None => {
+            ui.weak("No map yet.");
+        }
+    }
+    if ui.button("Measure the similarity →").clicked() {
+        commands.push(AppCommand::ShowView(super::commands::View::Similarity));
+    }
+}

@@ -1,0 +1,455 @@
+//! Runs: every training run of the session, the worker of the one in progress, and the
+//! live feature map recomputed after each epoch. Worker events are drained here under a
+//! time budget so a flood of them cannot freeze a frame.
+//!
+//! Every run saves its model to a temporary checkpoint after each epoch (the engine's
+//! `save` setting); the app reads it back for the live map and copies it on export.
+
+use super::feature_map::{FeatureMap, Layer, MapRequest, ModelSource, compute_map};
+use super::jobs::Job;
+use crate::data::DomainPair;
+use egui_plot::PlotPoint;
+use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport, Worker};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest time spent draining worker events in one frame.
+pub const DRAIN_BUDGET: Duration = Duration::from_millis(3);
+/// Batch losses kept per run before older ones are thinned out.
+const MAX_BATCH_POINTS: usize = 4000;
+
+/// Where a run is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunStatus {
+    Starting,
+    Training,
+    Paused,
+    Finished,
+    Stopped,
+    Failed(String),
+}
+
+impl RunStatus {
+    /// Short word for tables.
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunStatus::Starting => "starting",
+            RunStatus::Training => "training",
+            RunStatus::Paused => "paused",
+            RunStatus::Finished => "finished",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Failed(_) => "failed",
+        }
+    }
+
+    /// True until the worker has ended.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            RunStatus::Starting | RunStatus::Training | RunStatus::Paused
+        )
+    }
+}
+
+/// The latest progress report.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub images_per_sec: f64,
+    pub eta_secs: f64,
+}
+
+/// One run of the session.
+pub struct RunRecord {
+    /// 1-based, in start order.
+    pub id: usize,
+    pub config: ExperimentConfig,
+    pub pair: Arc<DomainPair>,
+    pub pair_id: u64,
+    pub status: RunStatus,
+    pub history: Vec<EpochRecord>,
+    /// (epoch + fraction, loss) per progress report.
+    pub batch_losses: Vec<PlotPoint>,
+    pub progress: Option<Progress>,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    pub device: String,
+    pub warnings: Vec<String>,
+    pub report: Option<Box<RunReport>>,
+    /// The model after the last completed epoch.
+    pub checkpoint: PathBuf,
+    /// Feature maps after each epoch (epoch, map).
+    pub maps: Vec<(usize, FeatureMap)>,
+    pub started: Instant,
+    pub elapsed_secs: f64,
+}
+
+impl RunRecord {
+    /// Target accuracy after the last epoch.
+    pub fn target_accuracy(&self) -> Option<f64> {
+        self.history.last().and_then(|r| r.target_accuracy)
+    }
+
+    /// Source accuracy after the last epoch.
+    pub fn source_accuracy(&self) -> Option<f64> {
+        self.history.last().and_then(|r| r.source_accuracy)
+    }
+
+    /// True when a checkpoint with at least one epoch exists.
+    pub fn has_checkpoint(&self) -> bool {
+        !self.history.is_empty() && self.checkpoint.exists()
+    }
+
+    /// A one-line name, e.g. "#3 dann, freeze 1".
+    pub fn label(&self) -> String {
+        format!(
+            "#{} {}, freeze {}",
+            self.id,
+            self.config.method.name(),
+            self.config.freeze
+        )
+    }
+}
+
+/// A temporary folder removed when the app ends.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "transferlab-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct MapJob {
+    run_id: usize,
+    epoch: usize,
+    job: Job<Result<FeatureMap, String>>,
+}
+
+/// All runs and the live worker.
+pub struct Runs {
+    pub records: Vec<RunRecord>,
+    worker: Option<(usize, Worker)>,
+    next_id: usize,
+    temp: TempDir,
+    /// (run, epoch) whose checkpoint is not yet known to be on disk.
+    pending_map: Option<(usize, usize)>,
+    /// (run, epoch) whose checkpoint is on disk and wants a map.
+    want_map: Option<(usize, usize)>,
+    map_job: Option<MapJob>,
+    /// Subsample size of the live map.
+    pub map_points: usize,
+    pub map_error: Option<String>,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            worker: None,
+            next_id: 1,
+            temp: TempDir::new(),
+            pending_map: None,
+            want_map: None,
+            map_job: None,
+            map_points: 300,
+            map_error: None,
+        }
+    }
+}
+
+impl Runs {
+    /// The run being trained, if any.
+    pub fn live(&self) -> Option<&RunRecord> {
+        let (id, _) = self.worker.as_ref()?;
+        self.get(*id).filter(|r| r.status.is_live())
+    }
+
+    /// True while a run is training (or paused).
+    pub fn is_running(&self) -> bool {
+        self.live().is_some()
+    }
+
+    /// A run by id.
+    pub fn get(&self, id: usize) -> Option<&RunRecord> {
+        self.records.iter().find(|r| r.id == id)
+    }
+
+    fn get_mut(&mut self, id: usize) -> Option<&mut RunRecord> {
+        self.records.iter_mut().find(|r| r.id == id)
+    }
+
+    /// The most recent run.
+    pub fn latest(&self) -> Option<&RunRecord> {
+        self.records.last()
+    }
+
+    /// Start a run; returns its id. `config.save` is pointed at the run's temporary checkpoint.
+    pub fn start(
+        &mut self,
+        mut config: ExperimentConfig,
+        pair: Arc<DomainPair>,
+        pair_id: u64,
+        ctx: &egui::Context,
+    ) -> Result<usize, String> {
+        if self.is_running() {
+            return Err("a run is already training: stop it first".into());
+        }
+        std::fs::create_dir_all(&self.temp.0).map_err(|e| {
+            format!(
+                "cannot create the temporary folder for checkpoints ({e}): {}",
+                self.temp.0.display()
+            )
+        })?;
+        let id = self.next_id;
+        let checkpoint = self.temp.0.join(format!("run-{id}.safetensors"));
+        config.save = Some(checkpoint.clone());
+        // Leave a core to the UI.
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get().saturating_sub(1).max(1))
+            .ok();
+        let wake_ctx = ctx.clone();
+        let worker = Worker::spawn(
+            config.clone(),
+            Some(pair.clone()),
+            threads,
+            Arc::new(move || wake_ctx.request_repaint()),
+        )
+        .map_err(|e| format!("could not start the training thread: {e}"))?;
+        self.next_id += 1;
+        self.records.push(RunRecord {
+            id,
+            config,
+            pair,
+            pair_id,
+            status: RunStatus::Starting,
+            history: Vec::new(),
+            batch_losses: Vec::new(),
+            progress: None,
+            trainable_params: 0,
+            total_params: 0,
+            device: String::new(),
+            warnings: Vec::new(),
+            report: None,
+            checkpoint,
+            maps: Vec::new(),
+            started: Instant::now(),
+            elapsed_secs: 0.0,
+        });
+        self.worker = Some((id, worker));
+        self.pending_map = None;
+        Ok(id)
+    }
+
+    /// Send a command to the live run.
+    pub fn command(&self, c: Command) {
+        if let Some((_, w)) = &self.worker {
+            w.send(c);
+        }
+    }
+
+    /// Remove a run that is not training.
+    pub fn remove(&mut self, id: usize) {
+        if self.live().is_some_and(|r| r.id == id) {
+            return;
+        }
+        if let Some(r) = self.get(id) {
+            let _ = std::fs::remove_file(&r.checkpoint);
+            let _ = std::fs::remove_file(crate::model::checkpoint::sidecar_path(&r.checkpoint));
+        }
+        self.records.retain(|r| r.id != id);
+    }
+
+    /// Drain the worker's events (time-boxed) and advance the live map.
+    pub fn poll(&mut self, ctx: &egui::Context, map_layer: Layer) {
+        let started = Instant::now();
+        if let Some((id, worker)) = &self.worker {
+            let id = *id;
+            let rx = worker.events().clone();
+            let mut ended = false;
+            while started.elapsed() < DRAIN_BUDGET {
+                let Ok(ev) = rx.try_recv() else { break };
+                ended |= matches!(ev, Event::Finished(_) | Event::Failed { .. });
+                self.apply(id, ev);
+            }
+            if !rx.is_empty() {
+                ctx.request_repaint();
+            }
+            let finished = self.worker.as_ref().is_some_and(|(_, w)| w.is_finished());
+            if ended || (finished && rx.is_empty()) {
+                if let Some(r) = self.get_mut(id) {
+                    if r.status.is_live() {
+                        r.status = RunStatus::Failed(
+                            "the training thread ended without a report (internal error)".into(),
+                        );
+                    }
+                }
+                self.worker = None;
+            }
+        }
+        if let Some(r) = self.live() {
+            let _ = r;
+            // Elapsed time and ETA move even between events, but slowly: 1 Hz is enough.
+            ctx.request_repaint_after(Duration::from_secs(1));
+        }
+        self.poll_map(ctx, map_layer);
+    }
+
+    fn apply(&mut self, id: usize, ev: Event) {
+        // Any event after EpochFinished means the epoch's checkpoint is on disk.
+        let saved_epoch = self.pending_map.filter(|(r, _)| *r == id);
+        let Some(run) = self.get_mut(id) else { return };
+        let mut map_ready = saved_epoch.is_some();
+        match ev {
+            Event::Loading { .. } => map_ready = false,
+            Event::Started {
+                trainable_params,
+                total_params,
+                device,
+                warnings,
+                ..
+            } => {
+                run.status = RunStatus::Training;
+                run.trainable_params = trainable_params;
+                run.total_params = total_params;
+                run.device = device;
+                run.warnings = warnings;
+            }
+            Event::BatchFinished {
+                epoch,
+                batch,
+                batches,
+                loss,
+                images_per_sec,
+                eta_secs,
+            } => {
+                let x = (epoch - 1) as f64 + batch as f64 / batches.max(1) as f64;
+                run.batch_losses.push(PlotPoint::new(x, loss));
+                if run.batch_losses.len() > MAX_BATCH_POINTS {
+                    // Keep every other point: long curves stay cheap to draw.
+                    let thinned: Vec<PlotPoint> =
+                        run.batch_losses.iter().step_by(2).copied().collect();
+                    run.batch_losses = thinned;
+                }
+                run.progress = Some(Progress {
+                    epoch,
+                    batch,
+                    batches,
+                    images_per_sec,
+                    eta_secs,
+                });
+                run.elapsed_secs = run.started.elapsed().as_secs_f64();
+            }
+            Event::EpochFinished(rec) => {
+                let epoch = rec.epoch;
+                run.history.push(rec);
+                run.elapsed_secs = run.started.elapsed().as_secs_f64();
+                self.pending_map = Some((id, epoch));
+                map_ready = false;
+            }
+            Event::Paused => run.status = RunStatus::Paused,
+            Event::Resumed => run.status = RunStatus::Training,
+            Event::Finished(report) => {
+                run.status = if report.stopped_early {
+                    RunStatus::Stopped
+                } else {
+                    RunStatus::Finished
+                };
+                run.elapsed_secs = report.elapsed_secs;
+                run.report = Some(report);
+            }
+            Event::Failed { epoch, message } => {
+                let at = epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default();
+                run.status = RunStatus::Failed(format!("{message}{at}"));
+                run.elapsed_secs = run.started.elapsed().as_secs_f64();
+            }
+        }
+        if map_ready {
+            if let Some((_, epoch)) = saved_epoch {
+                self.pending_map = None;
+                self.want_map = Some((id, epoch));
+            }
+        }
+    }
+
+    /// True while a live-map job runs.
+    pub fn map_busy(&self) -> bool {
+        self.map_job.is_some()
+    }
+
+    fn poll_map(&mut self, ctx: &egui::Context, layer: Layer) {
+        let done = match &self.map_job {
+            Some(m) => match m.job.poll() {
+                super::jobs::Polled::Pending => None,
+                super::jobs::Polled::Done(r) => Some((m.run_id, m.epoch, r)),
+                super::jobs::Polled::Lost => Some((
+                    m.run_id,
+                    m.epoch,
+                    Err("the map computation failed (internal error)".into()),
+                )),
+            },
+            None => None,
+        };
+        if let Some((run_id, epoch, result)) = done {
+            self.map_job = None;
+            match result {
+                Ok(mut map) => {
+                    self.map_error = None;
+                    if let Some(run) = self.get_mut(run_id) {
+                        if let Some((_, prev)) = run.maps.last() {
+                            map.align_to(prev);
+                        }
+                        run.maps.push((epoch, map));
+                    }
+                }
+                Err(e) => self.map_error = Some(e),
+            }
+        }
+        if self.map_job.is_some() {
+            return;
+        }
+        let Some((run_id, epoch)) = self.want_map.take() else {
+            return;
+        };
+        let Some(run) = self.get(run_id) else { return };
+        let req = MapRequest {
+            pair: run.pair.clone(),
+            // The pixels do not change with training: the live map shows a stage.
+            layer: match layer {
+                Layer::Pixels => Layer::Stage(usize::MAX),
+                l => l,
+            },
+            model: ModelSource::Checkpoint(run.checkpoint.clone()),
+            per_domain: self.map_points,
+        };
+        match Job::spawn("live-map", ctx, move |_| compute_map(&req)) {
+            Ok(job) => {
+                self.map_job = Some(MapJob {
+                    run_id,
+                    epoch,
+                    job,
+                })
+            }
+            Err(e) => self.map_error = Some(e),
+        }
+    }
+
+    /// The temporary folder of checkpoints.
+    pub fn temp_dir(&self) -> &Path {
+        &self.temp.0
+    }
+}

@@ -1,0 +1,619 @@
+//! The setup view (journey 4): the backbone drawn as a row of stage boxes, a freezing-depth
+//! slider that locks stages visibly and says how many parameters will train, the method
+//! picker grouped by the transfer taxonomy, hyperparameters with defaults, the starting
+//! model and the device.
+
+use super::jobs::Job;
+use super::runs::Runs;
+use super::theme::Look;
+use crate::data::{DomainPair, SampleShape};
+use crate::device::{DeviceChoice, DeviceInfo};
+use crate::method::{Family, MethodKind};
+use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation};
+use crate::train::ExperimentConfig;
+use candle_core::Device;
+use egui::{Color32, RichText};
+
+/// What determines a network's stages and parameter counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetKey {
+    pub backbone: BackboneKind,
+    pub input: SampleShape,
+    pub classes: usize,
+    pub bottleneck: Option<usize>,
+}
+
+/// Stages and parameter counts of a network, for the diagram and the slider.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetInfo {
+    pub key: NetKey,
+    pub stages: Vec<String>,
+    /// (trainable, total) for each freezing depth 0..=stages.
+    pub counts: Vec<(usize, usize)>,
+}
+
+impl NetInfo {
+    fn compute(key: NetKey) -> Result<Self, String> {
+        let groups = match key.input {
+            SampleShape::Image { channels, .. } => channels,
+            SampleShape::Vector { dim } => dim,
+        };
+        let norm = Normalisation {
+            mean: vec![0.0; groups],
+            std: vec![1.0; groups],
+        };
+        let spec = NetworkSpec {
+            backbone: key.backbone,
+            input: key.input,
+            num_classes: key.classes.max(2),
+            bottleneck: key.bottleneck,
+        };
+        let net = Network::new(spec, norm, &Device::Cpu, 1).map_err(|e| e.to_string())?;
+        let stages: Vec<String> = net.stages().iter().map(|s| s.name.clone()).collect();
+        let counts = (0..=stages.len()).map(|k| net.param_counts(k)).collect();
+        Ok(NetInfo {
+            key,
+            stages,
+            counts,
+        })
+    }
+}
+
+/// The setup view's state.
+pub struct SetupState {
+    pub net: Option<NetInfo>,
+    job: Option<(NetKey, Job<Result<NetInfo, String>>)>,
+    pub net_error: Option<String>,
+    /// Devices found at start.
+    pub devices: Vec<DeviceInfo>,
+    /// Text of the "start from a file" field.
+    pub init_text: String,
+}
+
+impl Default for SetupState {
+    fn default() -> Self {
+        Self {
+            net: None,
+            job: None,
+            net_error: None,
+            devices: crate::device::available_devices(),
+            init_text: String::new(),
+        }
+    }
+}
+
+/// The backbone a config uses on this data.
+pub fn backbone_for(config: &ExperimentConfig, pair: &DomainPair) -> BackboneKind {
+    config
+        .backbone
+        .filter(|b| backbone_fits(*b, pair.source.shape))
+        .unwrap_or_else(|| BackboneKind::default_for(pair.source.shape))
+}
+
+fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
+    matches!(
+        (b, shape),
+        (BackboneKind::Mlp, SampleShape::Vector { .. })
+            | (
+                BackboneKind::SmallCnn | BackboneKind::Resnet18,
+                SampleShape::Image { .. }
+            )
+    )
+}
+
+impl SetupState {
+    /// Keep the network summary in step with the config and data (computed in the background).
+    pub fn poll(&mut self, ctx: &egui::Context, config: &ExperimentConfig, pair: Option<&DomainPair>) {
+        if let Some((_, job)) = &self.job {
+            match job.poll() {
+                super::jobs::Polled::Pending => return,
+                super::jobs::Polled::Done(Ok(info)) => {
+                    self.net = Some(info);
+                    self.net_error = None;
+                }
+                super::jobs::Polled::Done(Err(e)) => self.net_error = Some(e),
+                super::jobs::Polled::Lost => {
+                    self.net_error = Some("could not build the network (internal error)".into())
+                }
+            }
+            self.job = None;
+        }
+        let Some(pair) = pair else { return };
+        let key = NetKey {
+            backbone: backbone_for(config, pair),
+            input: pair.source.shape,
+            classes: pair.classes.len(),
+            bottleneck: config.method.bottleneck(),
+        };
+        let current = self.net.as_ref().map(|n| n.key);
+        let failed_same = self.net_error.is_some() && current == Some(key);
+        if current != Some(key) && !failed_same {
+            match Job::spawn("network", ctx, move |_| NetInfo::compute(key)) {
+                Ok(job) => self.job = Some((key, job)),
+                Err(e) => self.net_error = Some(e),
+            }
+        }
+    }
+}
+
+/// Why the config cannot train on this data, if it cannot.
+pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> Option<String> {
+    let Some(pair) = pair else {
+        return Some("no data loaded yet".into());
+    };
+    if let Err(e) = crate::train::experiment::validate_config(config) {
+        return Some(gui_words(&e.to_string()));
+    }
+    if config.target_labels > 0 && !pair.target_labelled() {
+        return Some(
+            "labelled target images need a labelled target folder (one subfolder per class): set \"Labelled target images per class\" to 0"
+                .into(),
+        );
+    }
+    if let Some(init) = &config.init {
+        if !init.is_file() {
+            return Some(format!("the starting model file does not exist: {}", init.display()));
+        }
+    }
+    None
+}
+
+/// The engine speaks in command-line flags; say it with the GUI's control names.
+pub fn gui_words(message: &str) -> String {
+    message
+        .replace("pass --target-labels K (K ≥ 1)", "set \"Labelled target images per class\" to 1 or more")
+        .replace("--target-labels", "\"Labelled target images per class\"")
+        .replace("--epochs", "Epochs")
+        .replace("--batch-size", "Batch size")
+        .replace("--lr", "Learning rate")
+        .replace("--lambda", "λ")
+        .replace("--val-fraction", "Held-out source")
+        .replace("--freeze", "Frozen stages")
+        .replace("--init", "starting model")
+        .replace("--backbone", "Backbone")
+}
+
+/// Group title and one-line meaning of a method family.
+pub fn family_title(f: Family) -> (&'static str, &'static str) {
+    match f {
+        Family::Baseline => ("Baselines", "no transfer: reference points to compare against"),
+        Family::Parameter => (
+            "Parameter-based",
+            "reuse a trained network's weights and fine-tune them",
+        ),
+        Family::Feature => (
+            "Feature-based",
+            "pull the two domains' feature distributions together",
+        ),
+        Family::Adversarial => (
+            "Adversarial",
+            "features learn to fool a domain classifier (the GAN idea)",
+        ),
+        Family::Instance => (
+            "Instance-based",
+            "re-weight source images by how target-like they are",
+        ),
+        // Families added to the engine later still get a group.
+        #[allow(unreachable_patterns)]
+        _ => ("Other methods", ""),
+    }
+}
+
+/// Families in the order the methods list them.
+pub fn families() -> Vec<Family> {
+    let mut out: Vec<Family> = Vec::new();
+    for m in MethodKind::ALL {
+        if !out.contains(&m.family()) {
+            out.push(m.family());
+        }
+    }
+    out
+}
+
+/// Draw the setup view.
+#[allow(clippy::too_many_arguments)]
+pub fn setup_ui(
+    ui: &mut egui::Ui,
+    state: &mut SetupState,
+    config: &mut ExperimentConfig,
+    pair: Option<&DomainPair>,
+    runs: &Runs,
+    running: bool,
+    presentation: bool,
+    look: Look,
+) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.add_enabled_ui(!running, |ui| {
+                network_ui(ui, state, config, pair, look);
+                ui.separator();
+                ui.columns(2, |cols| {
+                    method_ui(&mut cols[0], config, look);
+                    settings_ui(&mut cols[1], state, config, pair, runs, presentation, look);
+                });
+            });
+            if running {
+                ui.colored_label(look.warn(), "A run is training: settings apply to the next run.");
+            }
+        });
+}
+
+fn network_ui(
+    ui: &mut egui::Ui,
+    state: &mut SetupState,
+    config: &mut ExperimentConfig,
+    pair: Option<&DomainPair>,
+    look: Look,
+) {
+    ui.heading("Network and freezing depth");
+    let Some(pair) = pair else {
+        ui.label("Load data first: the network depends on the image size and classes.");
+        return;
+    };
+    if let Some(e) = &state.net_error {
+        ui.colored_label(look.error(), format!("Cannot build this network: {e}"));
+    }
+    let Some(net) = &state.net else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("building the network…");
+        });
+        return;
+    };
+    let n = net.stages.len();
+    if config.freeze > n {
+        config.freeze = n;
+    }
+    // The diagram: input → stages → (bottleneck) → head; click a stage to freeze up to it.
+    let mut clicked = None;
+    ui.horizontal_wrapped(|ui| {
+        stage_box_ui(ui, &format!("input\n{}", pair.source.shape.describe()), BoxKind::Io, look);
+        for (i, s) in net.stages.iter().enumerate() {
+            arrow_ui(ui);
+            let frozen = i < config.freeze;
+            let text = if frozen {
+                format!("🔒 {s}\nfrozen")
+            } else {
+                format!("{s}\ntrains")
+            };
+            if stage_box_ui(ui, &text, BoxKind::Stage { frozen }, look)
+                .on_hover_text("Click to freeze every stage up to this one")
+                .clicked()
+            {
+                clicked = Some(if config.freeze == i + 1 { i } else { i + 1 });
+            }
+        }
+        if let Some(w) = net.key.bottleneck {
+            arrow_ui(ui);
+            stage_box_ui(
+                ui,
+                &format!("adaptation\nlayer ({w})"),
+                BoxKind::Stage { frozen: false },
+                look,
+            );
+        }
+        arrow_ui(ui);
+        stage_box_ui(
+            ui,
+            &format!("head\n{} classes", pair.classes.len()),
+            BoxKind::Stage { frozen: false },
+            look,
+        );
+    });
+    if let Some(k) = clicked {
+        config.freeze = k;
+    }
+    ui.horizontal(|ui| {
+        let l = ui.label("Frozen stages");
+        ui.add(egui::Slider::new(&mut config.freeze, 0..=n))
+            .labelled_by(l.id);
+        let (trainable, total) = net.counts.get(config.freeze).copied().unwrap_or((0, 0));
+        ui.label(
+            RichText::new(format!(
+                "{} of {} parameters will train",
+                thousands(trainable),
+                thousands(total)
+            ))
+            .strong(),
+        );
+    });
+    let what = match config.freeze {
+        0 => "Fine-tune everything: every stage adapts to the data.".to_string(),
+        k if k == n => {
+            "Every stage frozen: a frozen feature extractor with a new linear classifier (a linear probe)."
+                .to_string()
+        }
+        k => format!(
+            "The first {k} stage(s) keep their weights (general, early features); the rest adapt."
+        ),
+    };
+    ui.weak(what);
+    if config.freeze > 0 && config.init.is_none() {
+        ui.colored_label(
+            look.warn(),
+            "Freezing stages of a new, untrained network keeps random weights: choose a starting model below (e.g. a source-only run's).",
+        );
+    }
+}
+
+#[derive(Clone, Copy)]
+enum BoxKind {
+    Io,
+    Stage { frozen: bool },
+}
+
+fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egui::Response {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let galley = ui
+        .painter()
+        .layout(text.to_string(), font, Color32::PLACEHOLDER, 200.0);
+    let size = galley.size() + egui::vec2(20.0, 14.0);
+    let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::click());
+    let v = ui.visuals();
+    let (fill, stroke, text_colour) = match kind {
+        BoxKind::Io => (v.faint_bg_color, v.widgets.noninteractive.bg_stroke, v.text_color()),
+        BoxKind::Stage { frozen: true } => (
+            v.widgets.inactive.bg_fill,
+            egui::Stroke::new(1.5, v.weak_text_color()),
+            v.weak_text_color(),
+        ),
+        BoxKind::Stage { frozen: false } => (
+            look.source().gamma_multiply(0.25),
+            egui::Stroke::new(2.0, look.source()),
+            v.strong_text_color(),
+        ),
+    };
+    let stroke = if resp.hovered() {
+        egui::Stroke::new(stroke.width + 1.0, v.strong_text_color())
+    } else {
+        stroke
+    };
+    ui.painter().rect(rect, 6.0, fill, stroke, egui::StrokeKind::Inside);
+    ui.painter()
+        .galley(rect.center() - galley.size() / 2.0, galley, text_colour);
+    resp
+}
+
+fn arrow_ui(ui: &mut egui::Ui) {
+    ui.label(RichText::new("→").heading());
+}
+
+fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
+    ui.heading("Method");
+    for f in families() {
+        let (title, meaning) = family_title(f);
+        ui.add_space(4.0);
+        ui.label(RichText::new(title).strong());
+        ui.weak(meaning);
+        for m in MethodKind::ALL.into_iter().filter(|m| m.family() == f) {
+            ui.horizontal(|ui| {
+                ui.add_space(12.0);
+                let r = ui.radio_value(&mut config.method, m, m.name());
+                if r.changed() {
+                    config.lambda = None;
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.add_space(34.0);
+                ui.label(RichText::new(m.summary()).small());
+            });
+        }
+    }
+    if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
+        ui.colored_label(
+            look.warn(),
+            "target-only needs labelled target images: set \"Labelled target images per class\".",
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn settings_ui(
+    ui: &mut egui::Ui,
+    state: &mut SetupState,
+    config: &mut ExperimentConfig,
+    pair: Option<&DomainPair>,
+    runs: &Runs,
+    presentation: bool,
+    look: Look,
+) {
+    ui.heading("Settings");
+    egui::Grid::new("settings-grid")
+        .num_columns(2)
+        .spacing([12.0, 6.0])
+        .show(ui, |ui| {
+            let l = ui.label("Epochs");
+            ui.add(egui::DragValue::new(&mut config.epochs).range(1..=500))
+                .labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label("Labelled target images per class");
+            ui.add(egui::DragValue::new(&mut config.target_labels).range(0..=10_000))
+                .labelled_by(l.id)
+                .on_hover_text("0 = unsupervised adaptation: the target's labels are only used to measure accuracy");
+            ui.end_row();
+            if let Some(default) = config.method.default_lambda() {
+                let l = ui.label("Adaptation weight λ");
+                let mut lambda = config.lambda.unwrap_or(default);
+                if ui
+                    .add(egui::DragValue::new(&mut lambda).speed(0.01).range(0.001..=100.0))
+                    .labelled_by(l.id)
+                    .changed()
+                {
+                    config.lambda = Some(lambda);
+                }
+                ui.end_row();
+            }
+            if let Some(pair) = pair {
+                let l = ui.label("Backbone");
+                let current = backbone_for(config, pair);
+                let mut choice = config.backbone;
+                egui::ComboBox::from_id_salt("backbone")
+                    .selected_text(match choice {
+                        None => format!("default ({})", current.name()),
+                        Some(b) => b.name().to_string(),
+                    })
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut choice, None, "default for the data");
+                        for b in [BackboneKind::Mlp, BackboneKind::SmallCnn, BackboneKind::Resnet18] {
+                            if backbone_fits(b, pair.source.shape) {
+                                ui.selectable_value(&mut choice, Some(b), b.name());
+                            }
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                config.backbone = choice;
+                ui.end_row();
+            }
+            let l = ui.label("Device");
+            let selected = state
+                .devices
+                .iter()
+                .find(|d| d.choice == config.device)
+                .map(|d| d.label.clone())
+                .unwrap_or_else(|| "automatic (a GPU if usable, else CPU)".into());
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(selected)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(
+                        &mut config.device,
+                        DeviceChoice::Auto,
+                        "automatic (a GPU if usable, else CPU)",
+                    );
+                    for d in &state.devices {
+                        ui.selectable_value(&mut config.device, d.choice, &d.label);
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            ui.end_row();
+        });
+    let advanced = |ui: &mut egui::Ui, config: &mut ExperimentConfig| {
+        egui::Grid::new("advanced-grid")
+            .num_columns(2)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                let l = ui.label("Batch size");
+                ui.add(egui::DragValue::new(&mut config.batch_size).range(1..=4096))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Learning rate");
+                ui.add(
+                    egui::DragValue::new(&mut config.learning_rate)
+                        .speed(0.0001)
+                        .range(1e-6..=1.0)
+                        .max_decimals(5),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Seed");
+                ui.add(egui::DragValue::new(&mut config.seed))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Held-out source fraction");
+                ui.add(
+                    egui::DragValue::new(&mut config.val_fraction)
+                        .speed(0.01)
+                        .range(0.0..=0.9),
+                )
+                .labelled_by(l.id)
+                .on_hover_text("source images kept aside to measure source accuracy");
+                ui.end_row();
+            });
+        if ui.button("Reset to defaults").clicked() {
+            let d = ExperimentConfig::default();
+            config.batch_size = d.batch_size;
+            config.learning_rate = d.learning_rate;
+            config.seed = d.seed;
+            config.val_fraction = d.val_fraction;
+            config.epochs = d.epochs;
+            config.lambda = None;
+        }
+    };
+    egui::CollapsingHeader::new("More settings")
+        .default_open(!presentation)
+        .show(ui, |ui| advanced(ui, config));
+    ui.add_space(6.0);
+    start_from_ui(ui, state, config, runs, look);
+    if let Some(p) = config_problem(config, pair) {
+        ui.colored_label(look.error(), format!("Cannot train yet: {p}"));
+    }
+}
+
+fn start_from_ui(
+    ui: &mut egui::Ui,
+    state: &mut SetupState,
+    config: &mut ExperimentConfig,
+    runs: &Runs,
+    look: Look,
+) {
+    ui.label(RichText::new("Start from").strong());
+    let run_models: Vec<_> = runs.records.iter().filter(|r| r.has_checkpoint()).collect();
+    let current = match &config.init {
+        None => "a new network (random weights)".to_string(),
+        Some(p) => run_models
+            .iter()
+            .find(|r| &r.checkpoint == p)
+            .map(|r| format!("the model of run {}", r.label()))
+            .unwrap_or_else(|| p.display().to_string()),
+    };
+    ui.horizontal(|ui| {
+        let l = ui.label("Model");
+        egui::ComboBox::from_id_salt("init")
+            .selected_text(current)
+            .width(300.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut config.init, None, "a new network (random weights)");
+                for r in &run_models {
+                    ui.selectable_value(
+                        &mut config.init,
+                        Some(r.checkpoint.clone()),
+                        format!("the model of run {}", r.label()),
+                    );
+                }
+            })
+            .response
+            .labelled_by(l.id);
+    });
+    ui.horizontal(|ui| {
+        let l = ui.label("or a model file");
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.init_text)
+                    .hint_text("/path/to/model.safetensors")
+                    .desired_width(260.0),
+            )
+            .labelled_by(l.id);
+        if r.changed() {
+            let t = state.init_text.trim();
+            config.init = (!t.is_empty()).then(|| t.into());
+        }
+    });
+    if !state.init_text.trim().is_empty() && !std::path::Path::new(state.init_text.trim()).is_file()
+    {
+        ui.colored_label(
+            look.error(),
+            "No such file: give the path of a .safetensors model saved by transferlab (or a ResNet-18).",
+        );
+    }
+    if config.method == MethodKind::FineTune && config.init.is_none() {
+        ui.colored_label(
+            look.warn(),
+            "fine-tune reuses a trained network: pick a starting model, e.g. a source-only run's.",
+        );
+    }
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,472 @@
+//! The similarity view (journey 3): how far apart the two domains are — MMD² with its
+//! p-value, the proxy A-distance, the CORAL distance, per-class distances — as labelled
+//! cards; the 2-D feature map coloured by domain or class, at a selectable layer; and the
+//! advisor's recommendation with a button that applies it. The analysis runs on a
+//! background thread whenever the data or the chosen features change.
+
+use super::commands::AppCommand;
+use super::feature_map::{ColourBy, FeatureMap, Layer, MapRequest, ModelSource, compute_map, map_ui};
+use super::jobs::{Job, Polled};
+use super::runs::Runs;
+use super::theme::Look;
+use super::thumbs::Thumbnails;
+use crate::data::DomainPair;
+use crate::method::MethodKind;
+use egui::RichText;
+use std::sync::Arc;
+
+/// Which network's features the analysis uses for stage layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetworkChoice {
+    /// A freshly initialised network.
+    #[default]
+    Untrained,
+    /// The model of a run (by id).
+    Run(usize),
+}
+
+/// What an analysis was computed for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisKey {
+    pub pair_id: u64,
+    pub layer: Layer,
+    pub network: NetworkChoice,
+    pub per_domain: usize,
+}
+
+/// Similarity figures, with how sure each is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metrics {
+    pub mmd2: f64,
+    pub mmd_p_value: f64,
+    pub mmd_permutations: usize,
+    pub a_distance: f64,
+    pub a_distance_se: f64,
+    pub held_out_error: f64,
+    pub coral_distance: f64,
+    /// Per shared class: name and distance between the class's source and target means.
+    pub per_class: Vec<(String, f64)>,
+    pub samples: (usize, usize),
+    pub dim: usize,
+}
+
+/// A finished analysis.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub key: AnalysisKey,
+    pub map: FeatureMap,
+    /// None when the metrics could not be computed (see `metrics_note`).
+    pub metrics: Option<Metrics>,
+    pub metrics_note: Option<String>,
+    pub seconds: f64,
+}
+
+/// The advisor's recommendation, in the app's terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recommendation {
+    /// E.g. "(c) small target, different domains".
+    pub case: String,
+    pub method: Option<MethodKind>,
+    pub method_name: String,
+    pub freeze: usize,
+    pub freeze_words: String,
+    pub reason: String,
+}
+
+/// The similarity view's state.
+#[derive(Default)]
+pub struct SimilarityState {
+    pub analysis: Option<Analysis>,
+    job: Option<(AnalysisKey, Job<Result<Analysis, String>>)>,
+    pub error: Option<String>,
+    /// The key of the last analysis started (not retried when it failed).
+    failed_key: Option<AnalysisKey>,
+    pub network: NetworkChoice,
+}
+
+impl SimilarityState {
+    /// True while an analysis runs.
+    pub fn is_busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// The map of the current analysis.
+    pub fn map(&self) -> Option<&FeatureMap> {
+        self.analysis.as_ref().map(|a| &a.map)
+    }
+
+    /// Keep the analysis in step with the data and the chosen features.
+    pub fn poll(
+        &mut self,
+        ctx: &egui::Context,
+        pair: Option<(&Arc<DomainPair>, u64)>,
+        layer: Layer,
+        per_domain: usize,
+        runs: &Runs,
+        seed: u64,
+    ) {
+        if let Some((_, job)) = &self.job {
+            let result = match job.poll() {
+                Polled::Pending => return,
+                Polled::Done(r) => r,
+                Polled::Lost => Err("the analysis failed (internal error)".into()),
+            };
+            match result {
+                Ok(a) => {
+                    self.analysis = Some(a);
+                    self.error = None;
+                }
+                Err(e) => self.error = Some(e),
+            }
+            self.job = None;
+        }
+        let Some((pair, pair_id)) = pair else { return };
+        if let NetworkChoice::Run(id) = self.network {
+            if !runs.get(id).is_some_and(|r| r.has_checkpoint()) {
+                self.network = NetworkChoice::Untrained;
+            }
+        }
+        let key = AnalysisKey {
+            pair_id,
+            layer,
+            network: self.network,
+            per_domain,
+        };
+        let have = self.analysis.as_ref().map(|a| &a.key);
+        let failed = self.error.is_some();
+        if have == Some(&key) || (failed && self.failed_key.as_ref() == Some(&key)) {
+            return;
+        }
+        let model = match self.network {
+            NetworkChoice::Untrained => ModelSource::Untrained {
+                backbone: None,
+                seed,
+            },
+            NetworkChoice::Run(id) => match runs.get(id) {
+                Some(r) => ModelSource::Checkpoint(r.checkpoint.clone()),
+                None => return,
+            },
+        };
+        let req = MapRequest {
+            pair: pair.clone(),
+            layer,
+            model,
+            per_domain,
+        };
+        self.failed_key = Some(key.clone());
+        let k = key.clone();
+        match Job::spawn("analysis", ctx, move |_| analyse(&req, k)) {
+            Ok(job) => self.job = Some((key, job)),
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+/// Features, map and metrics for a request (runs on a background thread).
+pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
+    let started = std::time::Instant::now();
+    let map = compute_map(req)?;
+    Ok(Analysis {
+        key,
+        map,
+        metrics: None,
+        metrics_note: Some(
+            "The similarity metrics come with the analysis module, which this build does not have yet."
+                .into(),
+        ),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The advisor's recommendation for the measured metrics and the labelled target images
+/// the next run will use.
+pub fn recommend(
+    _metrics: &Metrics,
+    _labelled_per_class: usize,
+    _classes: usize,
+    _stages: usize,
+) -> Option<Recommendation> {
+    None
+}
+
+/// Draw the similarity view.
+#[allow(clippy::too_many_arguments)]
+pub fn similarity_ui(
+    ui: &mut egui::Ui,
+    state: &mut SimilarityState,
+    pair: Option<(&Arc<DomainPair>, u64)>,
+    layer: &mut Layer,
+    per_domain: &mut usize,
+    colour_by: &mut ColourBy,
+    stages: &[String],
+    runs: &Runs,
+    labelled_per_class: usize,
+    thumbs: &mut Thumbnails,
+    look: Look,
+    commands: &mut Vec<AppCommand>,
+) {
+    let Some((pair, pair_id)) = pair else {
+        ui.label("Load data first (Data view).");
+        return;
+    };
+    controls_ui(ui, state, layer, per_domain, colour_by, stages, runs);
+    if let Some(e) = &state.error {
+        super::data::error_box_ui(
+            ui,
+            look,
+            "The analysis failed",
+            &format!("{e} — try raw pixels, another layer, or more points per domain."),
+        );
+    }
+    let Some(a) = &state.analysis else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("measuring the two domains…");
+        });
+        return;
+    };
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "Features: {} · {} + {} samples · {:.1} s",
+            a.map.layer_name,
+            a.map.points.iter().filter(|p| !p.target).count(),
+            a.map.points.iter().filter(|p| p.target).count(),
+            a.seconds
+        ));
+        if state.is_busy() {
+            ui.spinner();
+            ui.weak("updating…");
+        }
+    });
+    metric_cards_ui(ui, a, look);
+    ui.add_space(6.0);
+    let side_w = (ui.available_width() * 0.34).clamp(260.0, 460.0);
+    egui::Panel::right("advisor-panel")
+        .resizable(false)
+        .exact_size(side_w)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                advisor_ui(ui, a, pair, labelled_per_class, stages.len(), look, commands);
+                per_class_ui(ui, a);
+            });
+        });
+    egui::CentralPanel::default().show(ui, |ui| {
+        let h = (ui.available_height() - 30.0).max(220.0);
+        map_ui(
+            ui,
+            "similarity-map",
+            &a.map,
+            pair,
+            pair_id,
+            *colour_by,
+            look,
+            thumbs,
+            h,
+        );
+        ui.weak("Each dot is an image (hover for the image and its file). Overlapping colours: similar domains.");
+    });
+}
+
+fn controls_ui(
+    ui: &mut egui::Ui,
+    state: &mut SimilarityState,
+    layer: &mut Layer,
+    per_domain: &mut usize,
+    colour_by: &mut ColourBy,
+    stages: &[String],
+    runs: &Runs,
+) {
+    ui.horizontal_wrapped(|ui| {
+        let l = ui.label("Features from");
+        let layer_text = |l: Layer| match l {
+            Layer::Pixels => "raw pixels".to_string(),
+            Layer::Stage(k) => format!(
+                "stage {} ({})",
+                k + 1,
+                stages.get(k).map(String::as_str).unwrap_or("?")
+            ),
+        };
+        egui::ComboBox::from_id_salt("layer")
+            .selected_text(layer_text(*layer))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(layer, Layer::Pixels, "raw pixels");
+                for k in 0..stages.len() {
+                    ui.selectable_value(layer, Layer::Stage(k), layer_text(Layer::Stage(k)));
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        if let Layer::Stage(k) = *layer {
+            if k >= stages.len() && !stages.is_empty() {
+                *layer = Layer::Stage(stages.len() - 1);
+            }
+            let l = ui.label("of");
+            let net_text = |n: NetworkChoice| match n {
+                NetworkChoice::Untrained => "an untrained network".to_string(),
+                NetworkChoice::Run(id) => runs
+                    .get(id)
+                    .map(|r| format!("the model of run {}", r.label()))
+                    .unwrap_or_else(|| format!("run {id}")),
+            };
+            egui::ComboBox::from_id_salt("network")
+                .selected_text(net_text(state.network))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(
+                        &mut state.network,
+                        NetworkChoice::Untrained,
+                        net_text(NetworkChoice::Untrained),
+                    );
+                    for r in runs.records.iter().filter(|r| r.has_checkpoint()) {
+                        ui.selectable_value(
+                            &mut state.network,
+                            NetworkChoice::Run(r.id),
+                            net_text(NetworkChoice::Run(r.id)),
+                        );
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+        }
+        ui.separator();
+        let l = ui.label("Points per domain");
+        ui.add(egui::DragValue::new(per_domain).range(20..=3000).speed(10))
+            .labelled_by(l.id);
+        ui.separator();
+        ui.label("Colour by");
+        ui.selectable_value(colour_by, ColourBy::Domain, "domain");
+        ui.selectable_value(colour_by, ColourBy::Class, "class");
+    });
+}
+
+fn card_ui(ui: &mut egui::Ui, title: &str, value: &str, sure: &str, meaning: &str, width: f32) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(width);
+        ui.label(RichText::new(title).strong());
+        ui.label(RichText::new(value).heading().strong());
+        ui.weak(sure);
+        ui.label(RichText::new(meaning).small());
+    });
+}
+
+fn metric_cards_ui(ui: &mut egui::Ui, a: &Analysis, look: Look) {
+    let Some(m) = &a.metrics else {
+        if let Some(note) = &a.metrics_note {
+            ui.colored_label(look.warn(), note);
+        }
+        return;
+    };
+    let w = ((ui.available_width() - 40.0) / 3.0).max(160.0);
+    ui.horizontal(|ui| {
+        let p = if m.mmd_p_value < 0.001 {
+            "p < 0.001".to_string()
+        } else {
+            format!("p = {:.3}", m.mmd_p_value)
+        };
+        card_ui(
+            ui,
+            "MMD²",
+            &format!("{:.4}", m.mmd2),
+            &format!("{p} ({} permutations)", m.mmd_permutations),
+            "Distance between the two feature distributions; a small p says the difference is real.",
+            w,
+        );
+        card_ui(
+            ui,
+            "Proxy A-distance",
+            &format!("{:.2}", m.a_distance),
+            &format!("± {:.2} · classifier error {:.0}%", m.a_distance_se, m.held_out_error * 100.0),
+            "0 = a classifier cannot tell the domains apart, 2 = it always can.",
+            w,
+        );
+        card_ui(
+            ui,
+            "CORAL distance",
+            &format!("{:.4}", m.coral_distance),
+            &format!("{} features", m.dim),
+            "How differently the features vary together (second-order statistics).",
+            w,
+        );
+    });
+}
+
+fn advisor_ui(
+    ui: &mut egui::Ui,
+    a: &Analysis,
+    pair: &DomainPair,
+    labelled_per_class: usize,
+    stages: usize,
+    look: Look,
+    commands: &mut Vec<AppCommand>,
+) {
+    ui.heading("Advisor");
+    let Some(m) = &a.metrics else {
+        ui.weak("The advisor needs the similarity metrics.");
+        return;
+    };
+    let labelled = if pair.target_labelled() {
+        labelled_per_class
+    } else {
+        0
+    };
+    let Some(r) = recommend(m, labelled, pair.classes.len(), stages) else {
+        ui.weak("No recommendation for these numbers.");
+        return;
+    };
+    ui.label(RichText::new(format!("Case {}", r.case)).strong());
+    ui.label(&r.reason);
+    ui.add_space(4.0);
+    ui.label(format!("Method: {}", r.method_name));
+    ui.label(format!("Freeze: {}", r.freeze_words));
+    ui.weak(format!(
+        "Based on {labelled} labelled target image(s) per class (set in Setup)."
+    ));
+    match r.method {
+        Some(method) => {
+            if ui
+                .button(RichText::new("Apply this recommendation").strong())
+                .on_hover_text("Sets the method and the freezing depth in Setup")
+                .clicked()
+            {
+                commands.push(AppCommand::ApplyAdvice {
+                    method,
+                    freeze: r.freeze,
+                    target_labels: None,
+                });
+            }
+        }
+        None => {
+            ui.colored_label(
+                look.warn(),
+                format!("{} is not available in this build.", r.method_name),
+            );
+        }
+    }
+}
+
+fn per_class_ui(ui: &mut egui::Ui, a: &Analysis) {
+    let Some(m) = &a.metrics else { return };
+    if m.per_class.is_empty() {
+        return;
+    }
+    ui.separator();
+    ui.label(RichText::new("Per class: distance of the class's source and target means").strong());
+    let max = m
+        .per_class
+        .iter()
+        .map(|(_, d)| *d)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    egui::Grid::new("per-class").num_columns(3).show(ui, |ui| {
+        for (name, d) in &m.per_class {
+            ui.label(name);
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 10.0), egui::Sense::hover());
+            let mut fill = rect;
+            fill.set_width(rect.width() * (*d / max) as f32);
+            ui.painter().rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+            ui.painter()
+                .rect_filled(fill, 2.0, ui.visuals().selection.bg_fill);
+            ui.label(format!("{d:.3}"));
+            ui.end_row();
+        }
+    });
+}
