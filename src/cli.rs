@@ -37,6 +37,10 @@ pub enum CliCommand {
     Demos,
     /// Measure training, inference and loading throughput.
     Bench(BenchArgs),
+    /// Measure how similar two domains are (MMD², A-distance, CORAL, a 2-D map) and get advice.
+    Similarity(SimilarityArgs),
+    /// Compare the transfer methods on several domain shifts (target accuracy, cost).
+    BenchMethods(BenchMethodsArgs),
 }
 
 /// Arguments of `transferlab run`.
@@ -73,6 +77,10 @@ pub struct RunArgs {
     /// Adaptation weight (methods that adapt; default: the method's own).
     #[arg(long)]
     pub lambda: Option<f64>,
+    /// Width of the adaptation layer before the classifier (default: 256 for ddc, dan,
+    /// coral and dann, none otherwise; 0 = none).
+    #[arg(long)]
+    pub bottleneck: Option<usize>,
     /// Fraction of the source held out to measure source accuracy.
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
@@ -104,6 +112,53 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// Arguments of `transferlab similarity`.
+#[derive(Args, Debug, Clone)]
+pub struct SimilarityArgs {
+    /// Source folder (one subfolder per class).
+    #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+    pub source: Option<PathBuf>,
+    /// Target folder (labelled or flat).
+    #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+    pub target: Option<PathBuf>,
+    /// A built-in domain pair instead of folders.
+    #[arg(long)]
+    pub demo: Option<String>,
+    /// Read features from this saved or imported model (default: raw pixels).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Stage whose output is the feature ("pixels" for raw values; default: the last stage
+    /// when a model or backbone is given, else pixels).
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// Use a random-initialised backbone for features.
+    #[arg(long, value_enum)]
+    pub backbone: Option<BackboneKind>,
+    /// At most this many images per domain (a seeded subsample).
+    #[arg(long, default_value_t = 2000)]
+    pub max_per_domain: usize,
+    /// Also compute a t-SNE map (PCA otherwise).
+    #[arg(long)]
+    pub tsne: bool,
+    /// Permutations of the MMD test.
+    #[arg(long, default_value_t = 200)]
+    pub permutations: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Labelled target images per class you could train with (for the advice).
+    #[arg(long, default_value_t = 0)]
+    pub target_labels: usize,
+    /// Earlier run reports (`run --json`) to check for negative transfer.
+    #[arg(long, num_args = 1..)]
+    pub runs: Vec<PathBuf>,
+    /// Image side (default 28).
+    #[arg(long)]
+    pub input_size: Option<usize>,
+    /// Write the full report as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
 /// Arguments of `transferlab bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -124,6 +179,52 @@ pub struct BenchArgs {
     /// Image side for the timed network.
     #[arg(long, default_value_t = 28)]
     pub input_size: usize,
+}
+
+/// Arguments of `transferlab bench-methods`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchMethodsArgs {
+    /// MNIST folder with train/ and test/ parts of class subfolders.
+    #[arg(long, default_value = "../shared/datasets/mnist")]
+    pub mnist: PathBuf,
+    /// Shifts to run, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', default_values_t = crate::train::method_bench::SHIFTS.map(String::from))]
+    pub shifts: Vec<String>,
+    /// Methods to run, comma-separated (default: source-only, target-only and every adaptation method).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub methods: Vec<MethodKind>,
+    /// Number of seeds (1, 2, …).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u64,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Source images per class.
+    #[arg(long, default_value_t = 200)]
+    pub per_class: usize,
+    /// Target images per class.
+    #[arg(long, default_value_t = 100)]
+    pub target_per_class: usize,
+    /// Labelled target images per class for the target-only baseline.
+    #[arg(long, default_value_t = 10)]
+    pub target_labels: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Adaptation weight for every adaptation method (default: each method's own).
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Adaptation layer width for the adaptation methods (default: each method's own; 0 = none).
+    #[arg(long)]
+    pub bottleneck: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Compute threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write every run's figures as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -148,6 +249,7 @@ impl RunArgs {
             seed: self.seed,
             target_labels: self.target_labels,
             lambda: self.lambda,
+            bottleneck: self.bottleneck,
             val_fraction: self.val_fraction,
             device: self.device,
             init: self.init.clone(),
@@ -371,4 +473,137 @@ pub fn bench_command(args: &BenchArgs) -> Result<()> {
     };
     println!("load_images_per_sec {:.0}", load);
     Ok(())
+}
+
+/// `transferlab bench-methods`.
+pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
+    use crate::train::method_bench::{BenchSettings, SHIFTS, format_table, run_bench};
+    if let Some(n) = args.threads {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
+    }
+    if let Some(s) = args.shifts.iter().find(|s| !SHIFTS.contains(&s.as_str())) {
+        bail!("unknown shift '{s}'; known shifts: {}", SHIFTS.join(", "));
+    }
+    if args.seeds == 0 || args.epochs == 0 || args.per_class == 0 || args.target_per_class == 0 {
+        bail!("--seeds, --epochs, --per-class and --target-per-class must be at least 1");
+    }
+    let methods = if args.methods.is_empty() {
+        let mut m = vec![MethodKind::SourceOnly, MethodKind::TargetOnly];
+        m.extend(MethodKind::ADAPTATION);
+        m
+    } else {
+        args.methods.clone()
+    };
+    let settings = BenchSettings {
+        mnist: args.mnist.clone(),
+        shifts: args.shifts.clone(),
+        methods,
+        seeds: (1..=args.seeds).collect(),
+        epochs: args.epochs,
+        per_class: args.per_class,
+        target_per_class: args.target_per_class,
+        target_labels: args.target_labels,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        lambda: args.lambda,
+        bottleneck: args.bottleneck,
+        device: args.device,
+    };
+    let started = std::time::Instant::now();
+    let runs = run_bench(&settings, &mut |r| {
+        let metrics: Vec<String> = r
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.3}"))
+            .collect();
+        eprintln!(
+            "{:<20} {:<20} seed {}  target {:5.1}%  source {}  {:.2} s/epoch  {}",
+            r.shift,
+            r.method,
+            r.seed,
+            r.target_accuracy * 100.0,
+            pct(r.source_accuracy),
+            r.train_secs_per_epoch,
+            metrics.join("  ")
+        );
+    })?;
+    println!(
+        "target accuracy (%), mean ± std over {} seed(s); {} epoch(s), {} source and {} target images per class, batch {}, lr {}; {:.0} s in all",
+        args.seeds,
+        args.epochs,
+        args.per_class,
+        args.target_per_class,
+        args.batch_size,
+        args.lr,
+        started.elapsed().as_secs_f64()
+    );
+    print!("{}", format_table(&settings, &runs));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&runs)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `transferlab similarity`.
+pub fn similarity_command(args: &SimilarityArgs) -> Result<crate::train::similarity::SimilarityOutput> {
+    use crate::analysis::SimilarityOptions;
+    use crate::train::similarity::{FeatureSource, SimilarityRequest, measure};
+    let data = match (&args.demo, &args.source, &args.target) {
+        (Some(name), _, _) => DataSource::Demo { name: name.clone() },
+        (None, Some(s), Some(t)) => DataSource::Folders { source: s.clone(), target: t.clone() },
+        _ => bail!("give --source and --target folders, or --demo NAME"),
+    };
+    if args.max_per_domain < 4 {
+        bail!("--max-per-domain must be at least 4");
+    }
+    let meta = args.init.as_deref().map(crate::model::read_meta).transpose()?;
+    let hint = ShapeHint {
+        channels: meta.as_ref().map(|m| m.channels.max(1)),
+        size: args
+            .input_size
+            .or(meta.as_ref().map(|m| m.input_size[0]))
+            .unwrap_or(if args.backbone == Some(BackboneKind::Resnet18) { 32 } else { 28 }),
+    };
+    let mut sink = CliSink::new(false);
+    let pair = load_pair(&data, hint, &mut |what: &str, p: LoadProgress| {
+        sink.emit(Event::Loading { what: what.into(), done: p.done, total: p.total })
+    })?;
+    sink.bar.finish_and_clear();
+    for w in &pair.warnings {
+        eprintln!("warning: {w}");
+    }
+    let req = SimilarityRequest {
+        data,
+        features: FeatureSource { init: args.init.clone(), layer: args.layer.clone(), backbone: args.backbone },
+        max_per_domain: args.max_per_domain,
+        options: SimilarityOptions {
+            permutations: args.permutations,
+            seed: args.seed,
+            tsne: args.tsne,
+            ..Default::default()
+        },
+        target_labels: args.target_labels,
+        runs: args.runs.clone(),
+    };
+    let started = std::time::Instant::now();
+    let out = measure(&pair, &req)?;
+    let r = &out.report;
+    println!("features: {} ({} source, {} target samples, {} dims)", out.features, r.n_source, r.n_target, r.dim);
+    println!("MMD²          {:.4}  (p = {:.3}, {} permutations)", r.mmd2, r.mmd_p_value, r.mmd_permutations);
+    println!("A-distance    {:.3}  (0 = indistinguishable, 2 = fully separable)", r.a_distance);
+    println!("CORAL         {:.5}", r.coral_distance);
+    println!("advice        case {}: {} → {} ({}). {}", format!("{:?}", out.advice.case).to_lowercase(), out.advice.case_title,
+        out.advice.recommended_method.as_str(), out.advice.recommended_freeze, out.advice.reason);
+    for w in &out.negative_transfer {
+        println!("warning       {}", w.message);
+    }
+    eprintln!("measured in {:.2} s", started.elapsed().as_secs_f64());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    Ok(out)
 }

@@ -3,10 +3,19 @@
 //! labelled target, unlabeled target) is declared by its [`MethodKind`], so the runner can
 //! check it before training starts.
 
+pub mod coral;
+pub mod dan;
+pub mod dann;
+pub mod ddc;
+pub mod domain_classifier;
+pub mod instance_weighting;
+pub mod mmd;
 pub mod supervised;
 
+use crate::data::split::rng_for;
 use crate::model::Network;
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// The transfer taxonomy a method belongs to (how the GUI groups them).
@@ -36,6 +45,16 @@ pub enum MethodKind {
     FineTune,
     /// Train on the labelled target images only (`--target-labels K`).
     TargetOnly,
+    /// Deep Domain Confusion: an adaptation layer and a single-kernel MMD² between domains.
+    Ddc,
+    /// Deep Adaptation Network: multi-kernel MMD² on the adaptation layer.
+    Dan,
+    /// Deep CORAL: match the second-order statistics (covariances) of the two domains.
+    Coral,
+    /// Domain-adversarial training through a gradient reversal layer.
+    Dann,
+    /// Source samples re-weighted by the density ratio p_t/p_s from a domain classifier.
+    InstanceWeighting,
 }
 
 /// Which labelled images a method trains on.
@@ -48,10 +67,24 @@ pub enum LabelledData {
 
 impl MethodKind {
     /// All methods, in menu order.
-    pub const ALL: [MethodKind; 3] = [
+    pub const ALL: [MethodKind; 8] = [
         MethodKind::SourceOnly,
         MethodKind::TargetOnly,
         MethodKind::FineTune,
+        MethodKind::Ddc,
+        MethodKind::Dan,
+        MethodKind::Coral,
+        MethodKind::Dann,
+        MethodKind::InstanceWeighting,
+    ];
+
+    /// The methods that adapt to an unlabeled target, in menu order.
+    pub const ADAPTATION: [MethodKind; 5] = [
+        MethodKind::Ddc,
+        MethodKind::Dan,
+        MethodKind::Coral,
+        MethodKind::Dann,
+        MethodKind::InstanceWeighting,
     ];
 
     /// The command-line name.
@@ -60,6 +93,11 @@ impl MethodKind {
             MethodKind::SourceOnly => "source-only",
             MethodKind::FineTune => "fine-tune",
             MethodKind::TargetOnly => "target-only",
+            MethodKind::Ddc => "ddc",
+            MethodKind::Dan => "dan",
+            MethodKind::Coral => "coral",
+            MethodKind::Dann => "dann",
+            MethodKind::InstanceWeighting => "instance-weighting",
         }
     }
 
@@ -73,6 +111,9 @@ impl MethodKind {
         match self {
             MethodKind::SourceOnly | MethodKind::TargetOnly => Family::Baseline,
             MethodKind::FineTune => Family::Parameter,
+            MethodKind::Ddc | MethodKind::Dan | MethodKind::Coral => Family::Feature,
+            MethodKind::Dann => Family::Adversarial,
+            MethodKind::InstanceWeighting => Family::Instance,
         }
     }
 
@@ -88,6 +129,21 @@ impl MethodKind {
             MethodKind::FineTune => {
                 "Reuse a trained network (--init), freeze its first stages and train the rest on every labelled image."
             }
+            MethodKind::Ddc => {
+                "Add an adaptation layer and pull the source and target features together with a Gaussian-kernel MMD² penalty."
+            }
+            MethodKind::Dan => {
+                "Like DDC, with a family of Gaussian kernels around the median distance (multi-kernel MMD²), so no single bandwidth has to be right."
+            }
+            MethodKind::Coral => {
+                "Deep CORAL: penalise the distance between the source and target feature covariances."
+            }
+            MethodKind::Dann => {
+                "A domain classifier tries to tell source from target features; the features learn to fool it through a gradient reversal layer."
+            }
+            MethodKind::InstanceWeighting => {
+                "Weight each source image by how target-like it looks (p_t/p_s from a domain classifier), so training favours the source that resembles the target."
+            }
         }
     }
 
@@ -97,24 +153,41 @@ impl MethodKind {
             MethodKind::SourceOnly => LabelledData::Source,
             MethodKind::FineTune => LabelledData::SourceAndTarget,
             MethodKind::TargetOnly => LabelledData::Target,
+            // Labelled target images (`--target-labels K`) join the classification loss.
+            _ => LabelledData::SourceAndTarget,
         }
     }
 
     /// True when the method also looks at unlabeled target batches.
     pub fn uses_unlabeled_target(self) -> bool {
-        false
+        Self::ADAPTATION.contains(&self)
     }
 
     /// The default adaptation weight λ, for methods that have one.
     pub fn default_lambda(self) -> Option<f64> {
-        None
+        match self {
+            MethodKind::Ddc => Some(ddc::DEFAULT_LAMBDA),
+            MethodKind::Dan => Some(dan::DEFAULT_LAMBDA),
+            MethodKind::Coral => Some(coral::DEFAULT_LAMBDA),
+            MethodKind::Dann => Some(dann::DEFAULT_LAMBDA),
+            MethodKind::InstanceWeighting => Some(instance_weighting::DEFAULT_LAMBDA),
+            _ => None,
+        }
     }
 
     /// Width of the adaptation (bottleneck) layer the method adds, if any.
     pub fn bottleneck(self) -> Option<usize> {
-        None
+        match self {
+            MethodKind::Ddc | MethodKind::Dan | MethodKind::Coral | MethodKind::Dann => {
+                Some(DEFAULT_BOTTLENECK)
+            }
+            _ => None,
+        }
     }
 }
+
+/// Width of the adaptation layer of the feature-based and adversarial methods.
+pub const DEFAULT_BOTTLENECK: usize = 256;
 
 /// Settings shared by the methods.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,6 +197,9 @@ pub struct MethodSettings {
     /// Total optimisation steps of the run (for schedules such as DANN's λ ramp).
     pub total_steps: usize,
     pub seed: u64,
+    /// File of each source sample (for per-file results such as instance weights).
+    #[serde(skip)]
+    pub source_files: Vec<String>,
 }
 
 /// One training step's inputs.
@@ -132,7 +208,8 @@ pub struct TrainBatch {
     pub x: Tensor,
     /// Their labels (u32).
     pub y: Tensor,
-    /// Per labelled sample: true when it is a labelled target image.
+    /// Per labelled sample: true when it is a labelled target image (the runner puts the
+    /// source rows first).
     pub from_target: Vec<bool>,
     /// Per labelled sample: its index in its domain.
     pub sample_ids: Vec<usize>,
@@ -162,12 +239,161 @@ pub trait Method: Send {
 /// Build a method; its own layers (if any) are created in `net`'s variables.
 pub fn build_method(
     kind: MethodKind,
-    _settings: &MethodSettings,
-    _net: &Network,
+    settings: &MethodSettings,
+    net: &Network,
 ) -> Result<Box<dyn Method>> {
     Ok(match kind {
         MethodKind::SourceOnly | MethodKind::FineTune | MethodKind::TargetOnly => {
             Box::new(supervised::Supervised::new(kind))
         }
+        MethodKind::Ddc => Box::new(ddc::Ddc::new(settings)),
+        MethodKind::Dan => Box::new(dan::Dan::new(settings)),
+        MethodKind::Coral => Box::new(coral::Coral::new(settings)),
+        MethodKind::Dann => Box::new(dann::Dann::new(settings, net)?),
+        MethodKind::InstanceWeighting => {
+            Box::new(instance_weighting::InstanceWeighting::new(settings, net)?)
+        }
     })
+}
+
+/// The usual warm-up of an adaptation weight, 2/(1+exp(−10p))−1: 0 at the start of the run,
+/// 0.76 at 20 %, 0.96 at 40 % (Ganin & Lempitsky's schedule). Early features are
+/// meaningless, so aligning them at full strength only adds noise.
+pub fn ramp(progress: f64) -> f64 {
+    2.0 / (1.0 + (-10.0 * progress.clamp(0.0, 1.0)).exp()) - 1.0
+}
+
+/// A labelled batch and an unlabeled target batch, through the network in one pass.
+pub struct JointForward {
+    /// Class scores of the labelled rows (source first, then labelled target).
+    pub logits: Tensor,
+    /// Head features (the adaptation layer's output when there is one) of the labelled
+    /// source rows; `None` when the batch holds no source row.
+    pub source_features: Option<Tensor>,
+    /// Backbone features of the labelled source rows.
+    pub source_backbone: Option<Tensor>,
+    /// Class scores of the labelled source rows.
+    pub source_logits: Option<Tensor>,
+    /// Head features of the unlabeled target batch.
+    pub target_features: Tensor,
+    /// Backbone features of the unlabeled target batch.
+    pub target_backbone: Tensor,
+    /// Class scores of the unlabeled target batch.
+    pub target_logits: Tensor,
+    /// Number of labelled source rows.
+    pub n_source: usize,
+}
+
+/// Run the labelled batch and the unlabeled target batch through `net` together (one pass,
+/// so batch-norm layers see both domains, as in the reference implementations), and split
+/// the outputs again.
+pub fn joint_forward(net: &Network, batch: &TrainBatch) -> Result<JointForward> {
+    let Some(tx) = &batch.target_x else {
+        candle_core::bail!("this method needs an unlabeled target batch");
+    };
+    let n = batch.x.dim(0)?;
+    let m = tx.dim(0)?;
+    let out = net.forward_t(&Tensor::cat(&[&batch.x, tx], 0)?, true)?;
+    let n_source = batch.from_target.iter().filter(|t| !**t).count();
+    let source_rows = |t: &Tensor| -> Result<Option<Tensor>> {
+        if n_source == 0 {
+            return Ok(None);
+        }
+        if batch.from_target.iter().take(n_source).all(|t| !t) {
+            return Ok(Some(t.narrow(0, 0, n_source)?));
+        }
+        let idx: Vec<u32> = (0..n as u32)
+            .filter(|&i| !batch.from_target[i as usize])
+            .collect();
+        let idx = Tensor::from_vec(idx, n_source, t.device())?;
+        Ok(Some(t.index_select(&idx, 0)?))
+    };
+    let logits = out.logits.narrow(0, 0, n)?;
+    Ok(JointForward {
+        source_features: source_rows(&out.features)?,
+        source_backbone: source_rows(&out.backbone_features)?,
+        source_logits: source_rows(&logits)?,
+        logits,
+        target_features: out.features.narrow(0, n, m)?,
+        target_backbone: out.backbone_features.narrow(0, n, m)?,
+        target_logits: out.logits.narrow(0, n, m)?,
+        n_source,
+    })
+}
+
+/// Seeded initial values for a method's own variables (names starting with `prefix`),
+/// drawn the way the network's are (He-uniform weights, zero biases, LeCun bound for
+/// names in `output_prefixes`), from streams named after each variable. The network's own
+/// variables, possibly loaded from `--init`, are left alone.
+pub fn init_method_vars(
+    net: &Network,
+    prefix: &str,
+    output_prefixes: &[&str],
+    seed: u64,
+) -> Result<()> {
+    let data = net
+        .varmap
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("var map poisoned".into()))?;
+    let mut names: Vec<&String> = data.keys().filter(|n| n.starts_with(prefix)).collect();
+    names.sort();
+    for name in names {
+        let var = &data[name];
+        let dims = var.dims().to_vec();
+        let n: usize = dims.iter().product();
+        let values: Vec<f32> = if dims.len() < 2 {
+            vec![0.0; n]
+        } else {
+            let fan_in: usize = dims[1..].iter().product();
+            let gain = if output_prefixes.iter().any(|p| name.starts_with(p)) {
+                1.0
+            } else {
+                6.0
+            };
+            let bound = (gain / fan_in as f64).sqrt() as f32;
+            let mut rng = rng_for(seed, name);
+            (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+        };
+        let t = Tensor::from_vec(values, dims.as_slice(), &Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .to_device(var.device())?;
+        var.set(&t)?;
+    }
+    Ok(())
+}
+
+/// A running mean of scalar tensors kept on the device and read once per epoch, so that
+/// recording a metric costs no transfer per batch.
+#[derive(Default)]
+pub struct DeviceMean {
+    sum: Option<Tensor>,
+    count: usize,
+}
+
+impl DeviceMean {
+    /// Add one value (a scalar tensor; its graph is dropped).
+    pub fn add(&mut self, value: &Tensor) -> Result<()> {
+        let v = value.detach().to_dtype(DType::F32)?;
+        self.sum = Some(match self.sum.take() {
+            Some(s) => (s + v)?,
+            None => v,
+        });
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The mean since the last call (None when nothing was added), and reset.
+    pub fn take(&mut self) -> Option<f64> {
+        let sum = self.sum.take()?;
+        let n = std::mem::take(&mut self.count);
+        let v = sum.to_scalar::<f32>().ok()? as f64;
+        Some(v / n.max(1) as f64)
+    }
+}
+
+/// Per-sample cross-entropy of `logits` (N×C) against u32 labels `y` (N): a vector of N.
+pub fn cross_entropy_per_sample(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let logp = candle_nn::ops::log_softmax(logits, candle_core::D::Minus1)?;
+    logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()
 }

@@ -54,6 +54,8 @@ pub struct ExperimentConfig {
     pub target_labels: usize,
     /// Adaptation weight; None: the method's default.
     pub lambda: Option<f64>,
+    /// Width of the adaptation (bottleneck) layer; None: the method's default, 0: none.
+    pub bottleneck: Option<usize>,
     /// Fraction of the source held out for source accuracy.
     pub val_fraction: f64,
     pub device: DeviceChoice,
@@ -76,6 +78,7 @@ impl Default for ExperimentConfig {
             seed: 1,
             target_labels: 0,
             lambda: None,
+            bottleneck: None,
             val_fraction: 0.2,
             device: DeviceChoice::Auto,
             init: None,

@@ -191,15 +191,20 @@ impl Experiment {
                 config.method.name()
             )));
         }
-        if config.method.uses_unlabeled_target() && pair.target.len() < 2 {
+        if config.method.uses_unlabeled_target() && pair.target.len() < config.batch_size.max(2) {
             return Err(RunError::Invalid(format!(
-                "{} needs target images to adapt to, but the target has {}",
+                "{} adapts to batches of {} target images, but the target has only {}: add target images or lower --batch-size",
                 config.method.name(),
+                config.batch_size.max(2),
                 pair.target.len()
             )));
         }
         let normalisation = match &meta {
             Some(m) => m.normalisation.clone(),
+            // target-only never sees the source: take the statistics of what it trains on.
+            None if config.method.labelled_data() == LabelledData::Target => {
+                Normalisation::from_data(&pair.target.subset(&split.target_train).x, shape)
+            }
             None => {
                 let train_source = pair.source.subset(&split.source_train);
                 let data = if train_source.is_empty() {
@@ -218,7 +223,15 @@ impl Experiment {
             backbone,
             input: shape,
             num_classes: pair.classes.len(),
-            bottleneck: config.method.bottleneck(),
+            // --bottleneck 0 turns the adaptation layer off; an --init model keeps its own.
+            bottleneck: match config.bottleneck {
+                Some(0) => None,
+                Some(w) => Some(w),
+                None => config
+                    .method
+                    .bottleneck()
+                    .or(meta.as_ref().and_then(|m| m.bottleneck)),
+            },
         };
         let mut net = Network::new(spec, normalisation, &device, config.seed).map_err(setup)?;
         let n_stages = net.stages().len();
@@ -257,6 +270,7 @@ impl Experiment {
                 .unwrap_or(1.0),
             total_steps: config.epochs * pool.len().div_ceil(config.batch_size),
             seed: config.seed,
+            source_files: pair.source.files.clone(),
         };
         let method = build_method(config.method, &settings, &net).map_err(setup)?;
         let to_tensor = |d: &crate::data::Domain| {

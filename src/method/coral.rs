@@ -1,0 +1,88 @@
+//! Deep CORAL (Sun & Saenko, 2016): align the second-order statistics of the two domains by
+//! penalising the distance between the source and target feature covariances.
+//!
+//! CORAL loss = ‖C_s − C_t‖²_F / (4d²), with C the unbiased covariance (divided by n − 1)
+//! of the d-dimensional features of a batch: the paper's normalisation. It is applied to
+//! the adaptation layer's output.
+//!
+//! Loss: cross-entropy + λ · ramp(p) · CORAL.
+
+use super::{DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp};
+use crate::model::Network;
+use candle_core::{Result, Tensor};
+
+/// Default weight of the CORAL term.
+pub const DEFAULT_LAMBDA: f64 = 1.0;
+
+/// Unbiased covariance of the rows of `x` (n×d, n ≥ 2): d×d.
+pub fn covariance(x: &Tensor) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let centred = x.broadcast_sub(&x.mean_keepdim(0)?)?;
+    centred.t()?.matmul(&centred)? / (n.max(2) - 1) as f64
+}
+
+/// ‖C_s − C_t‖²_F / (4d²) between the rows of `source` and `target`: a scalar tensor.
+pub fn coral_loss(source: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let d = source.dim(1)?;
+    let diff = covariance(source)?.sub(&covariance(target)?)?;
+    diff.sqr()?.sum_all()? / (4.0 * (d * d) as f64)
+}
+
+/// Deep CORAL.
+pub struct Coral {
+    lambda: f64,
+    coral: DeviceMean,
+}
+
+impl Coral {
+    /// Deep CORAL with the settings' λ.
+    pub fn new(settings: &MethodSettings) -> Self {
+        Self {
+            lambda: settings.lambda,
+            coral: DeviceMean::default(),
+        }
+    }
+}
+
+impl Method for Coral {
+    fn kind(&self) -> MethodKind {
+        MethodKind::Coral
+    }
+
+    fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
+        let out = joint_forward(net, batch)?;
+        let ce = candle_nn::loss::cross_entropy(&out.logits, &batch.y)?;
+        let Some(fs) = out.source_features.as_ref().filter(|_| out.n_source >= 2) else {
+            return Ok(ce);
+        };
+        if out.target_features.dim(0)? < 2 {
+            return Ok(ce);
+        }
+        let loss = coral_loss(fs, &out.target_features)?;
+        self.coral.add(&loss)?;
+        ce + (loss * (self.lambda * ramp(progress)))?
+    }
+
+    fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
+        self.coral
+            .take()
+            .map(|v| vec![("coral".to_string(), v)])
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn covariance_matches_the_textbook_formula() {
+        let x = Tensor::from_slice(&[1f32, 2., 3., 6., 5., 4.], (3, 2), &Device::Cpu).unwrap();
+        let c = covariance(&x).unwrap().to_vec2::<f32>().unwrap();
+        // Columns (1,3,5) and (2,6,4): variances 4 and 4, covariance 2.
+        assert_eq!(c, vec![vec![4.0, 2.0], vec![2.0, 4.0]]);
+        let same = coral_loss(&x, &x).unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(same, 0.0);
+    }
+}

@@ -1,0 +1,176 @@
+//! Instance-based transfer: each labelled source image is weighted by how target-like it
+//! is, the density ratio w(x) = p_t(x)/p_s(x), so that training favours the part of the
+//! source that resembles the target.
+//!
+//! The ratio comes from a domain classifier on the (detached) backbone features, trained
+//! alongside: with n source and m target rows in its batch, p_t/p_s = e^z · n/m for its
+//! logit z. The log-ratio is clipped to ±ln 10 (weights in [0.1, 10]) so that a few
+//! images cannot take over, tempered by λ·ramp(p) (0 at the start, when the classifier
+//! knows nothing; λ = 1 uses the full ratio), and the weights are normalised to mean 1 in
+//! each batch. The features are not trained to fool the classifier: only the weights
+//! change what the network learns. Labelled target images (`--target-labels`) weigh 1.
+//!
+//! Loss: Σ w_i · CE_i / N + domain BCE (which trains only the domain classifier).
+
+use super::domain_classifier::{DomainClassifier, accuracy, bce_with_logits, domain_logits};
+use super::{
+    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, cross_entropy_per_sample,
+    joint_forward, ramp,
+};
+use crate::model::Network;
+use candle_core::{DType, Result, Tensor};
+use serde_json::json;
+
+/// Default exponent of the density ratio.
+pub const DEFAULT_LAMBDA: f64 = 1.0;
+
+/// Largest weight (and 1/smallest) before normalisation.
+pub const WEIGHT_CLIP: f64 = 10.0;
+
+/// Variable prefix of the domain classifier.
+pub const PREFIX: &str = "iw";
+
+/// Density-ratio re-weighting of the source.
+pub struct InstanceWeighting {
+    lambda: f64,
+    classifier: DomainClassifier,
+    domain_acc: DeviceMean,
+    /// This epoch's weights: (source sample ids, their weights on the device).
+    pending: Vec<(Vec<usize>, Tensor)>,
+    /// Latest weight of each source sample (NaN: not seen yet).
+    latest: Vec<f32>,
+    files: Vec<String>,
+}
+
+impl InstanceWeighting {
+    /// Instance weighting with its domain classifier created in `net` (under `iw.`).
+    pub fn new(settings: &MethodSettings, net: &Network) -> Result<Self> {
+        Ok(Self {
+            lambda: settings.lambda,
+            classifier: DomainClassifier::new(net, PREFIX, net.feature_dim(), settings.seed)?,
+            domain_acc: DeviceMean::default(),
+            pending: Vec::new(),
+            latest: vec![f32::NAN; settings.source_files.len()],
+            files: settings.source_files.clone(),
+        })
+    }
+
+    /// Normalised weights of the source rows from their domain logits (detached).
+    fn weights(&self, source_logits: &Tensor, n: usize, m: usize, progress: f64) -> Result<Tensor> {
+        let clip = WEIGHT_CLIP.ln() as f32;
+        let log_ratio =
+            (source_logits.detach() + (n as f64 / m as f64).ln())?.clamp(-clip, clip)?;
+        let w = (log_ratio * (self.lambda * ramp(progress)))?.exp()?;
+        w.broadcast_div(&w.mean_keepdim(0)?)
+    }
+
+    fn record(&mut self, ids: &[usize], weights: Vec<f32>) {
+        for (&i, w) in ids.iter().zip(weights) {
+            if let Some(slot) = self.latest.get_mut(i) {
+                *slot = w;
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Vec<f32> {
+        let mut all = Vec::new();
+        for (ids, w) in std::mem::take(&mut self.pending) {
+            if let Ok(w) = w.to_vec1::<f32>() {
+                all.extend_from_slice(&w);
+                self.record(&ids, w);
+            }
+        }
+        all
+    }
+}
+
+impl Method for InstanceWeighting {
+    fn kind(&self) -> MethodKind {
+        MethodKind::InstanceWeighting
+    }
+
+    fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
+        let out = joint_forward(net, batch)?;
+        let ce = cross_entropy_per_sample(&out.logits, &batch.y)?;
+        let Some(fs) = &out.source_backbone else {
+            return ce.mean_all();
+        };
+        let n = out.n_source;
+        let m = out.target_backbone.dim(0)?;
+        let (logits, labels) = domain_logits(
+            &self.classifier,
+            &fs.detach(),
+            &out.target_backbone.detach(),
+        )?;
+        let domain_loss = bce_with_logits(&logits, &labels)?;
+        self.domain_acc.add(&accuracy(&logits, &labels)?)?;
+        let w_source = self.weights(&logits.narrow(0, 0, n)?, n, m, progress)?;
+        let rows = out.logits.dim(0)?;
+        let w = if rows > n {
+            Tensor::cat(
+                &[
+                    &w_source,
+                    &Tensor::ones(rows - n, DType::F32, w_source.device())?,
+                ],
+                0,
+            )?
+        } else {
+            w_source.clone()
+        };
+        // The runner puts source rows first, so the first n ids are the source samples'.
+        let ids: Vec<usize> = batch
+            .sample_ids
+            .iter()
+            .zip(&batch.from_target)
+            .filter(|(_, t)| !**t)
+            .map(|(&i, _)| i)
+            .collect();
+        self.pending.push((ids, w_source));
+        (ce * w)?.mean_all()? + domain_loss
+    }
+
+    fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
+        let all = self.flush();
+        let mut out = Vec::new();
+        if !all.is_empty() {
+            let n = all.len() as f64;
+            let mean = all.iter().map(|&w| w as f64).sum::<f64>() / n;
+            let var = all.iter().map(|&w| (w as f64 - mean).powi(2)).sum::<f64>() / n;
+            let min = all.iter().copied().fold(f32::INFINITY, f32::min) as f64;
+            let max = all.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            out.push(("weight_std".to_string(), var.sqrt()));
+            out.push(("weight_min".to_string(), min));
+            out.push(("weight_max".to_string(), max));
+        }
+        if let Some(v) = self.domain_acc.take() {
+            out.push(("domain_acc".to_string(), v));
+        }
+        out
+    }
+
+    fn report_extra(&self) -> Option<serde_json::Value> {
+        let mut latest = self.latest.clone();
+        for (ids, w) in &self.pending {
+            if let Ok(w) = w.to_vec1::<f32>() {
+                for (&i, w) in ids.iter().zip(w) {
+                    if let Some(slot) = latest.get_mut(i) {
+                        *slot = w;
+                    }
+                }
+            }
+        }
+        let weights: Vec<serde_json::Value> = latest
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.is_finite())
+            .map(|(i, &w)| {
+                json!({
+                    "index": i,
+                    "file": self.files.get(i).cloned().unwrap_or_default(),
+                    "weight": w,
+                })
+            })
+            .collect();
+        Some(json!({ "instance_weights": weights }))
+    }
+}
