@@ -46,7 +46,10 @@ pub enum AppCommand {
     /// Generate a built-in demo pair.
     LoadDemo(String),
     /// Load the two folders of the path fields.
-    LoadFolders { source: PathBuf, target: PathBuf },
+    LoadFolders {
+        source: PathBuf,
+        target: PathBuf,
+    },
     /// Folders dropped on the window.
     Dropped(Vec<PathBuf>),
     StartTraining,
@@ -65,7 +68,10 @@ pub enum AppCommand {
     /// Start the next run from this run's model.
     UseRunAsInit(usize),
     /// Export something of a run.
-    Export { run: usize, kind: ExportKind },
+    Export {
+        run: usize,
+        kind: ExportKind,
+    },
     /// Forget a finished run.
     RemoveRun(usize),
 }

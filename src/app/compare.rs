@@ -79,12 +79,16 @@ pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
     };
     let mut out = Vec::new();
     for r in &runs.records {
-        if matches!(r.config.method, MethodKind::SourceOnly | MethodKind::TargetOnly)
-            || r.status.is_live()
+        if matches!(
+            r.config.method,
+            MethodKind::SourceOnly | MethodKind::TargetOnly
+        ) || r.status.is_live()
         {
             continue;
         }
-        let Some(acc) = r.target_accuracy() else { continue };
+        let Some(acc) = r.target_accuracy() else {
+            continue;
+        };
         let used_labels = r.config.target_labels > 0;
         let base_method = if used_labels {
             MethodKind::TargetOnly
@@ -162,7 +166,17 @@ pub fn compare_ui(
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
                     if let Some(run) = state.detail.and_then(|id| runs.get(id)) {
-                        detail_ui(ui, state, run, &warnings, export_dir, presentation, thumbs, look, commands);
+                        detail_ui(
+                            ui,
+                            state,
+                            run,
+                            &warnings,
+                            export_dir,
+                            presentation,
+                            thumbs,
+                            look,
+                            commands,
+                        );
                     }
                 });
         });
@@ -181,8 +195,17 @@ fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look
                 .spacing([14.0, 4.0])
                 .show(ui, |ui| {
                     for h in [
-                        "show", "run", "method", "frozen", "seed", "target labels", "target acc.",
-                        "Δ vs source-only", "source acc.", "time", "status",
+                        "show",
+                        "run",
+                        "method",
+                        "frozen",
+                        "seed",
+                        "target labels",
+                        "target acc.",
+                        "Δ vs source-only",
+                        "source acc.",
+                        "time",
+                        "status",
                     ] {
                         ui.label(RichText::new(h).strong());
                     }
@@ -307,26 +330,38 @@ fn detail_ui(
     ui.heading(format!("Run {}", run.label()));
     ui.label(format!(
         "{} · {} epochs · lr {} · batch {} · {} target labels per class · {}",
-        run.config.data.describe(),
+        super::theme::plain(&run.config.data.describe()),
         run.history.len(),
         run.config.learning_rate,
         run.config.batch_size,
         run.config.target_labels,
-        if run.device.is_empty() { "—" } else { &run.device }
+        if run.device.is_empty() {
+            "—"
+        } else {
+            &run.device
+        }
     ));
     if let RunStatus::Failed(e) = &run.status {
-        ui.colored_label(look.error(), format!("Failed: {}", super::setup::gui_words(e)));
+        ui.colored_label(
+            look.error(),
+            format!("Failed: {}", super::setup::gui_words(e)),
+        );
     }
     for (_, w) in warnings.iter().filter(|(id, _)| *id == run.id) {
-        ui.colored_label(look.warn(), format!("⚠ {w}"));
+        ui.colored_label(look.warn(), w.as_str());
     }
     if !presentation {
         exports_ui(ui, state, run, export_dir, commands);
     }
     ui.horizontal(|ui| {
         if ui
-            .add_enabled(run.has_checkpoint(), egui::Button::new("Start the next run from this model"))
-            .on_hover_text("Sets this run's trained model as the starting model in Setup (task A → task B)")
+            .add_enabled(
+                run.has_checkpoint(),
+                egui::Button::new("Start the next run from this model"),
+            )
+            .on_hover_text(
+                "Sets this run's trained model as the starting model in Setup (task A to task B)",
+            )
             .clicked()
         {
             commands.push(AppCommand::UseRunAsInit(run.id));
@@ -343,7 +378,10 @@ fn detail_ui(
     };
     if let Some(cm) = &report.confusion {
         ui.separator();
-        ui.label(RichText::new("Confusion matrix (target): rows = true class, columns = predicted").strong());
+        ui.label(
+            RichText::new("Confusion matrix (target): rows = true class, columns = predicted")
+                .strong(),
+        );
         confusion_ui(ui, cm, &run.pair.classes, look);
     }
     ui.separator();
@@ -370,7 +408,13 @@ fn detail_ui(
                     index: p.index,
                 };
                 let tex = thumbs.get(ui.ctx(), &run.pair.target, key);
-                let name = |c: u32| run.pair.classes.get(c as usize).cloned().unwrap_or_default();
+                let name = |c: u32| {
+                    run.pair
+                        .classes
+                        .get(c as usize)
+                        .cloned()
+                        .unwrap_or_default()
+                };
                 ui.vertical(|ui| {
                     thumb_ui(ui, tex.as_ref(), side).on_hover_text(format!(
                         "{}\ntrue {} · predicted {} ({:.0}% sure)",
@@ -380,8 +424,12 @@ fn detail_ui(
                         p.confidence * 100.0
                     ));
                     ui.label(
-                        RichText::new(format!("{}→{}", name(p.label.unwrap_or(0)), name(p.predicted)))
-                            .small(),
+                        RichText::new(format!(
+                            "{} as {}",
+                            name(p.label.unwrap_or(0)),
+                            name(p.predicted)
+                        ))
+                        .small(),
                     );
                 });
             }
@@ -456,9 +504,21 @@ fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Lo
     for (i, name) in classes.iter().enumerate().take(k) {
         let short: String = name.chars().take(4).collect();
         let x = rect.left() + cell * (i as f32 + 1.5);
-        p.text(egui::pos2(x, rect.top() + cell * 0.5), egui::Align2::CENTER_CENTER, &short, font.clone(), text);
+        p.text(
+            egui::pos2(x, rect.top() + cell * 0.5),
+            egui::Align2::CENTER_CENTER,
+            &short,
+            font.clone(),
+            text,
+        );
         let y = rect.top() + cell * (i as f32 + 1.5);
-        p.text(egui::pos2(rect.left() + cell * 0.5, y), egui::Align2::CENTER_CENTER, &short, font.clone(), text);
+        p.text(
+            egui::pos2(rect.left() + cell * 0.5, y),
+            egui::Align2::CENTER_CENTER,
+            &short,
+            font.clone(),
+            text,
+        );
     }
     for (i, row) in cm.iter().enumerate() {
         let total: u32 = row.iter().sum::<u32>().max(1);
@@ -471,12 +531,21 @@ fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Lo
                 base.gamma_multiply(0.15 + 0.85 * f)
             };
             let r = egui::Rect::from_min_size(
-                egui::pos2(rect.left() + cell * (j as f32 + 1.0), rect.top() + cell * (i as f32 + 1.0)),
+                egui::pos2(
+                    rect.left() + cell * (j as f32 + 1.0),
+                    rect.top() + cell * (i as f32 + 1.0),
+                ),
                 egui::vec2(cell - 1.0, cell - 1.0),
             );
             p.rect_filled(r, 2.0, fill);
             if v > 0 {
-                p.text(r.center(), egui::Align2::CENTER_CENTER, v.to_string(), font.clone(), text);
+                p.text(
+                    r.center(),
+                    egui::Align2::CENTER_CENTER,
+                    v.to_string(),
+                    font.clone(),
+                    text,
+                );
             }
         }
     }

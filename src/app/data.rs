@@ -7,7 +7,7 @@ use super::commands::AppCommand;
 use super::feature_map::{ColourBy, FeatureMap, map_ui};
 use super::files::{FieldStatus, PathField, path_field_ui, with_advice};
 use super::jobs::{Job, take_finished};
-use super::theme::Look;
+use super::theme::{Look, plain};
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
 use crate::data::demo::generate_demo_sized;
 use crate::data::{DEMOS, Domain, DomainPair, SampleShape};
@@ -200,7 +200,11 @@ pub fn data_ui(
             ui.spinner();
             ui.label(&data.loading_what);
             if let Some(f) = job.progress.fraction() {
-                ui.add(egui::ProgressBar::new(f).desired_width(200.0).show_percentage());
+                ui.add(
+                    egui::ProgressBar::new(f)
+                        .desired_width(200.0)
+                        .show_percentage(),
+                );
             }
         });
     }
@@ -211,7 +215,11 @@ pub fn data_ui(
         return;
     };
     let pair = loaded.pair.clone();
-    for w in pair.warnings.iter().filter(|w| w.contains("class sets differ")) {
+    for w in pair
+        .warnings
+        .iter()
+        .filter(|w| w.contains("class sets differ"))
+    {
         warning_box_ui(ui, look, w);
     }
     let pair_id = data.pair_id;
@@ -239,7 +247,16 @@ pub fn data_ui(
             look,
         );
         if columns == 3 {
-            map_card_ui(&mut rest[1], &pair, pair_id, map, map_busy, thumbs, look, commands);
+            map_card_ui(
+                &mut rest[1],
+                &pair,
+                pair_id,
+                map,
+                map_busy,
+                thumbs,
+                look,
+                commands,
+            );
         }
     });
     if columns == 2 {
@@ -267,12 +284,12 @@ fn source_picker_ui(
                 let current = DEMOS.iter().find(|d| d.name == demo);
                 let mut chosen = demo.to_string();
                 egui::ComboBox::from_id_salt("demo-picker")
-                    .selected_text(current.map(|d| d.title).unwrap_or(demo))
+                    .selected_text(plain(current.map(|d| d.title).unwrap_or(demo)))
                     .width(320.0)
                     .show_ui(ui, |ui| {
                         for d in DEMOS {
-                            ui.selectable_value(&mut chosen, d.name.to_string(), d.title)
-                                .on_hover_text(d.description);
+                            ui.selectable_value(&mut chosen, d.name.to_string(), plain(d.title))
+                                .on_hover_text(plain(d.description));
                         }
                     })
                     .response
@@ -281,7 +298,7 @@ fn source_picker_ui(
                     commands.push(AppCommand::LoadDemo(chosen));
                 }
                 if let Some(d) = current {
-                    ui.weak(d.description);
+                    ui.weak(plain(d.description));
                 }
             });
         }
@@ -292,7 +309,10 @@ fn source_picker_ui(
             );
             path_field_ui(ui, &mut data.source_field, "Source folder", look);
             path_field_ui(ui, &mut data.target_field, "Target folder", look);
-            let ready = data.source_field.valid_path().zip(data.target_field.valid_path());
+            let ready = data
+                .source_field
+                .valid_path()
+                .zip(data.target_field.valid_path());
             ui.horizontal(|ui| {
                 let b = ui.add_enabled(
                     ready.is_some() && !data.is_loading(),
@@ -322,7 +342,7 @@ pub fn error_box_ui(ui: &mut egui::Ui, look: Look, title: &str, message: &str) {
         .show(ui, |ui| {
             ui.set_width(ui.available_width());
             ui.colored_label(look.error(), RichText::new(title).strong());
-            ui.label(message);
+            ui.label(plain(message));
         });
 }
 
@@ -332,7 +352,7 @@ pub fn warning_box_ui(ui: &mut egui::Ui, look: Look, message: &str) {
         .stroke(egui::Stroke::new(1.5, look.warn()))
         .show(ui, |ui| {
             ui.set_width(ui.available_width());
-            ui.colored_label(look.warn(), format!("⚠ {message}"));
+            ui.colored_label(look.warn(), plain(message));
         });
 }
 
@@ -349,12 +369,18 @@ fn domain_ui(
 ) {
     let role = if target { "Target" } else { "Source" };
     ui.horizontal(|ui| {
-        ui.label(RichText::new("●").color(look.domain(target)).heading());
+        let h = ui.text_style_height(&egui::TextStyle::Heading);
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(h, h), egui::Sense::hover());
+        ui.painter()
+            .circle_filled(rect.center(), h * 0.35, look.domain(target));
         ui.heading(role);
         ui.weak(&domain.name);
     });
     let labelled = if domain.labels.is_some() {
-        format!("{} classes", summary.counts.iter().filter(|&&c| c > 0).count())
+        format!(
+            "{} classes",
+            summary.counts.iter().filter(|&&c| c > 0).count()
+        )
     } else {
         "unlabeled".into()
     };
@@ -398,7 +424,9 @@ fn domain_ui(
                 });
             }
             if !summary.flat.is_empty() {
-                ui.label("No class subfolders: the target is unlabeled (accuracy cannot be measured).");
+                ui.label(
+                    "No class subfolders: the target is unlabeled (accuracy cannot be measured).",
+                );
                 ui.horizontal_wrapped(|ui| {
                     ui.spacing_mut().item_spacing = egui::vec2(2.0, 2.0);
                     for &i in &summary.flat {
@@ -415,8 +443,11 @@ fn domain_ui(
             }
             if !domain.skipped.is_empty() {
                 egui::CollapsingHeader::new(
-                    RichText::new(format!("⚠ {} file(s) skipped", domain.skipped.len()))
-                        .color(look.warn()),
+                    RichText::new(format!(
+                        "{} file(s) skipped: show why",
+                        domain.skipped.len()
+                    ))
+                    .color(look.warn()),
                 )
                 .id_salt(("skipped", target))
                 .show(ui, |ui| {
@@ -429,7 +460,7 @@ fn domain_ui(
                 });
             }
             for w in &domain.warnings {
-                ui.colored_label(look.warn(), format!("⚠ {w}"));
+                ui.colored_label(look.warn(), plain(w));
             }
         });
 }
@@ -532,7 +563,7 @@ fn map_card_ui(
             ui.weak("No map yet.");
         }
     }
-    if ui.button("Measure the similarity →").clicked() {
+    if ui.button("Measure the similarity").clicked() {
         commands.push(AppCommand::ShowView(super::commands::View::Similarity));
     }
 }

@@ -79,7 +79,12 @@ pub struct FeatureMap {
 
 impl FeatureMap {
     /// Build from projected points.
-    pub fn new(points: Vec<MapPoint>, classes: usize, layer_name: String, projection: &str) -> Self {
+    pub fn new(
+        points: Vec<MapPoint>,
+        classes: usize,
+        layer_name: String,
+        projection: &str,
+    ) -> Self {
         let mut map = FeatureMap {
             points,
             layer_name,
@@ -290,8 +295,12 @@ pub fn pca_2d(x: &[f32], n: usize, dim: usize) -> Vec<[f64; 2]> {
         v.iter_mut().for_each(|a| *a /= l);
     };
     let mut v = [
-        (0..dim).map(|i| ((i * 7 + 3) % 11) as f64 - 5.0).collect::<Vec<_>>(),
-        (0..dim).map(|i| ((i * 5 + 1) % 13) as f64 - 6.0).collect::<Vec<_>>(),
+        (0..dim)
+            .map(|i| ((i * 7 + 3) % 11) as f64 - 5.0)
+            .collect::<Vec<_>>(),
+        (0..dim)
+            .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
+            .collect::<Vec<_>>(),
     ];
     for _ in 0..40 {
         let mut w = apply(&v);
@@ -333,39 +342,37 @@ pub fn map_ui(
         .show_axes(false)
         .show_grid(false)
         .allow_scroll(false)
-        .show(ui, |plot| {
-            match colour_by {
-                ColourBy::Domain => {
-                    for (target, name) in [(false, "source"), (true, "target")] {
-                        plot.points(
-                            Points::new(name, map.by_domain[target as usize].as_slice())
-                                .color(look.domain(target))
-                                .radius(radius)
-                                .filled(true),
-                        );
-                    }
+        .show(ui, |plot| match colour_by {
+            ColourBy::Domain => {
+                for (target, name) in [(false, "source"), (true, "target")] {
+                    plot.points(
+                        Points::new(name, map.by_domain[target as usize].as_slice())
+                            .color(look.domain(target))
+                            .radius(radius)
+                            .filled(true),
+                    );
                 }
-                ColourBy::Class => {
-                    let k = map.by_class.len().saturating_sub(1);
-                    for (c, pts) in map.by_class.iter().enumerate() {
-                        if pts.is_empty() {
-                            continue;
-                        }
-                        let (name, colour) = if c < k {
-                            (
-                                pair.classes.get(c).cloned().unwrap_or_default(),
-                                look.class(c),
-                            )
-                        } else {
-                            ("unlabelled".to_string(), egui::Color32::GRAY)
-                        };
-                        plot.points(
-                            Points::new(name, pts.as_slice())
-                                .color(colour)
-                                .radius(radius)
-                                .filled(true),
-                        );
+            }
+            ColourBy::Class => {
+                let k = map.by_class.len().saturating_sub(1);
+                for (c, pts) in map.by_class.iter().enumerate() {
+                    if pts.is_empty() {
+                        continue;
                     }
+                    let (name, colour) = if c < k {
+                        (
+                            pair.classes.get(c).cloned().unwrap_or_default(),
+                            look.class(c),
+                        )
+                    } else {
+                        ("unlabelled".to_string(), egui::Color32::GRAY)
+                    };
+                    plot.points(
+                        Points::new(name, pts.as_slice())
+                            .color(colour)
+                            .radius(radius)
+                            .filled(true),
+                    );
                 }
             }
         });

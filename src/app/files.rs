@@ -194,6 +194,7 @@ fn scan(role: &str, allow_flat: bool, path: PathBuf) -> Result<FolderSummary, St
 
 /// Add what to do to a data error message.
 pub fn with_advice(message: &str) -> String {
+    let message = &super::theme::plain(message);
     let advice = if message.contains("does not exist") {
         "Check the spelling, or use Choose folder… / drop the folder on the window."
     } else if message.contains("not a folder") {
@@ -214,7 +215,12 @@ pub fn with_advice(message: &str) -> String {
 
 /// Draw a path field: label, editable path, "Choose folder…", and its status below.
 /// Returns true when the text was edited.
-pub fn path_field_ui(ui: &mut egui::Ui, field: &mut PathField, label: &str, look: super::theme::Look) -> bool {
+pub fn path_field_ui(
+    ui: &mut egui::Ui,
+    field: &mut PathField,
+    label: &str,
+    look: super::theme::Look,
+) -> bool {
     let mut edited = false;
     ui.horizontal(|ui| {
         let l = ui.label(label);
@@ -260,10 +266,13 @@ pub fn path_field_ui(ui: &mut egui::Ui, field: &mut PathField, label: &str, look
             } else {
                 String::new()
             };
-            ui.colored_label(look.good(), format!("✔ {} images, {kind}{skipped}", s.images));
+            ui.colored_label(
+                look.good(),
+                format!("OK: {} images, {kind}{skipped}", s.images),
+            );
         }
         FieldStatus::Invalid(e) => {
-            ui.colored_label(look.error(), format!("✖ {e}"));
+            ui.colored_label(look.error(), e.as_str());
         }
     }
     if let Some(note) = &field.dialog_note {

@@ -20,7 +20,7 @@ pub fn help_text(view: View) -> (&'static str, &'static [&'static str]) {
             &[
                 "Transfer works when the domains are similar enough. These numbers measure how far apart they are: MMD² compares the two feature distributions (with a p-value: how likely such a difference is by chance), the proxy A-distance asks how well a simple classifier can tell source from target (0 = not at all, 2 = perfectly), and the CORAL distance compares how the features vary together.",
                 "Measured on raw pixels the domains may look far apart; measured on a network's stages they may look closer or farther: early layers are general, late layers are specific.",
-                "The advisor combines similarity with how many labelled target images you have into one of four cases: (a) small + similar → frozen features and a linear classifier; (b) large + similar → fine-tune everything; (c) small + different → early-layer features only, or adapt without labels; (d) large + different → fine-tune everything or retrain.",
+                "The advisor combines similarity with how many labelled target images you have into one of four cases: (a) small + similar: frozen features and a linear classifier; (b) large + similar: fine-tune everything; (c) small + different: early-layer features only, or adapt without labels; (d) large + different: fine-tune everything or retrain.",
             ],
         ),
         View::Setup => (
@@ -60,7 +60,7 @@ pub fn help_ui(ui: &mut egui::Ui, view: View, open: &mut bool) {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(format!("What am I looking at? — {title}")).strong());
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui.small_button("✖ close").clicked() {
+                    if ui.small_button("Close").clicked() {
                         *open = false;
                     }
                 });

@@ -8,8 +8,8 @@
 use super::feature_map::{FeatureMap, Layer, MapRequest, ModelSource, compute_map};
 use super::jobs::Job;
 use crate::data::DomainPair;
-use egui_plot::PlotPoint;
 use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport, Worker};
+use egui_plot::PlotPoint;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -437,13 +437,7 @@ impl Runs {
             per_domain: self.map_points,
         };
         match Job::spawn("live-map", ctx, move |_| compute_map(&req)) {
-            Ok(job) => {
-                self.map_job = Some(MapJob {
-                    run_id,
-                    epoch,
-                    job,
-                })
-            }
+            Ok(job) => self.map_job = Some(MapJob { run_id, epoch, job }),
             Err(e) => self.map_error = Some(e),
         }
     }

@@ -103,7 +103,12 @@ fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
 
 impl SetupState {
     /// Keep the network summary in step with the config and data (computed in the background).
-    pub fn poll(&mut self, ctx: &egui::Context, config: &ExperimentConfig, pair: Option<&DomainPair>) {
+    pub fn poll(
+        &mut self,
+        ctx: &egui::Context,
+        config: &ExperimentConfig,
+        pair: Option<&DomainPair>,
+    ) {
         if let Some((_, job)) = &self.job {
             match job.poll() {
                 super::jobs::Polled::Pending => return,
@@ -152,7 +157,10 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
     }
     if let Some(init) = &config.init {
         if !init.is_file() {
-            return Some(format!("the starting model file does not exist: {}", init.display()));
+            return Some(format!(
+                "the starting model file does not exist: {}",
+                init.display()
+            ));
         }
     }
     None
@@ -160,8 +168,11 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
 
 /// The engine speaks in command-line flags; say it with the GUI's control names.
 pub fn gui_words(message: &str) -> String {
-    message
-        .replace("pass --target-labels K (K ≥ 1)", "set \"Labelled target images per class\" to 1 or more")
+    super::theme::plain(message)
+        .replace(
+            "pass --target-labels K (K ≥ 1)",
+            "set \"Labelled target images per class\" to 1 or more",
+        )
         .replace("--target-labels", "\"Labelled target images per class\"")
         .replace("--epochs", "Epochs")
         .replace("--batch-size", "Batch size")
@@ -176,7 +187,10 @@ pub fn gui_words(message: &str) -> String {
 /// Group title and one-line meaning of a method family.
 pub fn family_title(f: Family) -> (&'static str, &'static str) {
     match f {
-        Family::Baseline => ("Baselines", "no transfer: reference points to compare against"),
+        Family::Baseline => (
+            "Baselines",
+            "no transfer: reference points to compare against",
+        ),
         Family::Parameter => (
             "Parameter-based",
             "reuse a trained network's weights and fine-tune them",
@@ -234,7 +248,10 @@ pub fn setup_ui(
                 });
             });
             if running {
-                ui.colored_label(look.warn(), "A run is training: settings apply to the next run.");
+                ui.colored_label(
+                    look.warn(),
+                    "A run is training: settings apply to the next run.",
+                );
             }
         });
 }
@@ -252,7 +269,10 @@ fn network_ui(
         return;
     };
     if let Some(e) = &state.net_error {
-        ui.colored_label(look.error(), format!("Cannot build this network: {e}"));
+        ui.colored_label(
+            look.error(),
+            format!("Cannot build this network: {}", gui_words(e)),
+        );
     }
     let Some(net) = &state.net else {
         ui.horizontal(|ui| {
@@ -268,12 +288,17 @@ fn network_ui(
     // The diagram: input → stages → (bottleneck) → head; click a stage to freeze up to it.
     let mut clicked = None;
     ui.horizontal_wrapped(|ui| {
-        stage_box_ui(ui, &format!("input\n{}", pair.source.shape.describe()), BoxKind::Io, look);
+        stage_box_ui(
+            ui,
+            &format!("input\n{}", pair.source.shape.describe()),
+            BoxKind::Io,
+            look,
+        );
         for (i, s) in net.stages.iter().enumerate() {
             arrow_ui(ui);
             let frozen = i < config.freeze;
             let text = if frozen {
-                format!("🔒 {s}\nfrozen")
+                format!("{s}\nfrozen")
             } else {
                 format!("{s}\ntrains")
             };
@@ -350,9 +375,15 @@ fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egu
         .layout(text.to_string(), font, Color32::PLACEHOLDER, 200.0);
     let size = galley.size() + egui::vec2(20.0, 14.0);
     let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::click());
+    let name = text.replace('\n', " ");
+    resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
     let v = ui.visuals();
     let (fill, stroke, text_colour) = match kind {
-        BoxKind::Io => (v.faint_bg_color, v.widgets.noninteractive.bg_stroke, v.text_color()),
+        BoxKind::Io => (
+            v.faint_bg_color,
+            v.widgets.noninteractive.bg_stroke,
+            v.text_color(),
+        ),
         BoxKind::Stage { frozen: true } => (
             v.widgets.inactive.bg_fill,
             egui::Stroke::new(1.5, v.weak_text_color()),
@@ -369,14 +400,49 @@ fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egu
     } else {
         stroke
     };
-    ui.painter().rect(rect, 6.0, fill, stroke, egui::StrokeKind::Inside);
+    ui.painter()
+        .rect(rect, 6.0, fill, stroke, egui::StrokeKind::Inside);
     ui.painter()
         .galley(rect.center() - galley.size() / 2.0, galley, text_colour);
+    if let BoxKind::Stage { frozen: true } = kind {
+        let s = 12.0;
+        lock_shape(
+            ui.painter(),
+            rect.right_top() + egui::vec2(-s * 0.9, s * 0.9),
+            s,
+            text_colour,
+        );
+    }
     resp
 }
 
 fn arrow_ui(ui: &mut egui::Ui) {
-    ui.label(RichText::new("→").heading());
+    let h = ui.text_style_height(&egui::TextStyle::Heading);
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 1.2, h * 2.0), egui::Sense::hover());
+    let stroke = egui::Stroke::new(2.0, ui.visuals().text_color());
+    let from = rect.left_center() + egui::vec2(2.0, 0.0);
+    ui.painter()
+        .arrow(from, egui::vec2(rect.width() - 4.0, 0.0), stroke);
+}
+
+/// A small padlock: the frozen-stage mark (drawn, so it needs no icon font).
+fn lock_shape(painter: &egui::Painter, center: egui::Pos2, size: f32, colour: Color32) {
+    let body = egui::Rect::from_center_size(
+        center + egui::vec2(0.0, size * 0.2),
+        egui::vec2(size, size * 0.7),
+    );
+    painter.rect_filled(body, size * 0.12, colour);
+    let stroke = egui::Stroke::new((size * 0.16).max(1.5), colour);
+    let r = size * 0.3;
+    let top = body.center_top();
+    let n = 10;
+    let points: Vec<egui::Pos2> = (0..=n)
+        .map(|i| {
+            let a = std::f32::consts::PI * i as f32 / n as f32;
+            top + egui::vec2(-r * a.cos(), -r * a.sin() - size * 0.05)
+        })
+        .collect();
+    painter.line(points, stroke);
 }
 
 fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
@@ -396,7 +462,7 @@ fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
             });
             ui.horizontal(|ui| {
                 ui.add_space(34.0);
-                ui.label(RichText::new(m.summary()).small());
+                ui.label(RichText::new(super::theme::plain(m.summary())).small());
             });
         }
     }

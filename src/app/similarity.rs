@@ -5,7 +5,9 @@
 //! background thread whenever the data or the chosen features change.
 
 use super::commands::AppCommand;
-use super::feature_map::{ColourBy, FeatureMap, Layer, MapRequest, ModelSource, compute_map, map_ui};
+use super::feature_map::{
+    ColourBy, FeatureMap, Layer, MapRequest, ModelSource, compute_map, map_ui,
+};
 use super::jobs::{Job, Polled};
 use super::runs::Runs;
 use super::theme::Look;
@@ -246,7 +248,15 @@ pub fn similarity_ui(
         .exact_size(side_w)
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                advisor_ui(ui, a, pair, labelled_per_class, stages.len(), look, commands);
+                advisor_ui(
+                    ui,
+                    a,
+                    pair,
+                    labelled_per_class,
+                    stages.len(),
+                    look,
+                    commands,
+                );
                 per_class_ui(ui, a);
             });
         });
@@ -462,7 +472,8 @@ fn per_class_ui(ui: &mut egui::Ui, a: &Analysis) {
             let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 10.0), egui::Sense::hover());
             let mut fill = rect;
             fill.set_width(rect.width() * (*d / max) as f32);
-            ui.painter().rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+            ui.painter()
+                .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
             ui.painter()
                 .rect_filled(fill, 2.0, ui.visuals().selection.bg_fill);
             ui.label(format!("{d:.3}"));

@@ -104,7 +104,10 @@ pub struct TransferLabApp {
     ctx: egui::Context,
     options: AppOptions,
     applied_look: Option<(ThemeChoice, bool)>,
-    shots: (Sender<Result<PathBuf, String>>, Receiver<Result<PathBuf, String>>),
+    shots: (
+        Sender<Result<PathBuf, String>>,
+        Receiver<Result<PathBuf, String>>,
+    ),
     frame_start: Option<Instant>,
 }
 
@@ -145,8 +148,12 @@ impl TransferLabApp {
         if let Some(init) = &app.settings.config.init {
             app.setup.init_text = init.display().to_string();
         }
-        app.data.source_field.set(app.settings.source_folder.clone());
-        app.data.target_field.set(app.settings.target_folder.clone());
+        app.data
+            .source_field
+            .set(app.settings.source_folder.clone());
+        app.data
+            .target_field
+            .set(app.settings.target_folder.clone());
         let folders = (app.settings.data_mode == DataMode::Folders)
             .then(|| {
                 let s = PathBuf::from(app.settings.source_folder.trim());
@@ -241,8 +248,7 @@ impl TransferLabApp {
             &self.runs,
             self.settings.config.seed,
         );
-        self.setup
-            .poll(ctx, &self.settings.config, pair.as_deref());
+        self.setup.poll(ctx, &self.settings.config, pair.as_deref());
         self.compare.poll(&mut self.settings.export_dir);
         while let Ok(r) = self.shots.1.try_recv() {
             match r {
@@ -270,7 +276,9 @@ impl TransferLabApp {
     }
 
     fn on_new_pair(&mut self) {
-        let Some(loaded) = &self.data.loaded else { return };
+        let Some(loaded) = &self.data.loaded else {
+            return;
+        };
         match &loaded.origin {
             DataSource::Demo { name } => {
                 self.settings.demo = name.clone();
@@ -324,14 +332,17 @@ impl TransferLabApp {
             ui.heading(RichText::new("transferlab").strong());
             ui.separator();
             for v in View::ALL {
-                let r = ui.selectable_label(self.settings.view == v, RichText::new(v.title()).strong());
+                let r =
+                    ui.selectable_label(self.settings.view == v, RichText::new(v.title()).strong());
                 if r.clicked() {
                     self.settings.view = v;
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.toggle_value(&mut self.settings.presentation, "Presentation")
-                    .on_hover_text("Large text, thick lines, high contrast, fewer controls: for a projector");
+                    .on_hover_text(
+                        "Large text, thick lines, high contrast, fewer controls: for a projector",
+                    );
                 let theme_text = match self.settings.theme {
                     ThemeChoice::Dark => "Light theme",
                     ThemeChoice::Light => "Dark theme",
@@ -354,7 +365,8 @@ impl TransferLabApp {
             let train = ui
                 .add_enabled(
                     blocker.is_none(),
-                    egui::Button::new(RichText::new("▶ Train").strong()).min_size(egui::vec2(90.0, 0.0)),
+                    egui::Button::new(RichText::new("Train").strong())
+                        .min_size(egui::vec2(90.0, 0.0)),
                 )
                 .on_hover_text("Train a model with the settings of the Setup view")
                 .on_disabled_hover_text(blocker.clone().unwrap_or_default());
@@ -363,7 +375,7 @@ impl TransferLabApp {
             }
             let live = self.runs.live();
             let paused = live.is_some_and(|r| r.status == RunStatus::Paused);
-            let pause_text = if paused { "⏵ Resume" } else { "⏸ Pause" };
+            let pause_text = if paused { "Resume" } else { "Pause" };
             if ui
                 .add_enabled(live.is_some(), egui::Button::new(pause_text))
                 .clicked()
@@ -375,7 +387,7 @@ impl TransferLabApp {
                 });
             }
             if ui
-                .add_enabled(live.is_some(), egui::Button::new("⏹ Stop"))
+                .add_enabled(live.is_some(), egui::Button::new("Stop"))
                 .clicked()
             {
                 commands.push(AppCommand::Stop);
@@ -423,7 +435,10 @@ impl TransferLabApp {
                         .unwrap_or_default();
                     match &r.status {
                         RunStatus::Failed(_) => {
-                            ui.colored_label(look.error(), format!("run #{} failed (see Training)", r.id));
+                            ui.colored_label(
+                                look.error(),
+                                format!("run #{} failed (see Training)", r.id),
+                            );
                         }
                         s => {
                             ui.label(format!("run #{} {}{acc}", r.id, s.word()));
@@ -434,7 +449,7 @@ impl TransferLabApp {
                     if let Some(b) = &blocker {
                         ui.weak(format!("Train is not ready: {b}"));
                     } else {
-                        ui.weak("Ready: press ▶ Train.");
+                        ui.weak("Ready: press Train.");
                     }
                 }
             }
@@ -602,7 +617,9 @@ impl TransferLabApp {
             self.notify(format!("Cannot train: {b}"), true);
             return;
         }
-        let Some(loaded) = &self.data.loaded else { return };
+        let Some(loaded) = &self.data.loaded else {
+            return;
+        };
         let mut config = self.settings.config.clone();
         config.data = loaded.origin.clone();
         match self
@@ -713,7 +730,11 @@ impl eframe::App for TransferLabApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         let mut s = self.settings.clone();
         // Run models are temporary files: do not point the next session at them.
-        if s.config.init.as_ref().is_some_and(|p| p.starts_with(self.runs.temp_dir())) {
+        if s.config
+            .init
+            .as_ref()
+            .is_some_and(|p| p.starts_with(self.runs.temp_dir()))
+        {
             s.config.init = None;
         }
         s.config.save = None;

@@ -170,3 +170,14 @@ pub fn apply(ctx: &egui::Context, theme: ThemeChoice, presentation: bool) {
         ctx.set_style_of(t, style);
     }
 }
+
+/// Engine text made drawable with the built-in fonts, which have no arrows or symbol
+/// glyphs (they would show as boxes): "a → b" becomes "a to b".
+pub fn plain(s: &str) -> String {
+    s.replace(" → ", " to ")
+        .replace('→', " to ")
+        .replace('←', " from ")
+        .replace(['✓', '✔'], "OK")
+        .replace(['✗', '✘', '✖'], "x")
+        .replace('⚠', "!")
+}

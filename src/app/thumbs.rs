@@ -28,6 +28,16 @@ pub struct Thumbnails {
 }
 
 impl Thumbnails {
+    /// Number of textures made so far.
+    pub fn len(&self) -> usize {
+        self.textures.len()
+    }
+
+    /// True when no texture has been made.
+    pub fn is_empty(&self) -> bool {
+        self.textures.is_empty()
+    }
+
     /// Call once per frame before drawing.
     pub fn begin_frame(&mut self) {
         self.made_this_frame = 0;
@@ -101,8 +111,7 @@ pub fn thumb_ui(ui: &mut egui::Ui, tex: Option<&TextureHandle>, side: f32) -> eg
                 .sense(egui::Sense::hover()),
         ),
         None => {
-            let (rect, resp) =
-                ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+            let (rect, resp) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
             ui.painter()
                 .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
             resp

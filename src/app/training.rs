@@ -29,7 +29,7 @@ pub fn training_ui(
     let Some(run) = runs.live().or_else(|| runs.latest()) else {
         ui.add_space(20.0);
         ui.heading("No run yet");
-        ui.label("Press ▶ Train (top left) to train with the settings of the Setup view. The curves and the feature map appear here as training goes.");
+        ui.label("Press Train (top left) to train with the settings of the Setup view. The curves and the feature map appear here as training goes.");
         return;
     };
     run_header_ui(ui, run, look);
@@ -68,7 +68,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
             look,
             "The run failed",
             &format!(
-                "{} — change the settings in Setup (e.g. a smaller learning rate) and press ▶ Train again.",
+                "{} — change the settings in Setup (e.g. a smaller learning rate) and press Train again.",
                 super::setup::gui_words(e)
             ),
         ),
@@ -81,7 +81,11 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                     (p.epoch - 1) * p.batches + p.batch
                 };
                 let text = match status {
-                    RunStatus::Finished => format!("finished {} epochs in {:.0} s", run.history.len(), run.elapsed_secs),
+                    RunStatus::Finished => format!(
+                        "finished {} epochs in {:.0} s",
+                        run.history.len(),
+                        run.elapsed_secs
+                    ),
                     RunStatus::Stopped => format!("stopped after {} epoch(s)", run.history.len()),
                     RunStatus::Paused => format!("paused in epoch {}/{epochs}", p.epoch),
                     _ => format!(
@@ -98,7 +102,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         }
     }
     for w in &run.warnings {
-        ui.colored_label(look.warn(), format!("⚠ {}", super::setup::gui_words(w)));
+        ui.colored_label(look.warn(), super::setup::gui_words(w));
     }
 }
 
@@ -232,7 +236,10 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                     }
                 }
             });
-        if keys.iter().any(|k| k.contains("domain") && k.contains("acc")) {
+        if keys
+            .iter()
+            .any(|k| k.contains("domain") && k.contains("acc"))
+        {
             ui.weak("The domain classifier's accuracy falling toward 0.5 means it can no longer tell source from target features.");
         }
     }
@@ -259,7 +266,7 @@ fn live_map_ui(
                 ui.label("computing the map of epoch 1…");
             });
         } else if let Some(e) = &runs.map_error {
-            ui.colored_label(look.error(), format!("No map: {e}"));
+            ui.colored_label(look.error(), format!("No map: {}", super::theme::plain(e)));
         } else {
             ui.weak("The map appears after the first epoch: the network's features for a sample of both domains, projected to 2-D.");
         }
@@ -296,7 +303,10 @@ fn live_map_ui(
         });
     }
     let (epoch, map) = &run.maps[idx];
-    ui.label(format!("After epoch {epoch}: {} of {}", map.projection, map.layer_name));
+    ui.label(format!(
+        "After epoch {epoch}: {} of {}",
+        map.projection, map.layer_name
+    ));
     let h = (ui.available_height() - 50.0).max(200.0);
     map_ui(
         ui,

@@ -1,0 +1,223 @@
+//! UI tests: the real app, driven through its widgets with egui_kittest (no display, no
+//! GPU). Each test uses a small generated demo and polls for background results with a
+//! time bound, so a hang fails instead of blocking CI.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use std::time::{Duration, Instant};
+use transferlab::app::frame_stats::percentile;
+use transferlab::app::runs::RunStatus;
+use transferlab::app::{AppOptions, Settings, TransferLabApp, View};
+
+/// Longest wait for any background result.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn options() -> AppOptions {
+    let mut settings = Settings::default();
+    settings.config.epochs = 2;
+    settings.config.batch_size = 32;
+    settings.map_points = 60;
+    AppOptions {
+        demo: Some("digits-rotated".into()),
+        // 10 classes × 24 source and 12 target images: an epoch takes well under a second.
+        demo_size: Some((24, 12)),
+        settings: Some(settings),
+    }
+}
+
+type App = Option<TransferLabApp>;
+
+fn harness(options: AppOptions) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(20)
+        .build_ui_state(
+            move |ui, app: &mut App| {
+                app.get_or_insert_with(|| TransferLabApp::new(ui.ctx(), options.clone()))
+                    .frame_ui(ui);
+            },
+            None,
+        )
+}
+
+fn app<'a>(h: &'a Harness<'static, App>) -> &'a TransferLabApp {
+    h.state()
+        .as_ref()
+        .expect("the app exists after the first frame")
+}
+
+/// Step frames (sleeping between them) until `done` holds; panics after `TIMEOUT`.
+fn wait_for(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&TransferLabApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.run_steps(1);
+        if done(app(h)) {
+            // Let the views settle on the new state.
+            h.run_steps(3);
+            return;
+        }
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The text of the first node whose label contains `part`.
+fn text_containing(h: &Harness<'static, App>, part: &str) -> String {
+    let node = h
+        .query_all_by_label_contains(part)
+        .next()
+        .unwrap_or_else(|| panic!("no text containing {part:?}"));
+    let n = node.accesskit_node();
+    n.label()
+        .or_else(|| n.value())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn is_enabled(h: &Harness<'static, App>, label: &str) -> bool {
+    !h.get_by_label(label).accesskit_node().is_disabled()
+}
+
+#[test]
+fn cold_start_shows_both_domains_a_map_and_a_working_train_button() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo and its feature map", |a| {
+        a.data.pair().is_some() && a.similarity.map().is_some()
+    });
+    let a = app(&h);
+    assert_eq!(a.settings.view, View::Data);
+    let pair = a.data.pair().unwrap();
+    assert_eq!(pair.source.len(), 240);
+    assert!(
+        a.thumbs.len() > 20,
+        "thumbnails were made: {}",
+        a.thumbs.len()
+    );
+    let map = a.similarity.map().unwrap();
+    assert!(map.points.iter().any(|p| p.target) && map.points.iter().any(|p| !p.target));
+    h.get_by_label("Source");
+    h.get_by_label("Target");
+    h.get_by_label("Feature map");
+    assert!(is_enabled(&h, "Train"), "Train works with no other click");
+}
+
+#[test]
+fn training_shows_epochs_in_the_curves_and_stops() {
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.epochs = 30;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    h.get_by_label("Train").click();
+    wait_for(&mut h, "the first epoch", |a| {
+        a.runs.latest().is_some_and(|r| !r.history.is_empty())
+    });
+    assert_eq!(app(&h).settings.view, View::Training);
+    h.get_by_label("Accuracy");
+    text_containing(&h, "epoch ");
+    assert!(is_enabled(&h, "Stop"));
+    h.get_by_label("Stop").click();
+    wait_for(&mut h, "the run to stop", |a| {
+        a.runs.latest().is_some_and(|r| !r.status.is_live())
+    });
+    let run = app(&h).runs.latest().unwrap();
+    assert_eq!(run.status, RunStatus::Stopped);
+    assert!(run.history.len() < 30, "stopped early");
+    assert!(run.report.is_some());
+    // The run is in the compare table.
+    h.get_by_label("5 Compare").click();
+    h.run_steps(3);
+    h.get_by_label("#1");
+}
+
+#[test]
+fn freezing_slider_changes_the_trainable_parameter_count() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("3 Setup").click();
+    wait_for(&mut h, "the network summary", |a| a.setup.net.is_some());
+    let before = text_containing(&h, "parameters will train");
+    let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "Frozen stages");
+    slider.focus();
+    h.run_steps(1);
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(2);
+    assert_eq!(app(&h).settings.config.freeze, 1);
+    let after = text_containing(&h, "parameters will train");
+    assert_ne!(before, after, "the count follows the slider");
+    let trainable = |s: &str| -> usize {
+        s.split(" of ")
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap()
+    };
+    assert!(trainable(&after) < trainable(&before), "{before} → {after}");
+    text_containing(&h, "frozen");
+}
+
+#[test]
+fn a_bad_folder_path_shows_an_error_with_what_to_do() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("my folders").click();
+    h.run_steps(2);
+    let field = h.get_by_label("Source folder");
+    field.focus();
+    h.run_steps(1);
+    h.get_by_label("Source folder")
+        .type_text("/no/such/folder/anywhere");
+    h.run_steps(3);
+    let text = text_containing(&h, "does not exist");
+    assert!(text.contains("/no/such/folder/anywhere"), "{text}");
+    assert!(text.contains("Choose folder"), "says what to do: {text}");
+    assert!(!is_enabled(&h, "Load these folders"));
+    // The demo stays loaded and usable.
+    assert!(app(&h).data.pair().is_some());
+}
+
+/// Frame time while training: prints the 95th percentile of a whole frame (drain, layout,
+/// drawing) on the training view, with live curves and the live feature map.
+#[test]
+fn frame_time_while_training() {
+    let mut opts = options();
+    {
+        let s = opts.settings.as_mut().unwrap();
+        s.config.epochs = 200;
+        s.map_points = 200;
+    }
+    opts.demo_size = Some((60, 30));
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    h.get_by_label("Train").click();
+    wait_for(&mut h, "two epochs and their maps", |a| {
+        a.runs.latest().is_some_and(|r| r.maps.len() >= 2)
+    });
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        let t = Instant::now();
+        h.run_steps(1);
+        times.push(t.elapsed().as_secs_f32());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let p95 = percentile(times.iter().copied(), 0.95).unwrap() * 1000.0;
+    let p50 = percentile(times.iter().copied(), 0.5).unwrap() * 1000.0;
+    let run = app(&h).runs.latest().unwrap();
+    println!(
+        "frame time while training ({} frames, {} epochs done, {} batch points): p50 {p50:.2} ms, p95 {p95:.2} ms",
+        times.len(),
+        run.history.len(),
+        run.batch_losses.len()
+    );
+    h.get_by_label("Stop").click();
+    wait_for(&mut h, "the run to stop", |a| {
+        a.runs.latest().is_some_and(|r| !r.status.is_live())
+    });
+    // Generous bound for a shared CI machine; the figure itself is printed above.
+    assert!(p95 < 100.0, "p95 frame time {p95:.1} ms");
+}
