@@ -4,6 +4,7 @@
 //! the `app` module draws it, and `cli` is its headless twin.
 
 // pub mod analysis; (enabled once src/analysis/mod.rs lands)
+pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod data;
