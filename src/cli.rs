@@ -548,28 +548,45 @@ pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
 }
 
 /// `transferlab similarity`.
-pub fn similarity_command(args: &SimilarityArgs) -> Result<crate::train::similarity::SimilarityOutput> {
+pub fn similarity_command(
+    args: &SimilarityArgs,
+) -> Result<crate::train::similarity::SimilarityOutput> {
     use crate::analysis::SimilarityOptions;
     use crate::train::similarity::{FeatureSource, SimilarityRequest, measure};
     let data = match (&args.demo, &args.source, &args.target) {
         (Some(name), _, _) => DataSource::Demo { name: name.clone() },
-        (None, Some(s), Some(t)) => DataSource::Folders { source: s.clone(), target: t.clone() },
+        (None, Some(s), Some(t)) => DataSource::Folders {
+            source: s.clone(),
+            target: t.clone(),
+        },
         _ => bail!("give --source and --target folders, or --demo NAME"),
     };
     if args.max_per_domain < 4 {
         bail!("--max-per-domain must be at least 4");
     }
-    let meta = args.init.as_deref().map(crate::model::read_meta).transpose()?;
+    let meta = args
+        .init
+        .as_deref()
+        .map(crate::model::read_meta)
+        .transpose()?;
     let hint = ShapeHint {
         channels: meta.as_ref().map(|m| m.channels.max(1)),
         size: args
             .input_size
             .or(meta.as_ref().map(|m| m.input_size[0]))
-            .unwrap_or(if args.backbone == Some(BackboneKind::Resnet18) { 32 } else { 28 }),
+            .unwrap_or(if args.backbone == Some(BackboneKind::Resnet18) {
+                32
+            } else {
+                28
+            }),
     };
     let mut sink = CliSink::new(false);
     let pair = load_pair(&data, hint, &mut |what: &str, p: LoadProgress| {
-        sink.emit(Event::Loading { what: what.into(), done: p.done, total: p.total })
+        sink.emit(Event::Loading {
+            what: what.into(),
+            done: p.done,
+            total: p.total,
+        })
     })?;
     sink.bar.finish_and_clear();
     for w in &pair.warnings {
@@ -577,7 +594,11 @@ pub fn similarity_command(args: &SimilarityArgs) -> Result<crate::train::similar
     }
     let req = SimilarityRequest {
         data,
-        features: FeatureSource { init: args.init.clone(), layer: args.layer.clone(), backbone: args.backbone },
+        features: FeatureSource {
+            init: args.init.clone(),
+            layer: args.layer.clone(),
+            backbone: args.backbone,
+        },
         max_per_domain: args.max_per_domain,
         options: SimilarityOptions {
             permutations: args.permutations,
@@ -591,12 +612,27 @@ pub fn similarity_command(args: &SimilarityArgs) -> Result<crate::train::similar
     let started = std::time::Instant::now();
     let out = measure(&pair, &req)?;
     let r = &out.report;
-    println!("features: {} ({} source, {} target samples, {} dims)", out.features, r.n_source, r.n_target, r.dim);
-    println!("MMD²          {:.4}  (p = {:.3}, {} permutations)", r.mmd2, r.mmd_p_value, r.mmd_permutations);
-    println!("A-distance    {:.3}  (0 = indistinguishable, 2 = fully separable)", r.a_distance);
+    println!(
+        "features: {} ({} source, {} target samples, {} dims)",
+        out.features, r.n_source, r.n_target, r.dim
+    );
+    println!(
+        "MMD²          {:.4}  (p = {:.3}, {} permutations)",
+        r.mmd2, r.mmd_p_value, r.mmd_permutations
+    );
+    println!(
+        "A-distance    {:.3}  (0 = indistinguishable, 2 = fully separable)",
+        r.a_distance
+    );
     println!("CORAL         {:.5}", r.coral_distance);
-    println!("advice        case {}: {} → {} ({}). {}", format!("{:?}", out.advice.case).to_lowercase(), out.advice.case_title,
-        out.advice.recommended_method.as_str(), out.advice.recommended_freeze, out.advice.reason);
+    println!(
+        "advice        case {}: {} → {} ({}). {}",
+        format!("{:?}", out.advice.case).to_lowercase(),
+        out.advice.case_title,
+        out.advice.recommended_method.as_str(),
+        out.advice.recommended_freeze,
+        out.advice.reason
+    );
     for w in &out.negative_transfer {
         println!("warning       {}", w.message);
     }

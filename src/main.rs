@@ -13,7 +13,9 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some(CliCommand::Bench(args)) => bench_command(&args),
-        Some(CliCommand::Similarity(args)) => transferlab::cli::similarity_command(&args).map(|_| ()),
+        Some(CliCommand::Similarity(args)) => {
+            transferlab::cli::similarity_command(&args).map(|_| ())
+        }
         Some(CliCommand::BenchMethods(args)) => transferlab::cli::bench_methods_command(&args),
         None => transferlab::app::run_native(cli.demo),
     }

@@ -9,7 +9,12 @@ use transferlab::data::demo::Style;
 fn demos_are_listed() {
     let (ok, out, _) = run_cli(&["demos"]);
     assert!(ok);
-    for name in ["digits-rotated", "digits-inverted", "digits-colour", "moons"] {
+    for name in [
+        "digits-rotated",
+        "digits-inverted",
+        "digits-colour",
+        "moons",
+    ] {
         assert!(out.contains(name), "{name} missing from:\n{out}");
     }
 }
@@ -19,14 +24,26 @@ fn a_demo_run_writes_the_documented_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("out.json");
     let (ok, out, err) = run_cli(&[
-        "run", "--demo", "moons", "--method", "fine-tune", "--freeze", "1", "--epochs", "2",
-        "--seed", "1", "--json", json.to_str().unwrap(),
+        "run",
+        "--demo",
+        "moons",
+        "--method",
+        "fine-tune",
+        "--freeze",
+        "1",
+        "--epochs",
+        "2",
+        "--seed",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 1, "one summary line on stdout: {out}");
     assert!(out.contains("target"), "{out}");
     assert!(err.contains("epoch"), "per-epoch progress on stderr: {err}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let t = v["final"]["target_accuracy"].as_f64().unwrap();
     let s = v["final"]["source_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&s));
@@ -59,19 +76,38 @@ fn folders_train_and_an_unlabeled_target_gets_predictions() {
     let json = dir.path().join("r.json");
     let csv = dir.path().join("p.csv");
     let (ok, out, err) = run_cli(&[
-        "run", "--source", src.to_str().unwrap(), "--target", tgt.to_str().unwrap(),
-        "--epochs", "1", "--batch-size", "8", "--json", json.to_str().unwrap(),
-        "--predict", csv.to_str().unwrap(), "--quiet",
+        "run",
+        "--source",
+        src.to_str().unwrap(),
+        "--target",
+        tgt.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--json",
+        json.to_str().unwrap(),
+        "--predict",
+        csv.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("target n/a"), "no target accuracy without labels: {out}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        out.contains("target n/a"),
+        "no target accuracy without labels: {out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(v["final"]["target_accuracy"].is_null());
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "file,predicted,confidence");
     assert_eq!(lines.len(), 7, "a row per target file");
-    assert!(lines[1..].iter().all(|l| ["0", "1", "2"].contains(&l.split(',').nth(1).unwrap())));
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| ["0", "1", "2"].contains(&l.split(',').nth(1).unwrap()))
+    );
 }
 
 #[test]
@@ -79,13 +115,31 @@ fn save_then_init_is_task_a_to_task_b() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("a.safetensors");
     let (ok, _, err) = run_cli(&[
-        "run", "--demo", "digits-inverted", "--epochs", "1", "--save", model.to_str().unwrap(), "--quiet",
+        "run",
+        "--demo",
+        "digits-inverted",
+        "--epochs",
+        "1",
+        "--save",
+        model.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(ok, "{err}");
     assert!(model.exists() && dir.path().join("a.json").exists());
     let (ok, out, err) = run_cli(&[
-        "run", "--demo", "digits-rotated", "--method", "fine-tune", "--init", model.to_str().unwrap(),
-        "--freeze", "3", "--epochs", "1", "--target-labels", "5",
+        "run",
+        "--demo",
+        "digits-rotated",
+        "--method",
+        "fine-tune",
+        "--init",
+        model.to_str().unwrap(),
+        "--freeze",
+        "3",
+        "--epochs",
+        "1",
+        "--target-labels",
+        "5",
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("fine-tune"), "{out}");
@@ -95,16 +149,89 @@ fn save_then_init_is_task_a_to_task_b() {
 fn bad_input_fails_with_a_clear_message_and_no_panic() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["run", "--demo", "nope"], "unknown demo 'nope'"),
-        (vec!["run", "--source", "/no/such/dir", "--target", "/tmp"], "does not exist"),
-        (vec!["run", "--demo", "moons", "--freeze", "7"], "--freeze 7 is more than"),
-        (vec!["run", "--demo", "moons", "--method", "target-only"], "--target-labels"),
-        (vec!["run", "--demo", "moons", "--method", "magic"], "invalid value 'magic'"),
-        (vec!["run", "--demo", "moons", "--init", "/no/model.safetensors"], "model"),
+        (
+            vec!["run", "--source", "/no/such/dir", "--target", "/tmp"],
+            "does not exist",
+        ),
+        (
+            vec!["run", "--demo", "moons", "--freeze", "7"],
+            "--freeze 7 is more than",
+        ),
+        (
+            vec!["run", "--demo", "moons", "--method", "target-only"],
+            "--target-labels",
+        ),
+        (
+            vec!["run", "--demo", "moons", "--method", "magic"],
+            "invalid value 'magic'",
+        ),
+        (
+            vec!["run", "--demo", "moons", "--init", "/no/model.safetensors"],
+            "model",
+        ),
     ];
     for (args, expected) in cases {
         let (ok, _, err) = run_cli(&args);
         assert!(!ok, "{args:?} should fail");
-        assert!(err.contains(expected), "{args:?}: expected '{expected}' in:\n{err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected '{expected}' in:\n{err}"
+        );
         assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
     }
+}
+
+#[test]
+fn similarity_reports_metrics_map_and_advice_and_flags_negative_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sim.json");
+    // Two run reports: an adaptation run well below source-only is negative transfer.
+    let base = serde_json::json!({"method": "source-only", "final": {"target_accuracy": 0.8}, "config": {"target_labels": 0}});
+    let bad = serde_json::json!({"method": "dann", "final": {"target_accuracy": 0.5}, "config": {"target_labels": 0}});
+    let (a, b) = (dir.path().join("base.json"), dir.path().join("bad.json"));
+    std::fs::write(&a, base.to_string()).unwrap();
+    std::fs::write(&b, bad.to_string()).unwrap();
+    let (ok, out, err) = run_cli(&[
+        "similarity",
+        "--demo",
+        "digits-inverted",
+        "--max-per-domain",
+        "200",
+        "--permutations",
+        "50",
+        "--json",
+        json.to_str().unwrap(),
+        "--runs",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("A-distance") && out.contains("advice"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // Inverted digits are trivially told apart by their pixels.
+    assert!(
+        v["a_distance"].as_f64().unwrap() > 1.5,
+        "{}",
+        v["a_distance"]
+    );
+    assert!(v["mmd_p_value"].as_f64().unwrap() < 0.05);
+    assert!(v["mmd2"].as_f64().unwrap() > 0.0);
+    assert!(v["coral_distance"].is_number());
+    assert_eq!(v["per_class"]["matrix"].as_array().unwrap().len(), 10);
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 400);
+    assert!(
+        points[0]["file"]
+            .as_str()
+            .unwrap()
+            .starts_with("demo:digits-inverted/source")
+    );
+    assert!(["a", "b", "c", "d"].contains(&v["advice"]["case"].as_str().unwrap()));
+    let warnings = v["negative_transfer"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0]["method"], "dann");
 }

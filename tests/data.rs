@@ -11,13 +11,21 @@ use transferlab::data::{DataError, SampleShape, align_pair};
 use transferlab::train::{DataSource, ShapeHint, load_pair};
 
 fn gray28() -> SampleShape {
-    SampleShape::Image { channels: 1, height: 28, width: 28 }
+    SampleShape::Image {
+        channels: 1,
+        height: 28,
+        width: 28,
+    }
 }
 
 fn load(path: &Path, role: &str, allow_flat: bool) -> Result<transferlab::data::Domain, DataError> {
     load_domain_folder(
         path,
-        &LoadOptions { role: role.into(), shape: gray28(), allow_flat },
+        &LoadOptions {
+            role: role.into(),
+            shape: gray28(),
+            allow_flat,
+        },
         &mut |_| {},
     )
 }
@@ -29,7 +37,11 @@ fn huge_png_header() -> Vec<u8> {
         for &b in bytes {
             c ^= b as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         !c
@@ -78,7 +90,10 @@ fn bad_files_are_skipped_with_reasons_and_nothing_else_is_lost() {
     std::fs::write(c0.join("fake.jpg"), b"this is not a jpeg at all").unwrap();
     let good = std::fs::read(c0.join("0_000.png")).unwrap();
     std::fs::write(c0.join("truncated.png"), &good[..good.len() / 2]).unwrap();
-    std::fs::File::create(c0.join("huge.png")).unwrap().write_all(&huge_png_header()).unwrap();
+    std::fs::File::create(c0.join("huge.png"))
+        .unwrap()
+        .write_all(&huge_png_header())
+        .unwrap();
     let d = load(dir.path(), "source", false).unwrap();
     assert_eq!(d.len(), 8, "all good images load");
     let reason = |name: &str| {
@@ -100,7 +115,10 @@ fn bad_files_are_skipped_with_reasons_and_nothing_else_is_lost() {
 #[test]
 fn bad_layouts_give_specific_errors() {
     let missing = Path::new("/definitely/not/here");
-    assert!(matches!(load(missing, "source", false), Err(DataError::NotFound { .. })));
+    assert!(matches!(
+        load(missing, "source", false),
+        Err(DataError::NotFound { .. })
+    ));
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file.png");
@@ -133,7 +151,13 @@ fn empty_class_folders_warn_and_one_class_sources_are_refused() {
     write_digit_folder(dir.path(), &[0], 3, Style::Clean, 28, "png", 4);
     std::fs::create_dir_all(dir.path().join("9")).unwrap();
     let s = load(dir.path(), "source", false).unwrap();
-    assert!(s.warnings.iter().any(|w| w.contains("'9'") && w.contains("no images")), "{:?}", s.warnings);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("'9'") && w.contains("no images")),
+        "{:?}",
+        s.warnings
+    );
     let t = s.clone();
     let err = align_pair(s, t, "src").unwrap_err();
     assert!(matches!(err, DataError::OneClass { .. }), "{err}");
@@ -147,22 +171,39 @@ fn differing_class_sets_are_named_and_evaluation_uses_shared_classes() {
     write_digit_folder(src.path(), &[0, 1, 2], 3, Style::Clean, 28, "png", 5);
     write_digit_folder(tgt.path(), &[1, 2, 7], 2, Style::Inverted, 28, "png", 6);
     let pair = load_pair(
-        &DataSource::Folders { source: src.path().into(), target: tgt.path().into() },
+        &DataSource::Folders {
+            source: src.path().into(),
+            target: tgt.path().into(),
+        },
         ShapeHint::default(),
         &mut |_, _| {},
     )
     .unwrap();
     assert_eq!(pair.classes, vec!["0", "1", "2"]);
     assert_eq!(pair.target.len(), 4, "the two '7' images are left out");
-    assert!(pair.warnings.iter().any(|w| w.contains("'7'") && w.contains("not in the source")));
-    assert!(pair.warnings.iter().any(|w| w.contains("'0'") && w.contains("not in the target")));
+    assert!(
+        pair.warnings
+            .iter()
+            .any(|w| w.contains("'7'") && w.contains("not in the source"))
+    );
+    assert!(
+        pair.warnings
+            .iter()
+            .any(|w| w.contains("'0'") && w.contains("not in the target"))
+    );
     let labels = pair.target.labels.as_ref().unwrap();
-    assert!(labels.iter().all(|&l| l == 1 || l == 2), "target labels on the source's index");
+    assert!(
+        labels.iter().all(|&l| l == 1 || l == 2),
+        "target labels on the source's index"
+    );
 
     let other = tempfile::tempdir().unwrap();
     write_digit_folder(other.path(), &[8, 9], 2, Style::Clean, 28, "png", 7);
     let err = load_pair(
-        &DataSource::Folders { source: src.path().into(), target: other.path().into() },
+        &DataSource::Folders {
+            source: src.path().into(),
+            target: other.path().into(),
+        },
         ShapeHint::default(),
         &mut |_, _| {},
     )
@@ -177,17 +218,28 @@ fn colour_folders_load_with_three_channels() {
         let sub = src.path().join(c.to_string());
         std::fs::create_dir_all(&sub).unwrap();
         for i in 0..3u8 {
-            let img = image::RgbImage::from_fn(30, 30, |x, _| image::Rgb([c * 200, x as u8 * 8, i * 50]));
+            let img =
+                image::RgbImage::from_fn(30, 30, |x, _| image::Rgb([c * 200, x as u8 * 8, i * 50]));
             img.save(sub.join(format!("{i}.png"))).unwrap();
         }
     }
     let pair = load_pair(
-        &DataSource::Folders { source: src.path().into(), target: src.path().into() },
+        &DataSource::Folders {
+            source: src.path().into(),
+            target: src.path().into(),
+        },
         ShapeHint::default(),
         &mut |_, _| {},
     )
     .unwrap();
-    assert_eq!(pair.source.shape, SampleShape::Image { channels: 3, height: 28, width: 28 });
+    assert_eq!(
+        pair.source.shape,
+        SampleShape::Image {
+            channels: 3,
+            height: 28,
+            width: 28
+        }
+    );
 }
 
 #[test]
@@ -197,7 +249,11 @@ fn loading_reports_progress_to_the_total() {
     let mut seen = Vec::new();
     load_domain_folder(
         dir.path(),
-        &LoadOptions { role: "source".into(), shape: gray28(), allow_flat: false },
+        &LoadOptions {
+            role: "source".into(),
+            shape: gray28(),
+            allow_flat: false,
+        },
         &mut |p| seen.push((p.done, p.total)),
     )
     .unwrap();

@@ -32,6 +32,7 @@ pub struct EpochRecord {
 
 /// The figures after the last epoch.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FinalMetrics {
     pub source_accuracy: Option<f64>,
     pub target_accuracy: Option<f64>,
@@ -41,6 +42,7 @@ pub struct FinalMetrics {
 
 /// Counts of the data a run used.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DataReport {
     pub source: String,
     pub classes: Vec<String>,
@@ -68,6 +70,7 @@ pub struct Prediction {
 
 /// Everything a run produced.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunReport {
     pub method: String,
     pub backbone: String,

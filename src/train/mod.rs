@@ -8,8 +8,8 @@ pub mod config;
 pub mod events;
 pub mod experiment;
 pub mod load;
-pub mod similarity;
 pub mod method_bench;
+pub mod similarity;
 pub mod worker;
 
 pub use config::{DataSource, ExperimentConfig};

@@ -28,12 +28,19 @@ pub fn write_digit_folder(
                 v.iter().map(|&p| (p * 255.0) as u8).collect(),
             )
             .unwrap();
-            let img = image::imageops::resize(&img, side, side, image::imageops::FilterType::Triangle);
+            let img =
+                image::imageops::resize(&img, side, side, image::imageops::FilterType::Triangle);
             let path = sub.join(format!("{c}_{i:03}.{ext}"));
             // GIF and WebP encoders want colour; the loader converts back to gray.
             match ext {
-                "gif" => image::DynamicImage::ImageLuma8(img).to_rgba8().save(path).unwrap(),
-                "webp" => image::DynamicImage::ImageLuma8(img).to_rgb8().save(path).unwrap(),
+                "gif" => image::DynamicImage::ImageLuma8(img)
+                    .to_rgba8()
+                    .save(path)
+                    .unwrap(),
+                "webp" => image::DynamicImage::ImageLuma8(img)
+                    .to_rgb8()
+                    .save(path)
+                    .unwrap(),
                 _ => img.save(path).unwrap(),
             }
         }
