@@ -1,12 +1,35 @@
-//! Building blocks shared by the backbones: conv + batch-norm, a 3×3/2 max-pool that has a
-//! backward pass in Candle 0.11, and the seeded initialisation that makes runs repeatable
-//! (Candle's CPU generator cannot be seeded, so every variable is re-drawn from a ChaCha
-//! stream named after the variable).
+//! Building blocks shared by the backbones: convolution and fully connected layers that
+//! run on the fast CPU kernels of [`super::ops`] (and on Candle's kernels on other
+//! devices), conv + batch-norm, a 3×3/2 max-pool that has a backward pass, and the seeded
+//! initialisation that makes runs repeatable (Candle's CPU generator cannot be seeded, so
+//! every variable is re-drawn from a ChaCha stream named after the variable).
 
+use super::ops;
 use crate::data::split::rng_for;
-use candle_core::{D, DType, Device, Result, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, ModuleT, VarBuilder, VarMap};
+use candle_core::{D, DType, Device, Module, Result, Tensor};
+use candle_nn::{BatchNorm, Linear, ModuleT, VarBuilder, VarMap};
 use rand::Rng;
+
+/// A square 2-D convolution with optional bias.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::conv2d(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.stride,
+            self.padding,
+        )
+    }
+}
 
 /// A convolution without bias (batch-norm follows).
 pub fn conv_no_bias(
@@ -16,24 +39,46 @@ pub fn conv_no_bias(
     stride: usize,
     padding: usize,
     vb: VarBuilder,
-) -> Result<Conv2d> {
-    let w = vb.get((c_out, c_in, k, k), "weight")?;
-    Ok(Conv2d::new(
-        w,
-        None,
-        Conv2dConfig {
-            padding,
-            stride,
-            ..Default::default()
-        },
-    ))
+) -> Result<Conv> {
+    Ok(Conv {
+        weight: vb.get((c_out, c_in, k, k), "weight")?,
+        bias: None,
+        stride,
+        padding,
+    })
 }
 
 /// A convolution with bias.
-pub fn conv(c_in: usize, c_out: usize, k: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let w = vb.get((c_out, c_in, k, k), "weight")?;
-    let b = vb.get(c_out, "bias")?;
-    Ok(Conv2d::new(w, Some(b), Conv2dConfig::default()))
+pub fn conv(c_in: usize, c_out: usize, k: usize, vb: VarBuilder) -> Result<Conv> {
+    Ok(Conv {
+        weight: vb.get((c_out, c_in, k, k), "weight")?,
+        bias: Some(vb.get(c_out, "bias")?),
+        stride: 1,
+        padding: 0,
+    })
+}
+
+/// A fully connected layer with bias, optionally followed by a ReLU (fused on the CPU).
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub relu: bool,
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::linear(x, &self.weight, &self.bias, self.relu)
+    }
+}
+
+/// A fully connected layer (`relu`: followed by a ReLU) with the same variables as [`linear`].
+pub fn dense(d_in: usize, d_out: usize, relu: bool, vb: VarBuilder) -> Result<Dense> {
+    Ok(Dense {
+        weight: vb.get((d_out, d_in), "weight")?,
+        bias: vb.get(d_out, "bias")?,
+        relu,
+    })
 }
 
 /// A fully connected layer.
@@ -51,7 +96,7 @@ pub fn batch_norm(c: usize, vb: VarBuilder) -> Result<BatchNorm> {
 /// Conv followed by batch-norm.
 #[derive(Debug, Clone)]
 pub struct ConvBn {
-    pub conv: Conv2d,
+    pub conv: Conv,
     pub bn: BatchNorm,
 }
 
@@ -62,10 +107,15 @@ impl ConvBn {
     }
 }
 
-/// 3×3 max-pool with stride 2 and padding 1, built from `narrow`, `reshape` and `maximum`
-/// so that it has a gradient (Candle's `max_pool2d` has none when kernel ≠ stride).
-/// Expects non-negative input (it follows a ReLU), so zero padding equals −∞ padding.
+/// 3×3 max-pool with stride 2 and padding 1, with a gradient (Candle's `max_pool2d` has
+/// none when kernel ≠ stride). Expects non-negative input (it follows a ReLU).
 pub fn max_pool_3x3_s2(x: &Tensor) -> Result<Tensor> {
+    ops::max_pool3x3s2(x)
+}
+
+/// [`max_pool_3x3_s2`] built from `narrow`, `reshape` and `maximum`, for any device.
+/// Zero padding equals −∞ padding because the input is non-negative.
+pub fn max_pool_3x3_s2_portable(x: &Tensor) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let (oh, ow) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
     // Pad to 2·out + 2 so every window start 2i + d (d < 3) and its strided view fit.

@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod layers;
 pub mod mlp;
+pub mod ops;
 pub mod resnet;
 pub mod small_cnn;
 

@@ -2,27 +2,30 @@
 //! `conv2` (32→64, 5×5, max-pool 2, ReLU), `fc1` (→1024, ReLU). For 28×28 input the
 //! flattened conv output is 64×4×4 = 1024.
 
-use super::{Backbone, Stage, StageInfo, layers};
+use super::layers::{self, Conv, Dense};
+use super::{Backbone, Stage, StageInfo, ops};
 use crate::data::SampleShape;
-use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Linear, Module, VarBuilder};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
 
 /// Width of the features the small CNN produces.
 pub const FEATURES: usize = 1024;
 
-struct ConvPool(Conv2d);
+struct ConvPool(Conv);
 
 impl Stage for ConvPool {
     fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
-        self.0.forward(x)?.max_pool2d(2)?.relu()
+        let c = &self.0;
+        ops::conv2d_pool2_relu(x, &c.weight, c.bias.as_ref(), c.stride, c.padding)
     }
 }
 
-struct FlattenDense(Linear);
+/// Flatten, fully connected layer, ReLU (fused).
+struct FlattenDense(Dense);
 
 impl Stage for FlattenDense {
     fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
-        self.0.forward(&x.flatten_from(1)?)?.relu()
+        self.0.forward(&x.flatten_from(1)?)
     }
 }
 
@@ -43,7 +46,7 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
     let flat = 64 * out(height) * out(width);
     let conv1 = layers::conv(channels, 32, 5, vb.pp("conv1"))?;
     let conv2 = layers::conv(32, 64, 5, vb.pp("conv2"))?;
-    let fc1 = layers::linear(flat, FEATURES, vb.pp("fc1"))?;
+    let fc1 = layers::dense(flat, FEATURES, true, vb.pp("fc1"))?;
     Ok(Backbone {
         stages: vec![
             Box::new(ConvPool(conv1)),

@@ -5,10 +5,11 @@
 use crate::data::demo::{DIGIT_SIDE, Style, render_digit};
 use crate::data::split::rng_for;
 use crate::data::{LoadOptions, SampleShape, load_domain_folder};
+use crate::model::ops::FusedAdamW;
 use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation};
 use anyhow::{Context, Result};
 use candle_core::{D, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use rand::Rng;
 use std::path::Path;
 use std::time::Instant;
@@ -78,7 +79,7 @@ pub fn throughput(
         &device,
     )?;
     let vars = net.trainable_vars().into_iter().map(|(_, v)| v).collect();
-    let mut opt = AdamW::new(
+    let mut opt = FusedAdamW::new(
         vars,
         ParamsAdamW {
             lr: 1e-3,

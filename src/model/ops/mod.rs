@@ -1,0 +1,75 @@
+//! Fast CPU kernels for training, as Candle custom ops with their own backward passes:
+//! convolution (im2col + GEMM, input gradient skipped when the input needs none), a fused
+//! 2×2 max-pool + ReLU, a fully connected layer with fused bias (and ReLU), and a fused
+//! AdamW update. Each public function takes the fast path only for `f32` tensors on the CPU;
+//! on other devices it runs Candle's own ops, so GPU training never copies to the CPU.
+//!
+//! Threads: work is split over the *current* rayon pool (`rayon::current_num_threads`), so
+//! a run inside a sized pool (the GUI's worker) stays inside it. Parallelism is taken at
+//! one level at a time: either the batch is split over the pool and every GEMM runs
+//! single-threaded, or (fewer work units than threads) the GEMM itself is parallel.
+
+pub mod adamw;
+pub mod conv;
+mod gemm;
+pub mod linear;
+pub mod pool;
+#[cfg(test)]
+mod tests;
+
+pub use adamw::FusedAdamW;
+pub use conv::{conv2d, conv2d_pool2_relu};
+pub use linear::linear;
+pub use pool::{max_pool2x2_relu, max_pool3x3s2};
+
+use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
+use std::cell::RefCell;
+
+/// True when `t` can use the CPU kernels of this module.
+pub fn on_fast_path(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
+
+/// The `f32` data of a contiguous CPU tensor, from its storage and layout.
+fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: expected a contiguous tensor"),
+    }
+}
+
+/// Wrap a result vector as a custom op's output.
+fn output(data: Vec<f32>, shape: impl Into<Shape>) -> Result<(CpuStorage, Shape)> {
+    Ok((CpuStorage::F32(data), shape.into()))
+}
+
+/// Whether the backward pass must compute a gradient for `t` (a variable, or the result of
+/// an op on one). The image itself and a detached (frozen) stage's output need none.
+fn needs_grad(t: &Tensor) -> bool {
+    t.track_op()
+}
+
+/// Threads in the current rayon pool.
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with a per-thread scratch buffer of at least `len` floats (contents undefined),
+/// reused across calls so large im2col buffers do not page-fault on every batch.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered on this thread (a nested job stolen while waiting): use a fresh buffer.
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
