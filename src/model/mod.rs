@@ -152,6 +152,8 @@ pub struct Network {
     norm_mean: Tensor,
     norm_std: Tensor,
     freeze: usize,
+    /// Stage at which forward passes start: 0 for raw inputs, `k` for cached outputs of stage `k − 1`.
+    input_stage: usize,
 }
 
 /// Output of a forward pass.
@@ -218,6 +220,7 @@ impl Network {
             norm_mean,
             norm_std,
             freeze: 0,
+            input_stage: 0,
         })
     }
 
@@ -307,9 +310,25 @@ impl Network {
         Ok(h)
     }
 
-    /// Backbone features of a raw batch, flattened to `B×feature_dim`.
+    /// Make forward passes take the output of stage `k − 1` (e.g. frozen stages computed once
+    /// and cached) instead of raw inputs; 0 restores raw inputs. Clamped to the stage count.
+    pub fn set_input_stage(&mut self, k: usize) {
+        self.input_stage = k.min(self.backbone.stages.len());
+    }
+
+    /// The stage forward passes start at (see [`Network::set_input_stage`]).
+    pub fn input_stage(&self) -> usize {
+        self.input_stage
+    }
+
+    /// Backbone features of a batch (raw, or stage activations after
+    /// [`Network::set_input_stage`]), flattened to `B×feature_dim`.
     pub fn backbone_features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.run_stages(&self.normalise(x)?, 0, self.backbone.stages.len(), train)?;
+        let n = self.backbone.stages.len();
+        let h = match self.input_stage {
+            0 => self.run_stages(&self.normalise(x)?, 0, n, train)?,
+            k => self.run_stages(x, k, n, train)?,
+        };
         if h.rank() > 2 {
             h.flatten_from(1)
         } else {

@@ -11,14 +11,18 @@ use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
 use crate::device::{device_name, open_device};
 use crate::method::{LabelledData, Method, MethodKind, MethodSettings, TrainBatch, build_method};
 use crate::model::checkpoint::ModelError;
+use crate::model::ops::FusedAdamW;
 use crate::model::{
     BackboneKind, InitReport, ModelMeta, Network, NetworkSpec, Normalisation, load_init, read_meta,
     save_checkpoint,
 };
 use candle_core::{D, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Most memory the frozen-stage cache may take (above it, frozen stages run every batch).
+const STAGE_CACHE_BYTES: usize = 1 << 30;
 
 /// Whether to go on after a check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +90,8 @@ pub struct Experiment {
     method: Box<dyn Method>,
     source_x: Tensor,
     target_x: Tensor,
+    /// During a run with frozen stages: their outputs for every (source, target) sample.
+    stage_cache: Option<(Tensor, Tensor)>,
     /// Labelled training pool: (from target, index in its domain).
     pool: Vec<(bool, usize)>,
     device_label: String,
@@ -289,6 +295,7 @@ impl Experiment {
             method,
             source_x,
             target_x,
+            stage_cache: None,
             pool,
         })
     }
@@ -307,13 +314,49 @@ impl Experiment {
         Tensor::from_vec(v, idx.len(), self.device())
     }
 
+    /// Network inputs for samples of one domain: the cached frozen-stage outputs during a
+    /// run that has them (the network then starts after the frozen stages), else raw rows.
     fn gather(&self, target: bool, idx: &[usize]) -> candle_core::Result<Tensor> {
-        let x = if target {
-            &self.target_x
-        } else {
-            &self.source_x
+        let x = match (&self.stage_cache, target) {
+            (Some((_, cached)), true) => cached,
+            (Some((cached, _)), false) => cached,
+            (None, true) => &self.target_x,
+            (None, false) => &self.source_x,
         };
         x.index_select(&self.index_tensor(idx)?, 0)
+    }
+
+    /// With the first stages frozen, compute their outputs for every sample once, so each
+    /// epoch (and each evaluation) runs only the trainable stages: a linear probe then
+    /// costs only the head. Valid because frozen stages are deterministic (batch-norm in
+    /// eval mode, no dropout) and inputs do not change between epochs (no augmentation).
+    /// Skipped when the outputs would take more than [`STAGE_CACHE_BYTES`].
+    fn cache_frozen_stages(&mut self) -> candle_core::Result<()> {
+        self.stage_cache = None;
+        self.net.set_input_stage(0);
+        let k = self.net.freeze();
+        let (ns, nt) = (self.source_x.dim(0)?, self.target_x.dim(0)?);
+        if k == 0 || ns == 0 || nt == 0 {
+            return Ok(());
+        }
+        let net = &self.net;
+        let outputs = |x: &Tensor, start: usize, len: usize| {
+            net.run_stages(&net.normalise(&x.narrow(0, start, len)?)?, 0, k, false)
+        };
+        let per_sample = outputs(&self.source_x, 0, 1)?.elem_count();
+        if (ns + nt) * per_sample * std::mem::size_of::<f32>() > STAGE_CACHE_BYTES {
+            return Ok(());
+        }
+        let all = |x: &Tensor, n: usize| -> candle_core::Result<Tensor> {
+            let parts = (0..n)
+                .step_by(256)
+                .map(|s| outputs(x, s, 256.min(n - s)))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Tensor::cat(&parts, 0)
+        };
+        self.stage_cache = Some((all(&self.source_x, ns)?, all(&self.target_x, nt)?));
+        self.net.set_input_stage(k);
+        Ok(())
     }
 
     fn label_of(&self, target: bool, i: usize) -> u32 {
@@ -429,6 +472,18 @@ impl Experiment {
         sink: &mut dyn EventSink,
         control: &mut dyn Control,
     ) -> Result<RunReport, RunError> {
+        let report = self.train(sink, control);
+        // The frozen-stage cache belongs to this run: later passes take raw inputs again.
+        self.stage_cache = None;
+        self.net.set_input_stage(0);
+        report
+    }
+
+    fn train(
+        &mut self,
+        sink: &mut dyn EventSink,
+        control: &mut dyn Control,
+    ) -> Result<RunReport, RunError> {
         let started = Instant::now();
         let vars: Vec<candle_core::Var> = self
             .net
@@ -437,7 +492,7 @@ impl Experiment {
             .map(|(_, v)| v)
             .collect();
         let (trainable_params, total_params) = self.net.param_counts(self.config.freeze);
-        let mut opt = AdamW::new(
+        let mut opt = FusedAdamW::new(
             vars,
             ParamsAdamW {
                 lr: self.config.learning_rate,
@@ -454,6 +509,7 @@ impl Experiment {
             device: self.device_label.clone(),
             warnings: self.warnings.clone(),
         });
+        self.cache_frozen_stages().map_err(setup)?;
         let seed = self.config.seed;
         let mut batcher = Batcher::new(
             (0..self.pool.len()).collect(),
