@@ -179,6 +179,13 @@ pub struct BenchArgs {
     /// Image side for the timed network.
     #[arg(long, default_value_t = 28)]
     pub input_size: usize,
+    /// Also time training epochs through the runner at three freezing depths (fine-tune
+    /// all, freeze half, linear probe), frozen-stage cache included.
+    #[arg(long)]
+    pub freeze_sweep: bool,
+    /// Source images per epoch for --freeze-sweep.
+    #[arg(long, default_value_t = 4096)]
+    pub sweep_images: usize,
 }
 
 /// Arguments of `transferlab bench-methods`.
@@ -467,6 +474,26 @@ pub fn bench_command(args: &BenchArgs) -> Result<()> {
         crate::train::bench::throughput(args.backbone, args.input_size, args.batch, args.steps)?;
     println!("train_images_per_sec {:.0}", figures.train_images_per_sec);
     println!("infer_images_per_sec {:.0}", figures.infer_images_per_sec);
+    if args.freeze_sweep {
+        let rows = crate::train::bench::freeze_sweep(
+            args.backbone,
+            args.input_size,
+            args.batch,
+            args.sweep_images,
+        )?;
+        for r in rows {
+            println!(
+                "epoch_secs {:<14} freeze {} trainable {:>9}  first {:.2}  later {:.2}  ({} images; whole run {:.1} s)",
+                r.label.replace(' ', "-"),
+                r.freeze,
+                r.trainable_params,
+                r.first_epoch_secs,
+                r.epoch_secs,
+                args.sweep_images,
+                r.run_secs
+            );
+        }
+    }
     let load = match &args.images_dir {
         Some(dir) => crate::train::bench::load_folder(dir)?,
         None => crate::train::bench::load_generated(args.load_images)?,

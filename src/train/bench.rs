@@ -1,17 +1,20 @@
 //! Throughput measurements behind `transferlab bench`: training and inference images per
 //! second for a backbone on random data (the peer script's setup: batch 64, AdamW, CPU),
-//! and images per second for decoding a folder of PNGs.
+//! seconds per epoch at several freezing depths through the real runner, and images per
+//! second for decoding a folder of PNGs.
 
 use crate::data::demo::{DIGIT_SIDE, Style, render_digit};
 use crate::data::split::rng_for;
-use crate::data::{LoadOptions, SampleShape, load_domain_folder};
+use crate::data::{Domain, DomainPair, LoadOptions, SampleShape, load_domain_folder};
 use crate::model::ops::FusedAdamW;
 use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation};
+use crate::train::{DataSource, Event, Experiment, ExperimentConfig, NoControl};
 use anyhow::{Context, Result};
 use candle_core::{D, Device, Tensor};
 use candle_nn::{Optimizer, ParamsAdamW};
 use rand::Rng;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Training and inference throughput.
@@ -110,6 +113,102 @@ pub fn throughput(
         train_images_per_sec: train,
         infer_images_per_sec: infer,
     })
+}
+
+/// One freezing depth of [`freeze_sweep`].
+#[derive(Clone, Debug)]
+pub struct SweepRow {
+    /// "fine-tune all", "freeze half" or "linear probe".
+    pub label: &'static str,
+    pub freeze: usize,
+    pub trainable_params: usize,
+    /// Training seconds of the first epoch (after the frozen-stage cache is built).
+    pub first_epoch_secs: f64,
+    /// Training seconds of a later epoch.
+    pub epoch_secs: f64,
+    /// Whole run (cache, epochs, evaluations, final predictions).
+    pub run_secs: f64,
+}
+
+/// Time two epochs of the runner on `images` random source images (and a quarter as many
+/// target images to evaluate on) at three freezing depths: none, half the stages, all.
+pub fn freeze_sweep(
+    backbone: BackboneKind,
+    side: usize,
+    batch: usize,
+    images: usize,
+) -> Result<Vec<SweepRow>> {
+    let channels = if backbone == BackboneKind::Resnet18 {
+        3
+    } else {
+        1
+    };
+    let shape = SampleShape::Image {
+        channels,
+        height: side,
+        width: side,
+    };
+    let classes = 10;
+    let domain = |role: &str, n: usize| {
+        let mut rng = rng_for(3, role);
+        Domain {
+            name: role.into(),
+            shape,
+            x: (0..n * shape.len())
+                .map(|_| rng.random_range(0.0..1.0))
+                .collect(),
+            labels: Some((0..n).map(|i| (i % classes) as u32).collect()),
+            class_names: (0..classes).map(|c| c.to_string()).collect(),
+            files: (0..n).map(|i| format!("{role}-{i}")).collect(),
+            skipped: Vec::new(),
+            warnings: Vec::new(),
+        }
+    };
+    let pair = Arc::new(DomainPair {
+        source: domain("source", images),
+        target: domain("target", (images / 4).max(1)),
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+        warnings: Vec::new(),
+    });
+    let stages = match backbone {
+        BackboneKind::Resnet18 => 5,
+        _ => 3,
+    };
+    let mut rows = Vec::new();
+    for (label, freeze) in [
+        ("fine-tune all", 0),
+        ("freeze half", stages / 2),
+        ("linear probe", stages),
+    ] {
+        let config = ExperimentConfig {
+            data: DataSource::Demo {
+                name: "bench-random".into(),
+            },
+            backbone: Some(backbone),
+            freeze,
+            epochs: 2,
+            batch_size: batch,
+            val_fraction: 0.0,
+            ..Default::default()
+        };
+        let mut exp = Experiment::new(config, pair.clone())?;
+        let mut train_secs = Vec::new();
+        let mut sink = |e: Event| {
+            if let Event::EpochFinished(r) = e {
+                train_secs.push(images as f64 / r.images_per_sec.max(1e-9));
+            }
+        };
+        let report = exp.run(&mut sink, &mut NoControl)?;
+        rows.push(SweepRow {
+            label,
+            freeze,
+            trainable_params: report.trainable_params,
+            first_epoch_secs: train_secs.first().copied().unwrap_or(f64::NAN),
+            epoch_secs: train_secs.last().copied().unwrap_or(f64::NAN),
+            run_secs: report.elapsed_secs,
+        });
+    }
+    Ok(rows)
 }
 
 /// Images per second for loading `dir` (ImageFolder or flat) at 28×28 gray.
