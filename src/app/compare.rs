@@ -9,6 +9,7 @@ use super::jobs::{Job, block_on, take_finished};
 use super::runs::{RunRecord, RunStatus, Runs};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use crate::analysis::RunOutcome;
 use crate::method::MethodKind;
 use egui::RichText;
 use egui_plot::{Legend, Line, Plot};
@@ -66,56 +67,33 @@ pub fn source_only_baseline<'a>(runs: &'a Runs, run: &RunRecord) -> Option<&'a R
         .find(|r| r.target_accuracy().is_some() && !r.status.is_live())
 }
 
-/// Negative-transfer warnings: transfer runs that ended more than a point below the
-/// no-transfer baseline on the same data (target-only when they used target labels,
-/// source-only otherwise).
+/// Negative-transfer warnings (the analysis module's rule, applied to the runs on each
+/// data pair): transfer runs that ended below the no-transfer baseline — target-only when
+/// they used target labels, source-only otherwise.
 pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
-    let best = |pair_id: u64, m: MethodKind| {
-        runs.records
-            .iter()
-            .filter(|r| r.pair_id == pair_id && r.config.method == m && !r.status.is_live())
-            .filter_map(|r| r.target_accuracy().map(|a| (r, a)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-    };
+    let mut pair_ids: Vec<u64> = runs.records.iter().map(|r| r.pair_id).collect();
+    pair_ids.dedup();
     let mut out = Vec::new();
-    for r in &runs.records {
-        if matches!(
-            r.config.method,
-            MethodKind::SourceOnly | MethodKind::TargetOnly
-        ) || r.status.is_live()
-        {
-            continue;
-        }
-        let Some(acc) = r.target_accuracy() else {
-            continue;
-        };
-        let used_labels = r.config.target_labels > 0;
-        let base_method = if used_labels {
-            MethodKind::TargetOnly
-        } else {
-            MethodKind::SourceOnly
-        };
-        let Some((base, base_acc)) = best(r.pair_id, base_method) else {
-            continue;
-        };
-        let shortfall = base_acc - acc;
-        if shortfall > 0.01 {
-            let what = if used_labels {
-                "training on the target alone"
-            } else {
-                "the source model without adaptation"
-            };
-            out.push((
-                r.id,
-                format!(
-                    "Negative transfer: run {} reached {:.1}% target accuracy, {:.1} points below run {} ({:.1}%): {what} did better.",
-                    r.label(),
-                    acc * 100.0,
-                    shortfall * 100.0,
-                    base.label(),
-                    base_acc * 100.0
-                ),
-            ));
+    for pair_id in pair_ids {
+        let finished: Vec<&RunRecord> = runs
+            .records
+            .iter()
+            .filter(|r| r.pair_id == pair_id && !r.status.is_live())
+            .filter(|r| r.target_accuracy().is_some())
+            .collect();
+        let outcomes: Vec<RunOutcome> = finished
+            .iter()
+            .map(|r| RunOutcome {
+                label: format!("#{}", r.id),
+                method: r.config.method.name().to_string(),
+                target_accuracy: r.target_accuracy().unwrap_or(f64::NAN),
+                used_target_labels: r.config.target_labels > 0,
+            })
+            .collect();
+        for w in crate::analysis::negative_transfer(&outcomes) {
+            if let Some(r) = finished.iter().find(|r| format!("#{}", r.id) == w.label) {
+                out.push((r.id, super::theme::plain(&w.message)));
+            }
         }
     }
     out
@@ -146,7 +124,7 @@ pub fn compare_ui(
     }
     let warnings = negative_transfer(runs);
     for (_, w) in &warnings {
-        super::data::warning_box_ui(ui, look, w);
+        super::widgets::warning_box_ui(ui, look, w);
     }
     if state.detail.is_none_or(|id| runs.get(id).is_none()) {
         state.detail = runs.latest().map(|r| r.id);
@@ -157,30 +135,27 @@ pub fn compare_ui(
     state.overlaid.retain(|id| runs.get(*id).is_some());
     table_ui(ui, state, runs, look);
     ui.separator();
-    let detail_w = (ui.available_width() * 0.5).max(300.0);
-    egui::Panel::right("run-detail")
-        .resizable(true)
-        .default_size(detail_w)
-        .show(ui, |ui| {
-            egui::ScrollArea::vertical()
-                .auto_shrink([false, false])
-                .show(ui, |ui| {
-                    if let Some(run) = state.detail.and_then(|id| runs.get(id)) {
-                        detail_ui(
-                            ui,
-                            state,
-                            run,
-                            &warnings,
-                            export_dir,
-                            presentation,
-                            thumbs,
-                            look,
-                            commands,
-                        );
-                    }
-                });
+    let detail_w = (ui.available_width() * 0.48).max(300.0);
+    let (mut left, mut right) = super::widgets::split_right(ui, detail_w);
+    overlay_ui(&mut left, state, runs, look);
+    egui::ScrollArea::vertical()
+        .id_salt("run-detail")
+        .auto_shrink([false, false])
+        .show(&mut right, |ui| {
+            if let Some(run) = state.detail.and_then(|id| runs.get(id)) {
+                detail_ui(
+                    ui,
+                    state,
+                    run,
+                    &warnings,
+                    export_dir,
+                    presentation,
+                    thumbs,
+                    look,
+                    commands,
+                );
+            }
         });
-    egui::CentralPanel::default().show(ui, |ui| overlay_ui(ui, state, runs, look));
 }
 
 fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look) {
@@ -292,27 +267,35 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Lo
     if curve != OverlayCurve::Loss {
         plot = plot.include_y(0.0).include_y(1.0);
     }
-    let resp = plot.show(ui, |plot| {
-        for (i, r) in runs.records.iter().enumerate() {
-            if !state.overlaid.contains(&r.id) {
-                continue;
+    let data_name = runs
+        .latest()
+        .map(|r| super::theme::plain(&r.config.data.describe()))
+        .unwrap_or_default();
+    // The scope holds what the PNG export captures: a title, the plot and its axes.
+    let scope = ui.scope(|ui| {
+        ui.label(RichText::new(format!("{} per epoch · {data_name}", curve.title())).strong());
+        plot.show(ui, |plot| {
+            for (i, r) in runs.records.iter().enumerate() {
+                if !state.overlaid.contains(&r.id) {
+                    continue;
+                }
+                let pts: Vec<[f64; 2]> = r
+                    .history
+                    .iter()
+                    .filter_map(|h| {
+                        let v = match curve {
+                            OverlayCurve::TargetAccuracy => h.target_accuracy,
+                            OverlayCurve::SourceAccuracy => h.source_accuracy,
+                            OverlayCurve::Loss => Some(h.train_loss),
+                        };
+                        v.map(|v| [h.epoch as f64, v])
+                    })
+                    .collect();
+                plot.line(Line::new(r.label(), pts).width(width).color(look.class(i)));
             }
-            let pts: Vec<[f64; 2]> = r
-                .history
-                .iter()
-                .filter_map(|h| {
-                    let v = match curve {
-                        OverlayCurve::TargetAccuracy => h.target_accuracy,
-                        OverlayCurve::SourceAccuracy => h.source_accuracy,
-                        OverlayCurve::Loss => Some(h.train_loss),
-                    };
-                    v.map(|v| [h.epoch as f64, v])
-                })
-                .collect();
-            plot.line(Line::new(r.label(), pts).width(width).color(look.class(i)));
-        }
+        });
     });
-    state.curves_rect = Some(resp.response.rect);
+    state.curves_rect = Some(scope.response.rect);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -525,10 +508,17 @@ fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Lo
         for (j, &v) in row.iter().enumerate() {
             let f = v as f32 / total as f32;
             let base = if i == j { look.good() } else { look.error() };
+            let bg = ui.visuals().faint_bg_color;
             let fill = if v == 0 {
-                ui.visuals().faint_bg_color
+                bg
             } else {
-                base.gamma_multiply(0.15 + 0.85 * f)
+                bg.lerp_to_gamma(base, 0.25 + 0.75 * f)
+            };
+            // Dark digits on bright cells, the normal text colour on dim ones.
+            let text = if v > 0 && 0.25 + 0.75 * f > 0.55 {
+                egui::Color32::BLACK
+            } else {
+                text
             };
             let r = egui::Rect::from_min_size(
                 egui::pos2(

@@ -193,7 +193,7 @@ pub fn data_ui(
     source_picker_ui(ui, data, mode, demo, look, commands);
     ui.separator();
     if let Some(e) = &data.error {
-        error_box_ui(ui, look, "Could not load the data", e);
+        super::widgets::error_box_ui(ui, look, "Could not load the data", e);
     }
     if let Some(job) = &data.loading {
         ui.horizontal(|ui| {
@@ -220,7 +220,7 @@ pub fn data_ui(
         .iter()
         .filter(|w| w.contains("class sets differ"))
     {
-        warning_box_ui(ui, look, w);
+        super::widgets::warning_box_ui(ui, look, w);
     }
     let pair_id = data.pair_id;
     let columns = if ui.available_width() > 900.0 { 3 } else { 2 };
@@ -335,27 +335,6 @@ fn source_picker_ui(
     }
 }
 
-/// A red box: what went wrong (with what to do, in the message).
-pub fn error_box_ui(ui: &mut egui::Ui, look: Look, title: &str, message: &str) {
-    egui::Frame::group(ui.style())
-        .stroke(egui::Stroke::new(1.5, look.error()))
-        .show(ui, |ui| {
-            ui.set_width(ui.available_width());
-            ui.colored_label(look.error(), RichText::new(title).strong());
-            ui.label(plain(message));
-        });
-}
-
-/// A yellow box with a warning.
-pub fn warning_box_ui(ui: &mut egui::Ui, look: Look, message: &str) {
-    egui::Frame::group(ui.style())
-        .stroke(egui::Stroke::new(1.5, look.warn()))
-        .show(ui, |ui| {
-            ui.set_width(ui.available_width());
-            ui.colored_label(look.warn(), plain(message));
-        });
-}
-
 #[allow(clippy::too_many_arguments)]
 fn domain_ui(
     ui: &mut egui::Ui,
@@ -374,7 +353,9 @@ fn domain_ui(
         ui.painter()
             .circle_filled(rect.center(), h * 0.35, look.domain(target));
         ui.heading(role);
-        ui.weak(&domain.name);
+        if !domain.name.eq_ignore_ascii_case(role) {
+            ui.weak(plain(&domain.name));
+        }
     });
     let labelled = if domain.labels.is_some() {
         format!(
@@ -539,7 +520,9 @@ fn map_card_ui(
                 m.layer_name,
                 m.points.len()
             ));
-            let h = (ui.available_height() - 60.0).clamp(200.0, 520.0);
+            // Leave room for the caption and the button below the plot.
+            let row = ui.text_style_height(&egui::TextStyle::Body);
+            let h = (ui.available_height() - 5.5 * row).clamp(180.0, 520.0);
             map_ui(
                 ui,
                 "data-map",

@@ -4,6 +4,7 @@
 
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use crate::analysis::{Features, pca_2d};
 use crate::data::DomainPair;
 use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation, load_init, read_meta};
 use candle_core::{Device, Tensor};
@@ -140,6 +141,22 @@ pub fn subsample(n: usize, m: usize) -> Vec<usize> {
     (0..m).map(|i| i * n / m).collect()
 }
 
+/// Up to `m` of `n` indices drawn without replacement by a fixed seed (the same draw every
+/// time, so maps of successive epochs show the same samples), in increasing order. Evenly
+/// spaced picks would alias with the class order of generated data.
+pub fn random_subsample(n: usize, m: usize, target: bool) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    if n <= m {
+        return (0..n).collect();
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    let purpose = if target { "map-target" } else { "map-source" };
+    idx.shuffle(&mut crate::data::split::rng_for(7, purpose));
+    idx.truncate(m);
+    idx.sort_unstable();
+    idx
+}
+
 /// Stage names of the network a request's features come from (for the layer picker).
 pub fn stage_names(pair: &DomainPair, model: &ModelSource) -> Result<Vec<String>, String> {
     let net = build_network(pair, model)?;
@@ -187,7 +204,7 @@ pub fn features(req: &MapRequest) -> Result<(Vec<f32>, usize, Vec<MapPoint>, Str
     let pair = &req.pair;
     let mut meta = Vec::new();
     for (target, d) in [(false, &pair.source), (true, &pair.target)] {
-        for i in subsample(d.len(), req.per_domain) {
+        for i in random_subsample(d.len(), req.per_domain, target) {
             meta.push(MapPoint {
                 pos: [0.0, 0.0],
                 target,
@@ -251,74 +268,15 @@ pub fn features(req: &MapRequest) -> Result<(Vec<f32>, usize, Vec<MapPoint>, Str
 pub fn compute_map(req: &MapRequest) -> Result<FeatureMap, String> {
     let started = std::time::Instant::now();
     let (x, dim, mut points, layer_name) = features(req)?;
-    let proj = pca_2d(&x, points.len(), dim);
-    for (p, xy) in points.iter_mut().zip(proj) {
-        p.pos = xy;
+    let n = points.len();
+    let all = Features::new(x, n, dim).map_err(|e| e.to_string())?;
+    let proj = pca_2d(&all).map_err(|e| e.to_string())?;
+    for (p, [a, b]) in points.iter_mut().zip(proj) {
+        p.pos = [a as f64, b as f64];
     }
     let mut map = FeatureMap::new(points, req.pair.classes.len(), layer_name, "PCA");
     map.seconds = started.elapsed().as_secs_f64();
     Ok(map)
-}
-
-/// The first two principal components of `n` rows of `dim` values (block power iteration;
-/// deterministic start).
-pub fn pca_2d(x: &[f32], n: usize, dim: usize) -> Vec<[f64; 2]> {
-    if n == 0 || dim == 0 {
-        return vec![[0.0, 0.0]; n];
-    }
-    let mut mean = vec![0f64; dim];
-    for r in x.chunks(dim) {
-        for (m, &v) in mean.iter_mut().zip(r) {
-            *m += v as f64;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    let c: Vec<f64> = x
-        .chunks(dim)
-        .flat_map(|r| r.iter().zip(&mean).map(|(&v, m)| v as f64 - m))
-        .collect();
-    // Cᵀ(C v) for both vectors at once.
-    let apply = |v: &[Vec<f64>; 2]| -> [Vec<f64>; 2] {
-        let mut out = [vec![0f64; dim], vec![0f64; dim]];
-        for r in c.chunks(dim) {
-            for k in 0..2 {
-                let s: f64 = r.iter().zip(&v[k]).map(|(a, b)| a * b).sum();
-                for (o, a) in out[k].iter_mut().zip(r) {
-                    *o += s * a;
-                }
-            }
-        }
-        out
-    };
-    let norm = |v: &mut Vec<f64>| {
-        let l = v.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-12);
-        v.iter_mut().for_each(|a| *a /= l);
-    };
-    let mut v = [
-        (0..dim)
-            .map(|i| ((i * 7 + 3) % 11) as f64 - 5.0)
-            .collect::<Vec<_>>(),
-        (0..dim)
-            .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
-            .collect::<Vec<_>>(),
-    ];
-    for _ in 0..40 {
-        let mut w = apply(&v);
-        norm(&mut w[0]);
-        let d: f64 = w[1].iter().zip(&w[0]).map(|(a, b)| a * b).sum();
-        let w0 = w[0].clone();
-        w[1].iter_mut().zip(&w0).for_each(|(a, b)| *a -= d * b);
-        norm(&mut w[1]);
-        v = w;
-    }
-    c.chunks(dim)
-        .map(|r| {
-            [
-                r.iter().zip(&v[0]).map(|(a, b)| a * b).sum(),
-                r.iter().zip(&v[1]).map(|(a, b)| a * b).sum(),
-            ]
-        })
-        .collect()
 }
 
 /// Draw a map. Hovering a point shows its thumbnail (images) and file.

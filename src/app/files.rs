@@ -69,8 +69,10 @@ impl PathField {
     pub fn set(&mut self, text: String) {
         self.text = text;
         self.on_edit();
-        // A path set at once (not typed) is scanned without waiting.
-        self.edited = Some(Instant::now() - DEBOUNCE);
+        if self.status == FieldStatus::Checking {
+            // A path set at once (not typed) is scanned without waiting.
+            self.edited = Some(Instant::now() - DEBOUNCE);
+        }
     }
 
     /// The path, when the field is valid.
@@ -94,7 +96,12 @@ impl PathField {
         // The cheap check runs at once, so a typo shows while typing.
         match check_folder(self.role, &PathBuf::from(text)) {
             Err(e) => {
-                self.status = FieldStatus::Invalid(with_advice(&e.to_string()));
+                let mut message = with_advice(&e.to_string());
+                if let Some(hint) = nearest_existing(&PathBuf::from(text)) {
+                    message.push(' ');
+                    message.push_str(&hint);
+                }
+                self.status = FieldStatus::Invalid(message);
                 self.edited = None;
             }
             Ok(()) => {
@@ -192,6 +199,35 @@ fn scan(role: &str, allow_flat: bool, path: PathBuf) -> Result<FolderSummary, St
     })
 }
 
+/// For a path that does not exist: the deepest folder above it that does, and a few of
+/// its subfolders (a typo is usually in the last part). Reads at most 256 entries.
+fn nearest_existing(path: &std::path::Path) -> Option<String> {
+    let parent = path.ancestors().skip(1).find(|p| p.is_dir())?;
+    if parent.as_os_str().is_empty() {
+        return None;
+    }
+    let mut names: Vec<String> = std::fs::read_dir(parent)
+        .ok()?
+        .take(256)
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let shown = names.len().min(8);
+    let more = if names.len() > shown { ", …" } else { "" };
+    Some(if names.is_empty() {
+        format!("({} exists but has no subfolders.)", parent.display())
+    } else {
+        format!(
+            "({} holds: {}{more})",
+            parent.display(),
+            names[..shown].join(", ")
+        )
+    })
+}
+
 /// Add what to do to a data error message.
 pub fn with_advice(message: &str) -> String {
     let message = &super::theme::plain(message);
@@ -262,7 +298,8 @@ pub fn path_field_ui(
                 "no class subfolders: unlabeled".into()
             };
             let skipped = if s.skipped > 0 {
-                format!(", {} files skipped", s.skipped)
+                let files = if s.skipped == 1 { "file" } else { "files" };
+                format!(", {} {files} skipped (not images)", s.skipped)
             } else {
                 String::new()
             };

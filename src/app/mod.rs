@@ -22,6 +22,7 @@ pub mod state;
 pub mod theme;
 pub mod thumbs;
 pub mod training;
+pub mod widgets;
 
 pub use commands::{AppCommand, View};
 pub use state::{AppOptions, Settings, TransferLabApp};

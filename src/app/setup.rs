@@ -373,7 +373,12 @@ fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egu
     let galley = ui
         .painter()
         .layout(text.to_string(), font, Color32::PLACEHOLDER, 200.0);
-    let size = galley.size() + egui::vec2(20.0, 14.0);
+    let lock_room = if matches!(kind, BoxKind::Stage { frozen: true }) {
+        18.0
+    } else {
+        0.0
+    };
+    let size = galley.size() + egui::vec2(20.0 + lock_room, 14.0);
     let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::click());
     let name = text.replace('\n', " ");
     resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
@@ -402,16 +407,12 @@ fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egu
     };
     ui.painter()
         .rect(rect, 6.0, fill, stroke, egui::StrokeKind::Inside);
-    ui.painter()
-        .galley(rect.center() - galley.size() / 2.0, galley, text_colour);
-    if let BoxKind::Stage { frozen: true } = kind {
+    let text_pos = rect.center() - galley.size() / 2.0 - egui::vec2(lock_room / 2.0, 0.0);
+    ui.painter().galley(text_pos, galley, text_colour);
+    if lock_room > 0.0 {
         let s = 12.0;
-        lock_shape(
-            ui.painter(),
-            rect.right_top() + egui::vec2(-s * 0.9, s * 0.9),
-            s,
-            text_colour,
-        );
+        let at = egui::pos2(rect.right() - 6.0 - s / 2.0, rect.center().y);
+        lock_shape(ui.painter(), at, s, text_colour);
     }
     resp
 }
@@ -460,9 +461,8 @@ fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
                     config.lambda = None;
                 }
             });
-            ui.horizontal(|ui| {
-                ui.add_space(34.0);
-                ui.label(RichText::new(super::theme::plain(m.summary())).small());
+            ui.indent(("summary", m.name()), |ui| {
+                ui.weak(gui_words(m.summary()));
             });
         }
     }

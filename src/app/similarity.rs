@@ -6,12 +6,15 @@
 
 use super::commands::AppCommand;
 use super::feature_map::{
-    ColourBy, FeatureMap, Layer, MapRequest, ModelSource, compute_map, map_ui,
+    ColourBy, FeatureMap, Layer, MapPoint, MapRequest, ModelSource, features, map_ui,
 };
 use super::jobs::{Job, Polled};
 use super::runs::Runs;
 use super::theme::Look;
 use super::thumbs::Thumbnails;
+use crate::analysis::{
+    Domain as AnalysisDomain, Features, SimilarityOptions, advise, pca_2d, similarity_report,
+};
 use crate::data::DomainPair;
 use crate::method::MethodKind;
 use egui::RichText;
@@ -167,15 +170,89 @@ impl SimilarityState {
 /// Features, map and metrics for a request (runs on a background thread).
 pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
     let started = std::time::Instant::now();
-    let map = compute_map(req)?;
+    let (x, dim, points, layer_name) = features(req)?;
+    let ns = points.iter().filter(|p| !p.target).count();
+    let nt = points.len() - ns;
+    let (xs, xt) = x.split_at(ns * dim);
+    let source = Features::new(xs.to_vec(), ns, dim).map_err(|e| e.to_string())?;
+    let target = Features::new(xt.to_vec(), nt, dim).map_err(|e| e.to_string())?;
+    let labels = |pts: &[MapPoint]| -> Option<Vec<u32>> { pts.iter().map(|p| p.class).collect() };
+    let source_labels = labels(&points[..ns]);
+    let target_labels = labels(&points[ns..]);
+    let opts = SimilarityOptions {
+        permutations: 200,
+        seed: 0,
+        embedding_max_points: req.per_domain.max(1),
+        ..SimilarityOptions::default()
+    };
+    let classes = &req.pair.classes;
+    let report = similarity_report(
+        &source,
+        &target,
+        source_labels.as_deref(),
+        target_labels.as_deref(),
+        classes,
+        &opts,
+    );
+    let (map, metrics, metrics_note) = match report {
+        Ok(r) => {
+            let mut placed = Vec::with_capacity(r.embedding.points.len());
+            for e in &r.embedding.points {
+                let row = match e.domain {
+                    AnalysisDomain::Source => e.index,
+                    AnalysisDomain::Target => ns + e.index,
+                };
+                if let Some(p) = points.get(row) {
+                    placed.push(MapPoint {
+                        pos: [e.x as f64, e.y as f64],
+                        ..*p
+                    });
+                }
+            }
+            let map = FeatureMap::new(placed, classes.len(), layer_name, "PCA");
+            let metrics = Metrics {
+                mmd2: r.mmd2,
+                mmd_p_value: r.mmd_p_value,
+                mmd_permutations: r.mmd_permutations,
+                a_distance: r.a_distance,
+                a_distance_se: r.a_distance_detail.standard_error,
+                held_out_error: r.a_distance_detail.held_out_error,
+                coral_distance: r.coral_distance,
+                per_class: r
+                    .per_class
+                    .map(|pc| {
+                        pc.classes
+                            .into_iter()
+                            .map(|c| (c.class, c.mean_distance))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                samples: (r.n_source, r.n_target),
+                dim: r.dim,
+            };
+            (map, Some(metrics), None)
+        }
+        Err(e) => {
+            // The map alone is still worth showing.
+            let all = Features::stack(&source, &target);
+            let proj = pca_2d(&all).map_err(|e| e.to_string())?;
+            let placed = points
+                .iter()
+                .zip(proj)
+                .map(|(p, [a, b])| MapPoint {
+                    pos: [a as f64, b as f64],
+                    ..*p
+                })
+                .collect();
+            let map = FeatureMap::new(placed, classes.len(), layer_name, "PCA");
+            (map, None, Some(format!("No similarity metrics: {e}")))
+        }
+    };
     Ok(Analysis {
         key,
         map,
-        metrics: None,
-        metrics_note: Some(
-            "The similarity metrics come with the analysis module, which this build does not have yet."
-                .into(),
-        ),
+        metrics,
+        metrics_note,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -183,12 +260,30 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
 /// The advisor's recommendation for the measured metrics and the labelled target images
 /// the next run will use.
 pub fn recommend(
-    _metrics: &Metrics,
-    _labelled_per_class: usize,
-    _classes: usize,
-    _stages: usize,
+    metrics: &Metrics,
+    labelled_per_class: usize,
+    classes: usize,
+    stages: usize,
 ) -> Option<Recommendation> {
-    None
+    let a = advise(
+        labelled_per_class,
+        classes,
+        metrics.a_distance,
+        metrics.mmd_p_value,
+    );
+    let method_name = a.recommended_method.as_str().to_string();
+    Some(Recommendation {
+        case: format!(
+            "({}) {}",
+            format!("{:?}", a.case).to_lowercase(),
+            a.case_title
+        ),
+        method: MethodKind::from_name(&method_name),
+        method_name,
+        freeze: a.freeze.stages(stages),
+        freeze_words: a.recommended_freeze,
+        reason: a.reason,
+    })
 }
 
 /// Draw the similarity view.
@@ -213,7 +308,7 @@ pub fn similarity_ui(
     };
     controls_ui(ui, state, layer, per_domain, colour_by, stages, runs);
     if let Some(e) = &state.error {
-        super::data::error_box_ui(
+        super::widgets::error_box_ui(
             ui,
             look,
             "The analysis failed",
@@ -242,39 +337,38 @@ pub fn similarity_ui(
     });
     metric_cards_ui(ui, a, look);
     ui.add_space(6.0);
-    let side_w = (ui.available_width() * 0.34).clamp(260.0, 460.0);
-    egui::Panel::right("advisor-panel")
-        .resizable(false)
-        .exact_size(side_w)
-        .show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                advisor_ui(
-                    ui,
-                    a,
-                    pair,
-                    labelled_per_class,
-                    stages.len(),
-                    look,
-                    commands,
-                );
-                per_class_ui(ui, a);
-            });
+    let side_w = (ui.available_width() * 0.34).clamp(260.0, 480.0);
+    let (mut left, mut right) = super::widgets::split_right(ui, side_w);
+    let h = (left.available_height() - 30.0).max(220.0);
+    map_ui(
+        &mut left,
+        "similarity-map",
+        &a.map,
+        pair,
+        pair_id,
+        *colour_by,
+        look,
+        thumbs,
+        h,
+    );
+    left.weak(
+        "Each dot is an image (hover for the image and its file). Overlapping colours: similar domains.",
+    );
+    egui::ScrollArea::vertical()
+        .id_salt("advisor")
+        .auto_shrink([false, false])
+        .show(&mut right, |ui| {
+            advisor_ui(
+                ui,
+                a,
+                pair,
+                labelled_per_class,
+                stages.len(),
+                look,
+                commands,
+            );
+            per_class_ui(ui, a);
         });
-    egui::CentralPanel::default().show(ui, |ui| {
-        let h = (ui.available_height() - 30.0).max(220.0);
-        map_ui(
-            ui,
-            "similarity-map",
-            &a.map,
-            pair,
-            pair_id,
-            *colour_by,
-            look,
-            thumbs,
-            h,
-        );
-        ui.weak("Each dot is an image (hover for the image and its file). Overlapping colours: similar domains.");
-    });
 }
 
 fn controls_ui(
@@ -350,11 +444,13 @@ fn controls_ui(
 
 fn card_ui(ui: &mut egui::Ui, title: &str, value: &str, sure: &str, meaning: &str, width: f32) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
-        ui.set_width(width);
-        ui.label(RichText::new(title).strong());
-        ui.label(RichText::new(value).heading().strong());
-        ui.weak(sure);
-        ui.label(RichText::new(meaning).small());
+        ui.vertical(|ui| {
+            ui.set_width(width);
+            ui.label(RichText::new(title).strong());
+            ui.label(RichText::new(value).heading().strong());
+            ui.weak(sure);
+            ui.label(RichText::new(meaning).small());
+        });
     });
 }
 
@@ -365,10 +461,12 @@ fn metric_cards_ui(ui: &mut egui::Ui, a: &Analysis, look: Look) {
         }
         return;
     };
-    let w = ((ui.available_width() - 40.0) / 3.0).max(160.0);
+    let w = ((ui.available_width() - 60.0) / 3.0).max(160.0);
     ui.horizontal(|ui| {
-        let p = if m.mmd_p_value < 0.001 {
-            "p < 0.001".to_string()
+        // With N permutations the smallest p-value a test can give is 1/(N+1).
+        let floor = 1.0 / (m.mmd_permutations as f64 + 1.0);
+        let p = if m.mmd_p_value <= floor * 1.0001 {
+            format!("p ≤ {floor:.3}, the smallest possible")
         } else {
             format!("p = {:.3}", m.mmd_p_value)
         };

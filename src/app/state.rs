@@ -127,6 +127,10 @@ impl TransferLabApp {
             settings.config.init = None;
         }
         settings.config.save = None;
+        // Runs do not outlive a session: open where there is something to see.
+        if matches!(settings.view, View::Training | View::Compare) {
+            settings.view = View::Data;
+        }
         let mut app = Self {
             settings,
             data: DataState::default(),
@@ -365,7 +369,12 @@ impl TransferLabApp {
             let train = ui
                 .add_enabled(
                     blocker.is_none(),
-                    egui::Button::new(RichText::new("Train").strong())
+                    egui::Button::new(RichText::new("Train").strong().color(egui::Color32::WHITE))
+                        .fill(if blocker.is_none() {
+                            egui::Color32::from_rgb(36, 130, 70)
+                        } else {
+                            ui.visuals().widgets.inactive.weak_bg_fill
+                        })
                         .min_size(egui::vec2(90.0, 0.0)),
                 )
                 .on_hover_text("Train a model with the settings of the Setup view")

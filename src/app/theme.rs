@@ -161,7 +161,6 @@ pub fn apply(ctx: &egui::Context, theme: ThemeChoice, presentation: bool) {
                 &mut style.visuals.widgets.inactive,
                 &mut style.visuals.widgets.hovered,
                 &mut style.visuals.widgets.active,
-                &mut style.visuals.widgets.noninteractive,
             ] {
                 w.bg_stroke.width = w.bg_stroke.width.max(1.0) * 1.8;
                 w.fg_stroke.width *= 1.8;

@@ -105,11 +105,21 @@ pub fn sample_image(domain: &Domain, index: usize) -> Option<ColorImage> {
 /// Draw a thumbnail (or a placeholder square while it is being made).
 pub fn thumb_ui(ui: &mut egui::Ui, tex: Option<&TextureHandle>, side: f32) -> egui::Response {
     match tex {
-        Some(t) => ui.add(
-            egui::Image::new(t)
-                .fit_to_exact_size(egui::vec2(side, side))
-                .sense(egui::Sense::hover()),
-        ),
+        Some(t) => {
+            let r = ui.add(
+                egui::Image::new(t)
+                    .fit_to_exact_size(egui::vec2(side, side))
+                    .sense(egui::Sense::hover()),
+            );
+            // A thin frame, so dark images stay distinct on a dark background.
+            ui.painter().rect_stroke(
+                r.rect,
+                0.0,
+                ui.visuals().widgets.noninteractive.bg_stroke,
+                egui::StrokeKind::Inside,
+            );
+            r
+        }
         None => {
             let (rect, resp) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
             ui.painter()

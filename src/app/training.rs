@@ -34,18 +34,19 @@ pub fn training_ui(
     };
     run_header_ui(ui, run, look);
     ui.separator();
-    let map_w = (ui.available_width() * 0.38).clamp(260.0, 560.0);
-    egui::Panel::right("live-map")
-        .resizable(true)
-        .default_size(map_w)
-        .show(ui, |ui| live_map_ui(ui, view, runs, run, thumbs, look));
-    egui::CentralPanel::default().show(ui, |ui| curves_ui(ui, run, look));
+    let map_w = (ui.available_width() * 0.38).clamp(260.0, 620.0);
+    let (mut left, mut right) = super::widgets::split_right(ui, map_w);
+    curves_ui(&mut left, run, look);
+    live_map_ui(&mut right, view, runs, run, thumbs, look);
 }
 
 fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
     ui.horizontal_wrapped(|ui| {
         ui.heading(format!("Run {}", run.label()));
-        ui.label(format!("· {}", run.pair.source.name));
+        ui.label(format!(
+            "· {}",
+            super::theme::plain(&run.config.data.describe())
+        ));
         if run.total_params > 0 {
             ui.label(format!(
                 "· {} of {} parameters trainable · on {}",
@@ -63,7 +64,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                 ui.label("preparing the run…");
             });
         }
-        RunStatus::Failed(e) => super::data::error_box_ui(
+        RunStatus::Failed(e) => super::widgets::error_box_ui(
             ui,
             look,
             "The run failed",
@@ -132,7 +133,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         k
     };
     let plots = if keys.is_empty() { 2.0 } else { 3.0 };
-    let h = ((ui.available_height() - 30.0 * plots) / plots).max(120.0);
+    let h = ((ui.available_height() - 34.0 * plots - 24.0) / plots).max(110.0);
     let link = egui::Id::unique("training-x");
     let max_x = run.config.epochs as f64;
     ui.label(RichText::new("Loss").strong());
@@ -140,6 +141,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         .height(h)
         .legend(Legend::default())
         .link_axis(link, [true, false])
+        .y_axis_min_width(40.0)
         .include_x(0.0)
         .include_x(max_x)
         .include_y(0.0)
@@ -172,6 +174,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         .height(h)
         .legend(Legend::default())
         .link_axis(link, [true, false])
+        .y_axis_min_width(40.0)
         .include_x(0.0)
         .include_x(max_x)
         .include_y(0.0)
@@ -210,6 +213,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
             .height(h)
             .legend(Legend::default())
             .link_axis(link, [true, false])
+            .y_axis_min_width(40.0)
             .include_x(0.0)
             .include_x(max_x)
             .include_y(0.0)
@@ -223,8 +227,13 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                         .filter_map(|r| r.metrics.get(k).map(|v| [r.epoch as f64, *v]))
                         .collect();
                     plot.line(
-                        Line::new(k.as_str(), pts)
+                        Line::new(k.as_str(), pts.clone())
                             .width(width)
+                            .color(look.class(i + 2)),
+                    );
+                    plot.points(
+                        Points::new(k.as_str(), pts)
+                            .radius(width * 1.5)
                             .color(look.class(i + 2)),
                     );
                     if k.contains("domain") && k.contains("acc") {
