@@ -7,7 +7,9 @@
 //!
 //! Loss: cross-entropy + λ · ramp(p) · CORAL.
 
-use super::{DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp};
+use super::{
+    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr, joint_forward, ramp,
+};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
@@ -61,6 +63,10 @@ impl Method for Coral {
         let loss = coral_loss(fs, &out.target_features)?;
         self.coral.add(&loss)?;
         ce + (loss * (self.lambda * ramp(progress)))?
+    }
+
+    fn lr_scale(&self, progress: f64) -> f64 {
+        annealed_lr(progress)
     }
 
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {

@@ -7,7 +7,9 @@
 //! Loss: cross-entropy + λ · ramp(p) · (MK-MMD²(features) + MK-MMD²(logits)).
 
 use super::mmd::mmd2;
-use super::{DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp};
+use super::{
+    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr, joint_forward, ramp,
+};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
@@ -47,6 +49,10 @@ impl Method for Dan {
         let mmd = mmd2(fs, &out.target_features, &SCALES)?;
         self.mmd.add(&mmd)?;
         ce + (mmd * (self.lambda * ramp(progress)))?
+    }
+
+    fn lr_scale(&self, progress: f64) -> f64 {
+        annealed_lr(progress)
     }
 
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {

@@ -9,7 +9,9 @@
 //! always learns at full strength. Loss: cross-entropy + domain BCE (through the GRL).
 
 use super::domain_classifier::{DomainClassifier, accuracy, bce_with_logits, domain_logits};
-use super::{DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp};
+use super::{
+    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr, joint_forward, ramp,
+};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
@@ -67,6 +69,10 @@ impl Method for Dann {
         self.domain_loss.add(&domain_loss)?;
         self.domain_acc.add(&accuracy(&logits, &labels)?)?;
         ce + domain_loss
+    }
+
+    fn lr_scale(&self, progress: f64) -> f64 {
+        annealed_lr(progress)
     }
 
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {

@@ -6,7 +6,9 @@
 //! Loss: cross-entropy on the labelled batch + λ · ramp(p) · MMD²(source, target).
 
 use super::mmd::mmd2;
-use super::{DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp};
+use super::{
+    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr, joint_forward, ramp,
+};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
@@ -43,6 +45,10 @@ impl Method for Ddc {
         let mmd = mmd2(fs, &out.target_features, &[1.0])?;
         self.mmd.add(&mmd)?;
         ce + (mmd * (self.lambda * ramp(progress)))?
+    }
+
+    fn lr_scale(&self, progress: f64) -> f64 {
+        annealed_lr(progress)
     }
 
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {

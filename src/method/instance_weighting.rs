@@ -4,11 +4,14 @@
 //!
 //! The ratio comes from a domain classifier on the (detached) backbone features, trained
 //! alongside: with n source and m target rows in its batch, p_t/p_s = e^z · n/m for its
-//! logit z. The log-ratio is clipped to ±ln 10 (weights in [0.1, 10]) so that a few
-//! images cannot take over, tempered by λ·ramp(p) (0 at the start, when the classifier
-//! knows nothing; λ = 1 uses the full ratio), and the weights are normalised to mean 1 in
-//! each batch. The features are not trained to fool the classifier: only the weights
-//! change what the network learns. Labelled target images (`--target-labels`) weigh 1.
+//! logit z. Real shifts leave little overlap between the domains, and raw ratios then put
+//! nearly all the weight on a handful of images, so the ratio is made robust in three ways:
+//! its logarithm is clipped to ±ln 10; it is flattened, w = (p_t/p_s)^γ with γ = λ·ramp(p)
+//! (0 at the start, when the classifier knows nothing; the default λ = 0.5 takes the square
+//! root of the ratio, a standard bias-variance trade-off); and the weights, normalised to
+//! mean 1 in each batch, are capped at 5 and normalised again. The features are not trained
+//! to fool the classifier, and the learning rate is the plain one: only the weights change
+//! what the network learns. Labelled target images (`--target-labels`) weigh 1.
 //!
 //! Loss: Σ w_i · CE_i / N + domain BCE (which trains only the domain classifier).
 
@@ -21,11 +24,14 @@ use crate::model::Network;
 use candle_core::{DType, Result, Tensor};
 use serde_json::json;
 
-/// Default exponent of the density ratio.
-pub const DEFAULT_LAMBDA: f64 = 1.0;
+/// Default exponent of the density ratio (its square root).
+pub const DEFAULT_LAMBDA: f64 = 0.5;
 
-/// Largest weight (and 1/smallest) before normalisation.
-pub const WEIGHT_CLIP: f64 = 10.0;
+/// Largest density ratio (and 1/smallest) taken from the domain classifier.
+pub const RATIO_CLIP: f64 = 10.0;
+
+/// Largest weight after normalisation to mean 1.
+pub const MAX_WEIGHT: f64 = 5.0;
 
 /// Variable prefix of the domain classifier.
 pub const PREFIX: &str = "iw";
@@ -57,10 +63,13 @@ impl InstanceWeighting {
 
     /// Normalised weights of the source rows from their domain logits (detached).
     fn weights(&self, source_logits: &Tensor, n: usize, m: usize, progress: f64) -> Result<Tensor> {
-        let clip = WEIGHT_CLIP.ln() as f32;
+        let clip = RATIO_CLIP.ln() as f32;
         let log_ratio =
             (source_logits.detach() + (n as f64 / m as f64).ln())?.clamp(-clip, clip)?;
         let w = (log_ratio * (self.lambda * ramp(progress)))?.exp()?;
+        let w = w
+            .broadcast_div(&w.mean_keepdim(0)?)?
+            .clamp(0f32, MAX_WEIGHT as f32)?;
         w.broadcast_div(&w.mean_keepdim(0)?)
     }
 

@@ -34,7 +34,9 @@ pub enum Family {
 }
 
 /// Every method, by its command-line name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 #[value(rename_all = "kebab-case")]
 pub enum MethodKind {
@@ -234,6 +236,11 @@ pub trait Method: Send {
     fn report_extra(&self) -> Option<serde_json::Value> {
         None
     }
+
+    /// Factor on the configured learning rate at `progress` (0 to 1); constant by default.
+    fn lr_scale(&self, _progress: f64) -> f64 {
+        1.0
+    }
 }
 
 /// Build a method; its own layers (if any) are created in `net`'s variables.
@@ -261,6 +268,14 @@ pub fn build_method(
 /// meaningless, so aligning them at full strength only adds noise.
 pub fn ramp(progress: f64) -> f64 {
     2.0 / (1.0 + (-10.0 * progress.clamp(0.0, 1.0)).exp()) - 1.0
+}
+
+/// The learning-rate annealing of the adaptation papers, 1/(1+10p)^0.75 (from 1 down to
+/// 0.17). An adaptation loss keeps pushing after the source is fitted, and Adam's steps do
+/// not shrink with the gradient, so without annealing the features keep moving at full
+/// speed and an adversarial game never settles.
+pub fn annealed_lr(progress: f64) -> f64 {
+    (1.0 + 10.0 * progress.clamp(0.0, 1.0)).powf(-0.75)
 }
 
 /// A labelled batch and an unlabeled target batch, through the network in one pass.

@@ -558,6 +558,9 @@ impl Experiment {
                 if !value.is_finite() {
                     return Err(RunError::NonFinite { epoch, value });
                 }
+                opt.set_learning_rate(
+                    self.config.learning_rate * self.method.lr_scale(progress),
+                );
                 opt.backward_step(&loss).map_err(fail)?;
                 loss_sum += value;
                 loss_n += 1;

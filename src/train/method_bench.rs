@@ -121,31 +121,35 @@ fn gaussian(rng: &mut impl Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-/// A random smooth colour texture (three planes): a few oriented waves and blobs per
-/// channel, stretched to a random contrast range.
+/// A random smooth colour texture (three planes), a stand-in for MNIST-M's photo patches:
+/// a luminance pattern of a few oriented waves shared by the channels (as in photos, whose
+/// channels are strongly correlated), a random brightness and a moderate colour tint.
 fn texture(rng: &mut impl Rng) -> Vec<f32> {
+    let waves: Vec<(f32, f32, f32, f32)> = (0..3)
+        .map(|_| {
+            let angle = rng.random_range(0.0..std::f32::consts::PI);
+            let freq = rng.random_range(0.05..0.35f32);
+            (
+                angle.cos() * freq,
+                angle.sin() * freq,
+                rng.random_range(0.0..std::f32::consts::TAU),
+                rng.random_range(0.05..0.25f32),
+            )
+        })
+        .collect();
+    let brightness = rng.random_range(0.1..0.9f32);
+    let tint: [f32; 3] = std::array::from_fn(|_| rng.random_range(-0.25..0.25f32));
+    let gain: [f32; 3] = std::array::from_fn(|_| rng.random_range(0.7..1.3f32));
     let mut out = Vec::with_capacity(3 * SIDE * SIDE);
-    let base: [f32; 3] = std::array::from_fn(|_| rng.random_range(0.0..1.0));
-    for &b in &base {
-        let waves: Vec<(f32, f32, f32, f32)> = (0..3)
-            .map(|_| {
-                let angle = rng.random_range(0.0..std::f32::consts::PI);
-                let freq = rng.random_range(0.05..0.6f32);
-                (
-                    angle.cos() * freq,
-                    angle.sin() * freq,
-                    rng.random_range(0.0..std::f32::consts::TAU),
-                    rng.random_range(0.05..0.3f32),
-                )
-            })
-            .collect();
+    for c in 0..3 {
         for y in 0..SIDE {
             for x in 0..SIDE {
                 let v: f32 = waves
                     .iter()
                     .map(|&(fx, fy, ph, amp)| amp * (fx * x as f32 + fy * y as f32 + ph).sin())
                     .sum();
-                out.push((b + v + 0.04 * gaussian(rng)).clamp(0.0, 1.0));
+                let value = brightness + tint[c] + gain[c] * v + 0.03 * gaussian(rng);
+                out.push(value.clamp(0.0, 1.0));
             }
         }
     }

@@ -1,0 +1,307 @@
+//! The transfer methods: unsupervised adaptation never sees target labels, every method
+//! trains with freezing and `--init`, reports its figures, and bad settings fail before
+//! training starts.
+
+mod common;
+
+use common::{run_cli, write_digit_folder};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use transferlab::data::demo::{Style, generate_demo_sized};
+use transferlab::data::{DomainPair, SampleShape};
+use transferlab::device::DeviceChoice;
+use transferlab::method::{MethodKind, MethodSettings, build_method};
+use transferlab::model::{BackboneKind, Network, NetworkSpec, Normalisation};
+use transferlab::train::{
+    DataSource, Event, Experiment, ExperimentConfig, NoControl, RunReport, ShapeHint, load_pair,
+};
+
+fn run(config: ExperimentConfig, pair: Arc<DomainPair>) -> RunReport {
+    let mut exp = Experiment::new(config, pair).unwrap();
+    exp.run(&mut |_e: Event| {}, &mut NoControl).unwrap()
+}
+
+fn moons_config(method: MethodKind) -> ExperimentConfig {
+    ExperimentConfig {
+        data: DataSource::Demo {
+            name: "moons".into(),
+        },
+        method,
+        epochs: 2,
+        batch_size: 32,
+        learning_rate: 1e-2,
+        device: DeviceChoice::Cpu,
+        ..Default::default()
+    }
+}
+
+fn moons() -> Arc<DomainPair> {
+    Arc::new(generate_demo_sized("moons", 3, 100, 100).unwrap())
+}
+
+/// Move every file of class folder `c` into folder `perm[c]` (file names unchanged).
+fn permute_class_folders(dir: &Path, perm: &[usize]) {
+    for c in 0..perm.len() {
+        std::fs::rename(dir.join(c.to_string()), dir.join(format!("was{c}"))).unwrap();
+    }
+    for (c, &to) in perm.iter().enumerate() {
+        std::fs::rename(dir.join(format!("was{c}")), dir.join(to.to_string())).unwrap();
+    }
+}
+
+/// Copy a folder of class folders.
+fn copy_folder(from: &Path, to: &Path) {
+    for class in std::fs::read_dir(from).unwrap() {
+        let class = class.unwrap().path();
+        let dest = to.join(class.file_name().unwrap());
+        std::fs::create_dir_all(&dest).unwrap();
+        for f in std::fs::read_dir(&class).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dest.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn unsupervised_adaptation_never_sees_target_labels() {
+    let classes = [0, 1, 2, 3];
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let target_a = dir.path().join("target_a");
+    let target_b = dir.path().join("target_b");
+    write_digit_folder(&source, &classes, 12, Style::Clean, 28, "png", 1);
+    // The same target files twice, the second time with its class folders permuted:
+    // every file keeps its name but sits under another class.
+    write_digit_folder(&target_a, &classes, 10, Style::ThickRotatedNoisy, 28, "png", 2);
+    copy_folder(&target_a, &target_b);
+    permute_class_folders(&target_b, &[2, 3, 1, 0]);
+    let hint = ShapeHint {
+        channels: Some(1),
+        size: 28,
+    };
+    let pair = |target: &Path| {
+        let data = DataSource::Folders {
+            source: source.clone(),
+            target: target.to_path_buf(),
+        };
+        Arc::new(load_pair(&data, hint, &mut |_, _| {}).unwrap())
+    };
+    let (pair_a, pair_b) = (pair(&target_a), pair(&target_b));
+    let label_of_file = |p: &DomainPair| -> HashMap<String, u32> {
+        let labels = p.target.labels.as_ref().unwrap();
+        p.target
+            .files
+            .iter()
+            .zip(labels)
+            .map(|(f, &l)| (Path::new(f).file_name().unwrap().to_string_lossy().into(), l))
+            .collect()
+    };
+    let (labels_a, labels_b) = (label_of_file(&pair_a), label_of_file(&pair_b));
+    assert_eq!(labels_a.len(), 40);
+    assert!(
+        labels_a.iter().all(|(f, l)| labels_b[f] != *l),
+        "the permutation must change every target label"
+    );
+    for method in MethodKind::ADAPTATION {
+        let config = ExperimentConfig {
+            data: DataSource::Demo {
+                name: "folders".into(),
+            },
+            method,
+            backbone: Some(BackboneKind::SmallCnn),
+            epochs: 2,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            device: DeviceChoice::Cpu,
+            ..Default::default()
+        };
+        let a = run(config.clone(), pair_a.clone());
+        let b = run(config, pair_b.clone());
+        assert_eq!(a.history.len(), 2);
+        for (ea, eb) in a.history.iter().zip(&b.history) {
+            let what = format!("{} epoch {}", method.name(), ea.epoch);
+            assert_eq!(ea.train_loss, eb.train_loss, "{what}: training loss");
+            assert_eq!(ea.source_accuracy, eb.source_accuracy, "{what}: source");
+            assert_eq!(ea.metrics, eb.metrics, "{what}: method metrics");
+            assert!(!ea.metrics.is_empty(), "{what}: reports its figures");
+        }
+        assert_eq!(a.extra, b.extra, "{}: extra results", method.name());
+    }
+}
+
+#[test]
+fn every_method_trains_reports_its_figures_and_works_with_freezing_and_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("a.safetensors");
+    let pretrained = ExperimentConfig {
+        save: Some(model.clone()),
+        ..moons_config(MethodKind::SourceOnly)
+    };
+    run(pretrained, moons());
+    let expected: HashMap<MethodKind, &[&str]> = HashMap::from([
+        (MethodKind::Ddc, &["mmd2"][..]),
+        (MethodKind::Dan, &["mk_mmd2"][..]),
+        (MethodKind::Coral, &["coral"][..]),
+        (MethodKind::Dann, &["domain_acc", "domain_loss"][..]),
+        (
+            MethodKind::InstanceWeighting,
+            &["domain_acc", "weight_max", "weight_min", "weight_std"][..],
+        ),
+    ]);
+    for method in MethodKind::ADAPTATION {
+        let config = ExperimentConfig {
+            init: Some(model.clone()),
+            freeze: 1,
+            ..moons_config(method)
+        };
+        let mut exp = Experiment::new(config, moons()).unwrap();
+        let fc1_before = exp.net.varmap.data().lock().unwrap()["fc1.weight"]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let report = exp.run(&mut |_e: Event| {}, &mut NoControl).unwrap();
+        let fc1_after = exp.net.varmap.data().lock().unwrap()["fc1.weight"]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(fc1_before, fc1_after, "{}: frozen stage moved", method.name());
+        assert!(report.init.as_ref().unwrap().loaded > 0);
+        let last = report.history.last().unwrap();
+        let keys: Vec<&str> = last.metrics.keys().map(String::as_str).collect();
+        assert_eq!(keys, expected[&method], "{}", method.name());
+        for (k, v) in &last.metrics {
+            assert!(v.is_finite(), "{} {k} = {v}", method.name());
+        }
+        if let Some(acc) = last.metrics.get("domain_acc") {
+            assert!((0.0..=1.0).contains(acc));
+        }
+        let t = report.final_metrics.target_accuracy.unwrap();
+        assert!(t > 0.5, "{}: target accuracy {t}", method.name());
+    }
+}
+
+#[test]
+fn instance_weights_are_reported_per_source_file() {
+    let pair = moons();
+    let report = run(moons_config(MethodKind::InstanceWeighting), pair.clone());
+    let weights = report.extra.as_ref().unwrap()["instance_weights"]
+        .as_array()
+        .unwrap();
+    assert_eq!(weights.len(), report.data.source_train);
+    let mut sum = 0.0;
+    for w in weights {
+        let i = w["index"].as_u64().unwrap() as usize;
+        assert_eq!(w["file"].as_str().unwrap(), pair.source.files[i]);
+        let v = w["weight"].as_f64().unwrap();
+        assert!(v > 0.0 && v.is_finite());
+        sum += v;
+    }
+    // Normalised to mean 1 in every batch, so about 1 overall.
+    let mean = sum / weights.len() as f64;
+    assert!((0.8..1.2).contains(&mean), "mean weight {mean}");
+}
+
+#[test]
+fn a_method_adds_its_layers_without_changing_the_networks_initial_weights() {
+    let spec = NetworkSpec {
+        backbone: BackboneKind::Mlp,
+        input: SampleShape::Vector { dim: 2 },
+        num_classes: 2,
+        bottleneck: Some(16),
+    };
+    let norm = Normalisation {
+        mean: vec![0.0; 2],
+        std: vec![1.0; 2],
+    };
+    let values = |net: &Network| -> HashMap<String, Vec<f32>> {
+        let data = net.varmap.data().lock().unwrap();
+        data.iter()
+            .map(|(k, v)| {
+                let v = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    let settings = MethodSettings {
+        lambda: 1.0,
+        total_steps: 10,
+        seed: 5,
+        source_files: Vec::new(),
+    };
+    let device = candle_core::Device::Cpu;
+    let plain = Network::new(spec.clone(), norm.clone(), &device, 5).unwrap();
+    let before = values(&plain);
+    let _dann = build_method(MethodKind::Dann, &settings, &plain).unwrap();
+    let after = values(&plain);
+    assert!(after.keys().any(|k| k.starts_with("dann.")));
+    for (name, v) in &before {
+        assert_eq!(&after[name], v, "{name} changed when DANN added its layers");
+    }
+    // The method's own layers are seeded too.
+    let again = Network::new(spec, norm, &device, 5).unwrap();
+    let _dann = build_method(MethodKind::Dann, &settings, &again).unwrap();
+    assert_eq!(values(&again), after);
+}
+
+#[test]
+fn bad_method_settings_fail_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let small_target = dir.path().join("target");
+    write_digit_folder(&source, &[0, 1], 20, Style::Clean, 28, "png", 1);
+    write_digit_folder(&small_target, &[0, 1], 5, Style::Inverted, 28, "png", 2);
+    let (s, t) = (source.to_str().unwrap(), small_target.to_str().unwrap());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "--demo", "moons", "--method", "mmd-magic"],
+            "invalid value 'mmd-magic'",
+        ),
+        (
+            vec!["run", "--demo", "moons", "--method", "target-only"],
+            "--target-labels",
+        ),
+        (
+            vec!["run", "--demo", "moons", "--method", "dann", "--lambda", "0"],
+            "--lambda must be a positive number",
+        ),
+        (
+            vec!["run", "--demo", "moons", "--method", "dan", "--lambda=-1"],
+            "--lambda must be a positive number",
+        ),
+        (
+            vec![
+                "run", "--source", s, "--target", t, "--method", "coral", "--batch-size", "32",
+            ],
+            "lower --batch-size",
+        ),
+    ];
+    for (args, expected) in cases {
+        let started = Instant::now();
+        let (ok, _, err) = run_cli(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected '{expected}' in:\n{err}"
+        );
+        assert!(!err.contains("epoch"), "{args:?} started training:\n{err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+        assert!(started.elapsed().as_secs() < 20, "{args:?} took too long");
+    }
+    // The unknown-method message lists the methods that exist.
+    let (_, _, err) = run_cli(&["run", "--demo", "moons", "--method", "mmd-magic"]);
+    for name in ["ddc", "dan", "coral", "dann", "instance-weighting"] {
+        assert!(err.contains(name), "{name} not offered in:\n{err}");
+    }
+    // A target just big enough for one batch is fine.
+    let (ok, _, err) = run_cli(&[
+        "run", "--source", s, "--target", t, "--method", "coral", "--batch-size", "10",
+        "--epochs", "1", "-q",
+    ]);
+    assert!(ok, "{err}");
+}
