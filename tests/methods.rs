@@ -74,7 +74,15 @@ fn unsupervised_adaptation_never_sees_target_labels() {
     write_digit_folder(&source, &classes, 12, Style::Clean, 28, "png", 1);
     // The same target files twice, the second time with its class folders permuted:
     // every file keeps its name but sits under another class.
-    write_digit_folder(&target_a, &classes, 10, Style::ThickRotatedNoisy, 28, "png", 2);
+    write_digit_folder(
+        &target_a,
+        &classes,
+        10,
+        Style::ThickRotatedNoisy,
+        28,
+        "png",
+        2,
+    );
     copy_folder(&target_a, &target_b);
     permute_class_folders(&target_b, &[2, 3, 1, 0]);
     let hint = ShapeHint {
@@ -95,7 +103,12 @@ fn unsupervised_adaptation_never_sees_target_labels() {
             .files
             .iter()
             .zip(labels)
-            .map(|(f, &l)| (Path::new(f).file_name().unwrap().to_string_lossy().into(), l))
+            .map(|(f, &l)| {
+                (
+                    Path::new(f).file_name().unwrap().to_string_lossy().into(),
+                    l,
+                )
+            })
             .collect()
     };
     let (labels_a, labels_b) = (label_of_file(&pair_a), label_of_file(&pair_b));
@@ -170,7 +183,12 @@ fn every_method_trains_reports_its_figures_and_works_with_freezing_and_init() {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        assert_eq!(fc1_before, fc1_after, "{}: frozen stage moved", method.name());
+        assert_eq!(
+            fc1_before,
+            fc1_after,
+            "{}: frozen stage moved",
+            method.name()
+        );
         assert!(report.init.as_ref().unwrap().loaded > 0);
         let last = report.history.last().unwrap();
         let keys: Vec<&str> = last.metrics.keys().map(String::as_str).collect();
@@ -267,7 +285,9 @@ fn bad_method_settings_fail_before_training() {
             "--target-labels",
         ),
         (
-            vec!["run", "--demo", "moons", "--method", "dann", "--lambda", "0"],
+            vec![
+                "run", "--demo", "moons", "--method", "dann", "--lambda", "0",
+            ],
             "--lambda must be a positive number",
         ),
         (
@@ -276,7 +296,15 @@ fn bad_method_settings_fail_before_training() {
         ),
         (
             vec![
-                "run", "--source", s, "--target", t, "--method", "coral", "--batch-size", "32",
+                "run",
+                "--source",
+                s,
+                "--target",
+                t,
+                "--method",
+                "coral",
+                "--batch-size",
+                "32",
             ],
             "lower --batch-size",
         ),
@@ -300,8 +328,18 @@ fn bad_method_settings_fail_before_training() {
     }
     // A target just big enough for one batch is fine.
     let (ok, _, err) = run_cli(&[
-        "run", "--source", s, "--target", t, "--method", "coral", "--batch-size", "10",
-        "--epochs", "1", "-q",
+        "run",
+        "--source",
+        s,
+        "--target",
+        t,
+        "--method",
+        "coral",
+        "--batch-size",
+        "10",
+        "--epochs",
+        "1",
+        "-q",
     ]);
     assert!(ok, "{err}");
 }
