@@ -109,6 +109,16 @@ fn training_shows_epochs_in_the_curves_and_stops() {
     wait_for(&mut h, "the demo", |a| {
         a.data.pair().is_some() && a.train_blocker().is_none()
     });
+    // Choose another demo from the picker.
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Demo")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("Digits: white on black to black on white")
+        .click();
+    wait_for(&mut h, "the chosen demo", |a| {
+        a.settings.demo == "digits-inverted" && a.data.pair().is_some() && !a.data.is_loading()
+    });
+    assert_eq!(app(&h).data.pair().unwrap().source.len(), 240);
     h.get_by_label("Train").click();
     wait_for(&mut h, "the first epoch", |a| {
         a.runs.latest().is_some_and(|r| !r.history.is_empty())
@@ -220,4 +230,14 @@ fn frame_time_while_training() {
     });
     // Generous bound for a shared CI machine; the figure itself is printed above.
     assert!(p95 < 100.0, "p95 frame time {p95:.1} ms");
+}
+
+#[test]
+fn settings_from_an_older_or_partial_save_fill_in_defaults() {
+    // A save written before most fields existed still loads; unknown fields are ignored.
+    let s: Settings =
+        serde_json::from_str(r#"{"presentation": true, "no_longer_exists": 3}"#).unwrap();
+    assert!(s.presentation);
+    assert_eq!(s.view, View::Data);
+    assert_eq!(s.config.epochs, Settings::default().config.epochs);
 }

@@ -359,6 +359,7 @@ fn detail_ui(
         }
         return;
     };
+    instance_weights_ui(ui, run, report, thumbs, look);
     if let Some(cm) = &report.confusion {
         ui.separator();
         ui.label(
@@ -383,40 +384,40 @@ fn detail_ui(
             .strong(),
         );
         let side = look.thumb_side() * 1.2;
-        ui.horizontal_wrapped(|ui| {
-            for p in wrong.iter().take(60) {
-                let key = SampleKey {
-                    pair_id: run.pair_id,
-                    target: true,
-                    index: p.index,
-                };
-                let tex = thumbs.get(ui.ctx(), &run.pair.target, key);
-                let name = |c: u32| {
-                    run.pair
-                        .classes
-                        .get(c as usize)
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                ui.vertical(|ui| {
-                    thumb_ui(ui, tex.as_ref(), side).on_hover_text(format!(
-                        "{}\ntrue {} · predicted {} ({:.0}% sure)",
-                        p.file,
-                        name(p.label.unwrap_or(0)),
-                        name(p.predicted),
-                        p.confidence * 100.0
-                    ));
-                    ui.label(
-                        RichText::new(format!(
-                            "{} as {}",
-                            name(p.label.unwrap_or(0)),
-                            name(p.predicted)
-                        ))
-                        .small(),
-                    );
-                });
-            }
-        });
+        let name = |c: u32| {
+            run.pair
+                .classes
+                .get(c as usize)
+                .cloned()
+                .unwrap_or_default()
+        };
+        // Fixed columns: each cell is a thumbnail over its "true as predicted" caption.
+        let cell_w = side + 10.0;
+        let columns = ((ui.available_width() / cell_w).floor() as usize).max(1);
+        let shown: Vec<_> = wrong.iter().take(60).collect();
+        for row in shown.chunks(columns) {
+            ui.horizontal(|ui| {
+                for p in row {
+                    let key = SampleKey {
+                        pair_id: run.pair_id,
+                        target: true,
+                        index: p.index,
+                    };
+                    let tex = thumbs.get(ui.ctx(), &run.pair.target, key);
+                    let (truth, predicted) = (name(p.label.unwrap_or(0)), name(p.predicted));
+                    ui.allocate_ui(egui::vec2(cell_w - 4.0, side * 1.6), |ui| {
+                        ui.vertical(|ui| {
+                            thumb_ui(ui, tex.as_ref(), side).on_hover_text(format!(
+                                "{}\ntrue {truth} · predicted {predicted} ({:.0}% sure)",
+                                p.file,
+                                p.confidence * 100.0
+                            ));
+                            ui.label(RichText::new(format!("{truth} as {predicted}")).small());
+                        });
+                    });
+                }
+            });
+        }
         if wrong.len() > 60 {
             ui.weak(format!("… and {} more", wrong.len() - 60));
         }
@@ -539,4 +540,91 @@ fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Lo
             }
         }
     }
+}
+
+/// Per-source-image weights of an instance-based run, read from its report.
+fn instance_weights(report: &crate::train::RunReport) -> Vec<(usize, f64)> {
+    let Some(list) = report
+        .extra
+        .as_ref()
+        .and_then(|e| e.get("instance_weights"))
+        .and_then(|w| w.as_array())
+    else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|w| {
+            Some((
+                w.get("index")?.as_u64()? as usize,
+                w.get("weight")?.as_f64()?,
+            ))
+        })
+        .filter(|(_, w)| w.is_finite())
+        .collect()
+}
+
+/// Instance-based transfer made visible: the source images the method weighted most
+/// (most target-like) and least, with their weights.
+fn instance_weights_ui(
+    ui: &mut egui::Ui,
+    run: &RunRecord,
+    report: &crate::train::RunReport,
+    thumbs: &mut Thumbnails,
+    look: Look,
+) {
+    let mut weights = instance_weights(report);
+    if weights.is_empty() {
+        return;
+    }
+    weights.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ui.separator();
+    ui.label(RichText::new("Source images re-weighted by how target-like they are").strong());
+    let (max, min) = (weights[0].1, weights[weights.len() - 1].1);
+    ui.label(format!(
+        "{} weights, from {min:.3} to {max:.3} (mean 1 = unchanged).",
+        weights.len()
+    ));
+    if max - min < 0.01 {
+        ui.weak("All weights are close to 1: the domain classifier found no source images more target-like than others.");
+        return;
+    }
+    let side = look.thumb_side();
+    let cell_w = side + 12.0;
+    let n = ((ui.available_width() / cell_w).floor() as usize).clamp(1, 12);
+    let row_ui =
+        |ui: &mut egui::Ui, title: &str, items: &[(usize, f64)], thumbs: &mut Thumbnails| {
+            ui.weak(title);
+            ui.horizontal(|ui| {
+                for &(index, w) in items {
+                    let key = SampleKey {
+                        pair_id: run.pair_id,
+                        target: false,
+                        index,
+                    };
+                    let tex = thumbs.get(ui.ctx(), &run.pair.source, key);
+                    ui.allocate_ui(egui::vec2(cell_w - 4.0, side * 1.6), |ui| {
+                        ui.vertical(|ui| {
+                            let file = run
+                                .pair
+                                .source
+                                .files
+                                .get(index)
+                                .cloned()
+                                .unwrap_or_default();
+                            thumb_ui(ui, tex.as_ref(), side).on_hover_text(file);
+                            ui.label(RichText::new(format!("w {w:.3}")).small());
+                        });
+                    });
+                }
+            });
+        };
+    let top: Vec<_> = weights.iter().take(n).copied().collect();
+    let bottom: Vec<_> = weights.iter().rev().take(n).copied().collect();
+    row_ui(
+        ui,
+        "weighted most (look most like the target):",
+        &top,
+        thumbs,
+    );
+    row_ui(ui, "weighted least:", &bottom, thumbs);
 }

@@ -171,14 +171,14 @@ impl PathField {
             }
         }
         let scanned = self.scan_text.clone();
-        if let Some(result) = take_finished(&mut self.scan) {
-            if scanned == self.text.trim() {
-                self.status = match result {
-                    Ok(Ok(s)) => FieldStatus::Valid(s),
-                    Ok(Err(e)) | Err(e) => FieldStatus::Invalid(e),
-                };
-                changed = true;
-            }
+        if let Some(result) = take_finished(&mut self.scan)
+            && scanned == self.text.trim()
+        {
+            self.status = match result {
+                Ok(Ok(s)) => FieldStatus::Valid(s),
+                Ok(Err(e)) | Err(e) => FieldStatus::Invalid(e),
+            };
+            changed = true;
         }
         changed
     }

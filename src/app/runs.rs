@@ -291,18 +291,17 @@ impl Runs {
             }
             let finished = self.worker.as_ref().is_some_and(|(_, w)| w.is_finished());
             if ended || (finished && rx.is_empty()) {
-                if let Some(r) = self.get_mut(id) {
-                    if r.status.is_live() {
-                        r.status = RunStatus::Failed(
-                            "the training thread ended without a report (internal error)".into(),
-                        );
-                    }
+                if let Some(r) = self.get_mut(id)
+                    && r.status.is_live()
+                {
+                    r.status = RunStatus::Failed(
+                        "the training thread ended without a report (internal error)".into(),
+                    );
                 }
                 self.worker = None;
             }
         }
-        if let Some(r) = self.live() {
-            let _ = r;
+        if self.live().is_some() {
             // Elapsed time and ETA move even between events, but slowly: 1 Hz is enough.
             ctx.request_repaint_after(Duration::from_secs(1));
         }
@@ -378,11 +377,9 @@ impl Runs {
                 run.elapsed_secs = run.started.elapsed().as_secs_f64();
             }
         }
-        if map_ready {
-            if let Some((_, epoch)) = saved_epoch {
-                self.pending_map = None;
-                self.want_map = Some((id, epoch));
-            }
+        if map_ready && let Some((_, epoch)) = saved_epoch {
+            self.pending_map = None;
+            self.want_map = Some((id, epoch));
         }
     }
 

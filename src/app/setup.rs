@@ -155,13 +155,13 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
                 .into(),
         );
     }
-    if let Some(init) = &config.init {
-        if !init.is_file() {
-            return Some(format!(
-                "the starting model file does not exist: {}",
-                init.display()
-            ));
-        }
+    if let Some(init) = &config.init
+        && !init.is_file()
+    {
+        return Some(format!(
+            "the starting model file does not exist: {}",
+            init.display()
+        ));
     }
     None
 }
@@ -676,7 +676,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -126,10 +126,10 @@ impl SimilarityState {
             self.job = None;
         }
         let Some((pair, pair_id)) = pair else { return };
-        if let NetworkChoice::Run(id) = self.network {
-            if !runs.get(id).is_some_and(|r| r.has_checkpoint()) {
-                self.network = NetworkChoice::Untrained;
-            }
+        if let NetworkChoice::Run(id) = self.network
+            && !runs.get(id).is_some_and(|r| r.has_checkpoint())
+        {
+            self.network = NetworkChoice::Untrained;
         }
         let key = AnalysisKey {
             pair_id,

@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Where an export was written, or why it failed.
+type ExportResult = Result<PathBuf, String>;
+
 /// How long a notice stays in the run bar.
 const NOTICE_SECS: u64 = 8;
 
@@ -104,10 +107,8 @@ pub struct TransferLabApp {
     ctx: egui::Context,
     options: AppOptions,
     applied_look: Option<(ThemeChoice, bool)>,
-    shots: (
-        Sender<Result<PathBuf, String>>,
-        Receiver<Result<PathBuf, String>>,
-    ),
+    /// Results of PNG exports, written by the screenshot callback's thread.
+    shots: (Sender<ExportResult>, Receiver<ExportResult>),
     frame_start: Option<Instant>,
 }
 

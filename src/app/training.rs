@@ -8,7 +8,7 @@ use super::runs::{RunRecord, RunStatus, Runs};
 use super::theme::Look;
 use super::thumbs::Thumbnails;
 use egui::RichText;
-use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{HLine, Line, Plot, PlotPoints, Points};
 
 /// Transient state of the view.
 #[derive(Default)]
@@ -36,7 +36,15 @@ pub fn training_ui(
     ui.separator();
     let map_w = (ui.available_width() * 0.38).clamp(260.0, 620.0);
     let (mut left, mut right) = super::widgets::split_right(ui, map_w);
-    curves_ui(&mut left, run, look);
+    // On a small screen (or in presentation mode) the plots keep a readable height and scroll.
+    let avail = left.available_height();
+    egui::ScrollArea::vertical()
+        .id_salt("curves")
+        .auto_shrink([false, false])
+        .show(&mut left, |ui| {
+            ui.set_min_height(avail);
+            curves_ui(ui, run, look, avail);
+        });
     live_map_ui(&mut right, view, runs, run, thumbs, look);
 }
 
@@ -120,7 +128,7 @@ pub fn duration_words(secs: f64) -> String {
     }
 }
 
-fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
+fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
     let width = look.line_width();
     let keys: Vec<String> = {
         let mut k: Vec<String> = run
@@ -133,13 +141,21 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         k
     };
     let plots = if keys.is_empty() { 2.0 } else { 3.0 };
-    let h = ((ui.available_height() - 34.0 * plots - 24.0) / plots).max(110.0);
+    // Each plot has a title row with its key above it, and an epoch axis below.
+    let row = ui.text_style_height(&egui::TextStyle::Body);
+    let h = ((avail - (1.6 * row + 8.0) * plots - 2.5 * row) / plots).max(130.0);
     let link = egui::Id::unique("training-x");
     let max_x = run.config.epochs as f64;
-    ui.label(RichText::new("Loss").strong());
+    key_row_ui(
+        ui,
+        "Loss",
+        &[
+            ("batch loss", look.source().gamma_multiply(0.6)),
+            ("epoch loss", look.source()),
+        ],
+    );
     Plot::new("loss-plot")
         .height(h)
-        .legend(Legend::default())
         .link_axis(link, [true, false])
         .y_axis_min_width(40.0)
         .include_x(0.0)
@@ -169,10 +185,16 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                     .color(look.source()),
             );
         });
-    ui.label(RichText::new("Accuracy").strong());
+    key_row_ui(
+        ui,
+        "Accuracy",
+        &[
+            ("source accuracy", look.source()),
+            ("target accuracy", look.target()),
+        ],
+    );
     Plot::new("accuracy-plot")
         .height(h)
-        .legend(Legend::default())
         .link_axis(link, [true, false])
         .y_axis_min_width(40.0)
         .include_x(0.0)
@@ -208,10 +230,20 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
             }
         });
     if !keys.is_empty() {
-        ui.label(RichText::new("The method's own figures").strong());
+        let mut entries: Vec<(&str, egui::Color32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), look.class(i + 2)))
+            .collect();
+        if keys
+            .iter()
+            .any(|k| k.contains("domain") && k.contains("acc"))
+        {
+            entries.push(("chance (0.5)", egui::Color32::GRAY));
+        }
+        key_row_ui(ui, "The method's own figures", &entries);
         Plot::new("method-plot")
             .height(h)
-            .legend(Legend::default())
             .link_axis(link, [true, false])
             .y_axis_min_width(40.0)
             .include_x(0.0)
@@ -334,4 +366,22 @@ fn live_map_ui(
             ui.weak("updating…");
         });
     }
+}
+
+/// A plot's title with its colour key, in one row above the plot (a legend inside a
+/// short plot would hide the curves).
+fn key_row_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, egui::Color32)]) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(title).strong());
+        for (name, colour) in entries {
+            ui.add_space(8.0);
+            let h = ui.text_style_height(&egui::TextStyle::Body);
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 0.9, h), egui::Sense::hover());
+            ui.painter().line_segment(
+                [rect.left_center(), rect.right_center()],
+                egui::Stroke::new(3.0, *colour),
+            );
+            ui.label(*name);
+        }
+    });
 }
