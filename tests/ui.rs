@@ -135,6 +135,31 @@ fn training_shows_epochs_in_the_curves_and_stops() {
     assert_eq!(run.status, RunStatus::Stopped);
     assert!(run.history.len() < 30, "stopped early");
     assert!(run.report.is_some());
+    // Its model's features can be measured in the similarity view.
+    h.get_by_label("2 Similarity").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Features from")
+        .click();
+    h.run_steps(2);
+    h.get_by_label_contains("stage 3").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "of")
+        .click();
+    h.run_steps(2);
+    h.get_by_label_contains("the model of run #1").click();
+    wait_for(
+        &mut h,
+        "the analysis of the trained model's features",
+        |a| {
+            a.similarity
+                .analysis
+                .as_ref()
+                .is_some_and(|x| x.map.layer_name.contains("trained model"))
+        },
+    );
+    let analysis = app(&h).similarity.analysis.as_ref().unwrap();
+    assert!(analysis.metrics.is_some(), "{:?}", analysis.metrics_note);
+    text_containing(&h, "Proxy A-distance");
     // The run is in the compare table.
     h.get_by_label("5 Compare").click();
     h.run_steps(3);
