@@ -2,6 +2,8 @@
 //! GPU). Each test uses a small generated demo and polls for background results with a
 //! time bound, so a hang fails instead of blocking CI.
 
+mod common;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use std::time::{Duration, Instant};
@@ -265,4 +267,63 @@ fn settings_from_an_older_or_partial_save_fill_in_defaults() {
     assert!(s.presentation);
     assert_eq!(s.view, View::Data);
     assert_eq!(s.config.epochs, Settings::default().config.epochs);
+}
+
+#[derive(Debug)]
+struct DroppedFolder(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedFolder {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("a folder has no bytes".into())
+    }
+}
+
+#[test]
+fn dropped_folders_are_validated_loaded_and_their_problems_shown() {
+    use transferlab::data::demo::Style;
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, target) = (tmp.path().join("source"), tmp.path().join("target"));
+    common::write_digit_folder(&source, &[0, 1, 2], 6, Style::Clean, 28, "png", 1);
+    common::write_digit_folder(
+        &target,
+        &[0, 1, 3],
+        4,
+        Style::ThickRotatedNoisy,
+        28,
+        "png",
+        2,
+    );
+    std::fs::write(target.join("1").join("notes.txt"), "not an image").unwrap();
+    std::fs::write(target.join("0").join("broken.png"), "not a png either").unwrap();
+
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    for dir in [&source, &target] {
+        h.input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(DroppedFolder(dir.clone())));
+    }
+    wait_for(&mut h, "both dropped folders to be checked", |a| {
+        a.data.source_field.valid_path().is_some() && a.data.target_field.valid_path().is_some()
+    });
+    text_containing(&h, "OK: 18 images, 3 classes");
+    assert!(is_enabled(&h, "Load these folders"));
+    h.get_by_label("Load these folders").click();
+    wait_for(&mut h, "the folders to load", |a| {
+        a.data
+            .loaded
+            .as_ref()
+            .is_some_and(|l| matches!(l.origin, transferlab::train::DataSource::Folders { .. }))
+    });
+    let pair = app(&h).data.pair().unwrap().clone();
+    assert_eq!(pair.source.len(), 18);
+    // Target class '3' is not in the source: left out, and said so.
+    assert_eq!(pair.target.len(), 8);
+    text_containing(&h, "class sets differ");
+    // The undecodable file is listed with its reason.
+    text_containing(&h, "file(s) skipped");
 }
