@@ -68,12 +68,16 @@ impl FrameStats {
             .show(ctx, |ui| {
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
                     let f = |v: Option<f32>| v.map(|v| format!("{v:.1} ms")).unwrap_or("—".into());
-                    ui.monospace(format!(
-                        "frame p95: app {} · whole {} ({} frames)",
+                    let text = format!(
+                        "frame time p95: app {} · whole frame {} (last {} frames)",
                         f(self.ui_p95_ms()),
                         f(self.cpu_p95_ms()),
                         self.frames()
-                    ));
+                    );
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(text).monospace())
+                            .wrap_mode(egui::TextWrapMode::Extend),
+                    );
                 });
             });
     }

@@ -252,6 +252,7 @@ impl Runs {
         });
         self.worker = Some((id, worker));
         self.pending_map = None;
+        self.want_map = Some((id, 0));
         Ok(id)
     }
 
@@ -430,7 +431,16 @@ impl Runs {
                 Layer::Pixels => Layer::Stage(usize::MAX),
                 l => l,
             },
-            model: ModelSource::Checkpoint(run.checkpoint.clone()),
+            // Epoch 0: the network as training starts (its starting model, or a fresh
+            // one with the run's seed), so the first map shows where the domains begin.
+            model: match (epoch, &run.config.init) {
+                (0, Some(init)) => ModelSource::Checkpoint(init.clone()),
+                (0, None) => ModelSource::Untrained {
+                    backbone: run.config.backbone,
+                    seed: run.config.seed,
+                },
+                _ => ModelSource::Checkpoint(run.checkpoint.clone()),
+            },
             per_domain: self.map_points,
         };
         match Job::spawn("live-map", ctx, move |_| compute_map(&req)) {

@@ -4,6 +4,7 @@
 //! can be seen moving together.
 
 use super::feature_map::{ColourBy, map_ui};
+use super::frame_stats::percentile;
 use super::runs::{RunRecord, RunStatus, Runs};
 use super::theme::Look;
 use super::thumbs::Thumbnails;
@@ -164,6 +165,18 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
         .x_axis_label("epoch")
         .allow_scroll(false)
         .show(ui, |plot| {
+            // The first batches' loss can be ten times the rest: scale the axis to the
+            // bulk of the curve (95th percentile) so its fall stays visible.
+            if let Some(p95) = percentile(run.batch_losses.iter().map(|p| p.y as f32), 0.95) {
+                let top = run
+                    .history
+                    .iter()
+                    .map(|r| r.train_loss)
+                    .fold(p95 as f64, f64::max);
+                if top.is_finite() && top > 0.0 {
+                    plot.set_plot_bounds_y(0.0..=top * 1.15);
+                }
+            }
             plot.line(
                 Line::new("batch loss", PlotPoints::Borrowed(&run.batch_losses))
                     .width(width * 0.6)
@@ -304,7 +317,7 @@ fn live_map_ui(
         if runs.map_busy() {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label("computing the map of epoch 1…");
+                ui.label("computing the map…");
             });
         } else if let Some(e) = &runs.map_error {
             ui.colored_label(look.error(), format!("No map: {}", super::theme::plain(e)));
@@ -344,10 +357,12 @@ fn live_map_ui(
         });
     }
     let (epoch, map) = &run.maps[idx];
-    ui.label(format!(
-        "After epoch {epoch}: {} of {}",
-        map.projection, map.layer_name
-    ));
+    let when = if *epoch == 0 {
+        "Before training".to_string()
+    } else {
+        format!("After epoch {epoch}")
+    };
+    ui.label(format!("{when}: {} of {}", map.projection, map.layer_name));
     let h = (ui.available_height() - 50.0).max(200.0);
     map_ui(
         ui,
