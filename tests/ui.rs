@@ -327,3 +327,27 @@ fn dropped_folders_are_validated_loaded_and_their_problems_shown() {
     // The undecodable file is listed with its reason.
     text_containing(&h, "file(s) skipped");
 }
+
+#[test]
+fn a_failed_run_says_what_went_wrong_and_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad_model = tmp.path().join("model.safetensors");
+    std::fs::write(&bad_model, "these bytes are not a model").unwrap();
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.init = Some(bad_model.clone());
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    h.get_by_label("Train").click();
+    wait_for(&mut h, "the run to fail", |a| {
+        a.runs
+            .latest()
+            .is_some_and(|r| matches!(r.status, RunStatus::Failed(_)))
+    });
+    text_containing(&h, "The run failed");
+    let text = text_containing(&h, "model.safetensors");
+    assert!(text.contains("press Train again"), "{text}");
+    // The app is still usable: Train is enabled again.
+    assert!(is_enabled(&h, "Train"));
+}

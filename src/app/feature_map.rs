@@ -374,3 +374,19 @@ pub fn map_ui(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_subsample_is_fixed_sorted_and_avoids_class_aliasing() {
+        let a = random_subsample(1000, 100, false);
+        assert_eq!(a, random_subsample(1000, 100, false));
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        // Labels cycling 0..10 (as generated demos are ordered): every class is drawn.
+        let classes: std::collections::BTreeSet<usize> = a.iter().map(|i| i % 10).collect();
+        assert_eq!(classes.len(), 10);
+        assert_eq!(random_subsample(5, 100, true), vec![0, 1, 2, 3, 4]);
+    }
+}

@@ -683,3 +683,32 @@ pub fn thousands(n: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_111_946), "1,111,946");
+    }
+
+    #[test]
+    fn engine_flags_become_control_names() {
+        let m = gui_words(
+            "target-only trains on labelled target images: pass --target-labels K (K ≥ 1)",
+        );
+        assert!(m.contains("Labelled target images per class"), "{m}");
+        assert!(!m.contains("--"), "{m}");
+    }
+
+    #[test]
+    fn every_method_is_in_a_group() {
+        let groups = families();
+        for m in MethodKind::ALL {
+            assert!(groups.contains(&m.family()), "{}", m.name());
+        }
+    }
+}

@@ -180,3 +180,27 @@ pub fn plain(s: &str) -> String {
         .replace(['✗', '✘', '✖'], "x")
         .replace('⚠', "!")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_replaces_glyphs_the_fonts_lack() {
+        assert_eq!(plain("thin → thick"), "thin to thick");
+        assert_eq!(plain("a/b → c/d"), "a/b to c/d");
+        assert_eq!(plain("no symbols"), "no symbols");
+    }
+
+    #[test]
+    fn class_colours_are_distinct() {
+        let look = Look {
+            presentation: false,
+            dark: true,
+        };
+        let colours: Vec<_> = (0..20).map(|i| look.class(i)).collect();
+        for (i, a) in colours.iter().enumerate() {
+            assert!(colours[i + 1..].iter().all(|b| b != a), "class {i}");
+        }
+    }
+}
