@@ -156,6 +156,21 @@ impl Geom {
     }
 }
 
+/// `d.copy_from_slice(s)` for the short rows of im2col (a few to a few dozen values), in
+/// fixed-size pieces: a `memcpy` call per row cost more than the copy itself.
+#[inline(always)]
+fn copy_short(d: &mut [f32], s: &[f32]) {
+    let mut dc = d.chunks_exact_mut(8);
+    let mut sc = s.chunks_exact(8);
+    for (d8, s8) in (&mut dc).zip(&mut sc) {
+        let d8: &mut [f32; 8] = d8.try_into().expect("chunk of 8");
+        *d8 = s8.try_into().expect("chunk of 8");
+    }
+    for (dv, sv) in dc.into_remainder().iter_mut().zip(sc.remainder()) {
+        *dv = std::hint::black_box(*sv);
+    }
+}
+
 /// Write one image's im2col matrix into `cols`: row `(c, i, j)` starts at
 /// `row * ld + off` and holds the `oh × ow` input values under that kernel tap.
 fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
@@ -180,7 +195,7 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
                         // ix = ox·s + j − pad, valid for lo ≤ ox < hi.
                         let x0 = lo * s + j - g.pad;
                         if s == 1 {
-                            d[lo..hi].copy_from_slice(&src[x0..x0 + hi - lo]);
+                            copy_short(&mut d[lo..hi], &src[x0..x0 + hi - lo]);
                         } else {
                             for (k, v) in d[lo..hi].iter_mut().enumerate() {
                                 *v = src[x0 + k * s];
@@ -223,17 +238,6 @@ fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, dx: &mut [f32]) {
                     }
                 }
             }
-        }
-    }
-}
-
-/// Copy the gradients of `nb` images (each `co × n`) side by side into `dst` (`co × nb·n`).
-fn gather_columns(g: &Geom, dy: &[f32], nb: usize, dst: &mut [f32]) {
-    let (n, ld) = (g.n(), nb * g.n());
-    for img in 0..nb {
-        for co in 0..g.co {
-            let src = &dy[img * g.out_len() + co * n..img * g.out_len() + (co + 1) * n];
-            dst[co * ld + img * n..co * ld + (img + 1) * n].copy_from_slice(src);
         }
     }
 }
@@ -369,150 +373,178 @@ fn forward_pool2_relu(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> (
     (y, arg)
 }
 
-/// The gradient of the conv output from that of the pooled output: each pooled gradient
-/// goes to its window's maximum, unless the ReLU cut it off.
-fn unpool2_relu(g: &Geom, y: &[f32], dy: &[f32], arg: &[u8]) -> Vec<f32> {
-    let (ph, pw, ow) = (pooled(g.oh), pooled(g.ow), g.ow);
-    let plane = (ph * pw).max(1);
-    let mut d = vec![0f32; g.b * g.out_len()];
-    d.par_chunks_mut(g.n().max(1))
-        .zip(
-            y.par_chunks(plane)
-                .zip(dy.par_chunks(plane))
-                .zip(arg.par_chunks(plane)),
-        )
-        .with_min_len(16)
-        .for_each(|(d, ((y, dy), arg))| {
-            for py in 0..ph {
-                for px in 0..pw {
-                    let o = py * pw + px;
-                    if y[o] > 0.0 {
-                        let a = arg[o] as usize;
-                        d[(2 * py + a / 2) * ow + 2 * px + a % 2] = dy[o];
-                    }
-                }
-            }
-        });
-    d
+/// Where the backward pass takes the gradient of the conv output from.
+enum GradSource<'a> {
+    /// The conv output's own gradient (B×co×oh×ow).
+    Plain(&'a [f32]),
+    /// The pooled output of [`forward_pool2_relu`], its gradient and its argmax: each
+    /// pooled gradient goes to its window's maximum, unless the ReLU cut it off.
+    Pooled {
+        y: &'a [f32],
+        dy: &'a [f32],
+        arg: &'a [u8],
+    },
 }
 
-/// Weight gradient (`co × k`) followed by the bias gradient (`co`).
-fn weight_grad(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (k, n, co) = (g.k(), g.n(), g.co);
-    let group = g.group();
-    let units = g.b.div_ceil(group);
-    // One partial sum per part of the batch, added up at the end.
-    let accumulate = |units_range: std::ops::Range<usize>, par: Parallelism| -> Vec<f32> {
-        let mut acc = vec![0f32; co * k + co];
-        let (dw, db) = acc.split_at_mut(co * k);
-        for u in units_range {
-            let first = u * group;
-            let nb = group.min(g.b - first);
-            let xs = &x[first * g.in_len()..(first + nb) * g.in_len()];
-            let dys = &dy[first * g.out_len()..(first + nb) * g.out_len()];
-            for img in dys.chunks(g.out_len()) {
-                for (d, row) in db.iter_mut().zip(img.chunks(n)) {
-                    *d += row.iter().sum::<f32>();
+impl GradSource<'_> {
+    /// The conv-output gradients of images `first..first + nb`, side by side in `dst`
+    /// (`co × nb·n`).
+    fn columns(&self, g: &Geom, first: usize, nb: usize, dst: &mut [f32]) {
+        let (n, ld) = (g.n(), nb * g.n());
+        match *self {
+            GradSource::Plain(dy) => {
+                for img in 0..nb {
+                    let src = &dy[(first + img) * g.out_len()..(first + img + 1) * g.out_len()];
+                    for (c, row) in src.chunks(n).enumerate() {
+                        dst[c * ld + img * n..c * ld + (img + 1) * n].copy_from_slice(row);
+                    }
                 }
             }
-            let dwm = MatMut::new(dw, co, k);
-            if nb == 1 && g.pointwise() {
-                matmul(
-                    dwm,
-                    MatRef::new(dys, co, n),
-                    MatRef::new(xs, k, n).t(),
-                    true,
-                    par,
-                );
-            } else if nb == 1 {
-                with_scratch(k * n, |cols| {
-                    im2col(g, xs, cols, n, 0);
-                    matmul(
-                        dwm,
-                        MatRef::new(dys, co, n),
-                        MatRef::new(cols, k, n).t(),
-                        true,
-                        par,
-                    );
-                });
-            } else {
-                let ld = nb * n;
-                with_scratch(k * ld + co * ld, |buf| {
-                    let (cols, dyg) = buf.split_at_mut(k * ld);
-                    for img in 0..nb {
-                        im2col(g, &xs[img * g.in_len()..], cols, ld, img * n);
+            GradSource::Pooled { y, dy, arg } => {
+                let (ph, pw, ow) = (pooled(g.oh), pooled(g.ow), g.ow);
+                dst.fill(0.0);
+                for img in 0..nb {
+                    for c in 0..g.co {
+                        let base = ((first + img) * g.co + c) * ph * pw;
+                        let out = &mut dst[c * ld + img * n..c * ld + (img + 1) * n];
+                        for o in 0..ph * pw {
+                            if y[base + o] > 0.0 {
+                                let (py, px, a) = (o / pw, o % pw, arg[base + o] as usize);
+                                out[(2 * py + a / 2) * ow + 2 * px + a % 2] = dy[base + o];
+                            }
+                        }
                     }
-                    gather_columns(g, dys, nb, dyg);
-                    let a = MatRef::new(dyg, co, ld);
-                    matmul(dwm, a, MatRef::new(cols, k, ld).t(), true, par);
-                });
+                }
             }
         }
-        acc
-    };
-    let parts = threads().min(units);
-    if parts > 1 {
-        let per = units.div_ceil(parts);
-        let partials: Vec<Vec<f32>> = (0..parts)
-            .into_par_iter()
-            .map(|p| accumulate(p * per..((p + 1) * per).min(units), Parallelism::None))
-            .collect();
-        let mut iter = partials.into_iter();
-        let mut total = iter.next().unwrap_or_default();
-        for part in iter {
-            total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
-        }
-        total
-    } else {
-        accumulate(0..units, pool_parallelism())
     }
 }
 
-fn input_grad(g: &Geom, w: &[f32], dy: &[f32]) -> Vec<f32> {
+/// Gradients of the convolution in one pass over the batch: the input gradient when
+/// `want_dx`, and `[dw (co·k) | db (co)]`. Each group of images has its output gradient
+/// gathered once, its im2col matrix built once, and both GEMMs run while these are in
+/// cache; each thread sums its own weight gradient, added up at the end.
+fn backward(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    src: &GradSource,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>) {
     let (k, n, co) = (g.k(), g.n(), g.co);
-    let wt = MatRef::new(w, co, k).t();
-    let mut dx = vec![0f32; g.b * g.in_len()];
     let group = g.group();
-    spread_units(g, group, &mut dx, g.in_len(), |first, nb, dx, par| {
-        let dys = &dy[first * g.out_len()..(first + nb) * g.out_len()];
-        if nb == 1 && g.pointwise() {
-            matmul(
-                MatMut::new(dx, k, n),
-                wt,
-                MatRef::new(dys, co, n),
-                false,
-                par,
-            );
-        } else if nb == 1 {
-            with_scratch(k * n, |cols| {
-                matmul(
-                    MatMut::new(cols, k, n),
-                    wt,
-                    MatRef::new(dys, co, n),
-                    false,
-                    par,
-                );
-                col2im(g, cols, n, 0, dx);
-            });
-        } else {
+    let units = g.b.div_ceil(group);
+    let parts = threads().min(units).max(1);
+    let per = units.div_ceil(parts);
+    let part_len = per * group * g.in_len();
+    let mut dx = vec![0f32; if want_dx { g.b * g.in_len() } else { 0 }];
+    let wt = MatRef::new(w, co, k).t();
+    let work = |part: usize, dx: &mut [f32], par: Parallelism| -> Vec<f32> {
+        let mut acc = vec![0f32; co * k + co];
+        let (dw, db) = acc.split_at_mut(co * k);
+        for u in part * per..((part + 1) * per).min(units) {
+            let first = u * group;
+            let nb = group.min(g.b - first);
             let ld = nb * n;
             with_scratch(k * ld + co * ld, |buf| {
                 let (cols, dyg) = buf.split_at_mut(k * ld);
-                gather_columns(g, dys, nb, dyg);
-                matmul(
-                    MatMut::new(cols, k, ld),
-                    wt,
-                    MatRef::new(dyg, co, ld),
-                    false,
-                    par,
-                );
+                src.columns(g, first, nb, dyg);
+                for (d, row) in db.iter_mut().zip(dyg.chunks(ld)) {
+                    *d += row.iter().sum::<f32>();
+                }
                 for img in 0..nb {
-                    col2im(g, cols, ld, img * n, &mut dx[img * g.in_len()..]);
+                    im2col(g, &x[(first + img) * g.in_len()..], cols, ld, img * n);
+                }
+                let dygm = MatRef::new(dyg, co, ld);
+                let colsm = MatRef::new(cols, k, ld).t();
+                matmul(MatMut::new(dw, co, k), dygm, colsm, true, par);
+                if want_dx {
+                    // The im2col matrix is spent: reuse its buffer for the column gradient.
+                    matmul(MatMut::new(cols, k, ld), wt, dygm, false, par);
+                    let off = (first - part * per * group) * g.in_len();
+                    for img in 0..nb {
+                        col2im(g, cols, ld, img * n, &mut dx[off + img * g.in_len()..]);
+                    }
                 }
             });
         }
-    });
-    dx
+        acc
+    };
+    let partials: Vec<Vec<f32>> = if parts > 1 {
+        let mut chunks: Vec<&mut [f32]> = if want_dx {
+            dx.chunks_mut(part_len.max(1)).collect()
+        } else {
+            Vec::new()
+        };
+        chunks.resize_with(parts, Default::default);
+        chunks
+            .into_par_iter()
+            .enumerate()
+            .map(|(p, d)| work(p, d, Parallelism::None))
+            .collect()
+    } else {
+        vec![work(0, &mut dx, pool_parallelism())]
+    };
+    let mut iter = partials.into_iter();
+    let mut total = iter.next().unwrap_or_default();
+    for part in iter {
+        total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
+    }
+    (want_dx.then_some(dx), total)
+}
+
+/// Read access to a CPU tensor's contiguous `f32` values, for the backward passes.
+struct View<'a>(candle_core::StorageRef<'a>, &'a Layout);
+
+impl<'a> View<'a> {
+    fn new(t: &'a Tensor) -> Self {
+        let (s, l) = t.storage_and_layout();
+        Self(s, l)
+    }
+
+    fn f32(&self) -> Result<&[f32]> {
+        match &*self.0 {
+            candle_core::Storage::Cpu(s) => contiguous_f32(s, self.1, "conv2d backward"),
+            _ => candle_core::bail!("conv2d backward: expected a CPU tensor"),
+        }
+    }
+}
+
+/// Run [`backward`] on tensors and wrap its results as gradients for `x`, `w` and the bias.
+fn grads(
+    g: &Geom,
+    x: &Tensor,
+    w: &Tensor,
+    bias_needs_grad: bool,
+    src: impl FnOnce(
+        &dyn Fn(&GradSource) -> Result<(Option<Vec<f32>>, Vec<f32>)>,
+    ) -> Result<(Option<Vec<f32>>, Vec<f32>)>,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let want_dx = needs_grad(x);
+    let want_w = needs_grad(w) || bias_needs_grad;
+    if !want_dx && !want_w {
+        return Ok((None, None, None));
+    }
+    let (xv, wv) = (View::new(x), View::new(w));
+    let (xs, ws) = (xv.f32()?, wv.f32()?);
+    let (dx, both) = src(&|s: &GradSource| Ok(backward(g, xs, ws, s, want_dx)))?;
+    let dev = x.device();
+    let dx = dx
+        .map(|d| Tensor::from_vec(d, x.shape(), dev))
+        .transpose()?;
+    let kw = g.co * g.k();
+    let both = Tensor::from_vec(both, kw + g.co, dev)?;
+    let dw = if needs_grad(w) {
+        Some(both.narrow(0, 0, kw)?.reshape(w.shape())?)
+    } else {
+        None
+    };
+    let db = if bias_needs_grad {
+        Some(both.narrow(0, kw, g.co)?)
+    } else {
+        None
+    };
+    Ok((dx, dw, db))
 }
 
 /// The convolution as a Candle op: `(x, w)` or `(x, w, bias)`.
@@ -545,7 +577,7 @@ impl Conv2dOp {
         output(forward(&g, xs, ws, bs), (g.b, g.co, g.oh, g.ow))
     }
 
-    /// Gradients for `x`, `w` and (when `with_bias`) the bias, each only where needed.
+    /// Gradients for `x`, `w` and (when `bias_needs_grad`) the bias, each only where needed.
     fn grads(
         &self,
         x: &Tensor,
@@ -553,34 +585,15 @@ impl Conv2dOp {
         bias_needs_grad: bool,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = Geom::new(x.dims(), w.dims(), self.stride, self.padding)?;
         let grad = grad.contiguous()?;
-        let dx = if needs_grad(x) {
-            let op = InputGradOp {
-                conv: *self,
-                input: x.dims().to_vec(),
-            };
-            Some(w.apply_op2_no_bwd(&grad, &op)?)
-        } else {
-            None
-        };
-        let (dw, db) = if needs_grad(w) || bias_needs_grad {
-            let both = x.apply_op2_no_bwd(
-                &grad,
-                &WeightGradOp {
-                    conv: *self,
-                    weight: w.dims().to_vec(),
-                },
-            )?;
-            let co = w.dim(0)?;
-            let kw = w.elem_count();
-            (
-                Some(both.narrow(0, 0, kw)?.reshape(w.shape())?),
-                Some(both.narrow(0, kw, co)?),
-            )
-        } else {
-            (None, None)
-        };
-        Ok((dx, dw, db.filter(|_| bias_needs_grad)))
+        if grad.dims() != [g.b, g.co, g.oh, g.ow] {
+            candle_core::bail!("conv2d backward: gradient shape {:?}", grad.dims());
+        }
+        grads(&g, x, w, bias_needs_grad, |run| {
+            let dv = View::new(&grad);
+            run(&GradSource::Plain(dv.f32()?))
+        })
     }
 }
 
@@ -694,15 +707,21 @@ impl Conv2dPoolReluOp {
             .argmax
             .lock()
             .map_err(|_| candle_core::Error::Msg("conv2d + max-pool: poisoned".into()))?;
-        let d_conv = res.apply_op2_no_bwd(
-            &grad.contiguous()?,
-            &UnpoolOp {
-                geom: g,
-                argmax: &argmax,
-            },
-        )?;
-        drop(argmax);
-        c.grads(x, w, bias_needs_grad, &d_conv)
+        let (res, grad) = (res.contiguous()?, grad.contiguous()?);
+        if res.elem_count() != argmax.len() || grad.elem_count() != argmax.len() {
+            candle_core::bail!(
+                "conv2d + max-pool backward: gradient shape {:?}",
+                grad.dims()
+            );
+        }
+        grads(&g, x, w, bias_needs_grad, |run| {
+            let (yv, dv) = (View::new(&res), View::new(&grad));
+            run(&GradSource::Pooled {
+                y: yv.f32()?,
+                dy: dv.f32()?,
+                arg: &argmax,
+            })
+        })
     }
 }
 
@@ -759,91 +778,5 @@ impl CustomOp3 for Conv2dPoolReluOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         self.grads(x, w, needs_grad(b), res, grad)
-    }
-}
-
-/// `(pooled output, its gradient) → gradient of the conv output`.
-struct UnpoolOp<'a> {
-    geom: Geom,
-    argmax: &'a [u8],
-}
-
-impl CustomOp2 for UnpoolOp<'_> {
-    fn name(&self) -> &'static str {
-        "fast-unpool2-relu"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = &self.geom;
-        let y = contiguous_f32(s1, l1, "max-pool backward")?;
-        let dy = contiguous_f32(s2, l2, "max-pool backward")?;
-        if y.len() != dy.len() || y.len() != self.argmax.len() {
-            candle_core::bail!("max-pool backward: gradient shape {:?}", l2.dims());
-        }
-        output(unpool2_relu(g, y, dy, self.argmax), (g.b, g.co, g.oh, g.ow))
-    }
-}
-
-/// `(x, dy) → [dw (co·k), db (co)]`.
-struct WeightGradOp {
-    conv: Conv2dOp,
-    weight: Vec<usize>,
-}
-
-impl CustomOp2 for WeightGradOp {
-    fn name(&self) -> &'static str {
-        "fast-conv2d-weight-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(l1.dims(), &self.weight, self.conv.stride, self.conv.padding)?;
-        if l2.dims() != [g.b, g.co, g.oh, g.ow] {
-            candle_core::bail!("conv2d backward: gradient shape {:?}", l2.dims());
-        }
-        let x = contiguous_f32(s1, l1, "conv2d backward")?;
-        let dy = contiguous_f32(s2, l2, "conv2d backward")?;
-        let out = weight_grad(&g, x, dy);
-        let len = out.len();
-        output(out, len)
-    }
-}
-
-/// `(w, dy) → dx`.
-struct InputGradOp {
-    conv: Conv2dOp,
-    input: Vec<usize>,
-}
-
-impl CustomOp2 for InputGradOp {
-    fn name(&self) -> &'static str {
-        "fast-conv2d-input-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(&self.input, l1.dims(), self.conv.stride, self.conv.padding)?;
-        if l2.dims() != [g.b, g.co, g.oh, g.ow] {
-            candle_core::bail!("conv2d backward: gradient shape {:?}", l2.dims());
-        }
-        let w = contiguous_f32(s1, l1, "conv2d backward")?;
-        let dy = contiguous_f32(s2, l2, "conv2d backward")?;
-        output(input_grad(&g, w, dy), self.input.as_slice())
     }
 }
