@@ -71,7 +71,8 @@ impl PathField {
         self.on_edit();
         if self.status == FieldStatus::Checking {
             // A path set at once (not typed) is scanned without waiting.
-            self.edited = Some(Instant::now() - DEBOUNCE);
+            let now = Instant::now();
+            self.edited = Some(now.checked_sub(DEBOUNCE).unwrap_or(now));
         }
     }
 

@@ -337,7 +337,7 @@ impl Runs {
                 images_per_sec,
                 eta_secs,
             } => {
-                let x = (epoch - 1) as f64 + batch as f64 / batches.max(1) as f64;
+                let x = epoch.saturating_sub(1) as f64 + batch as f64 / batches.max(1) as f64;
                 run.batch_losses.push(PlotPoint::new(x, loss));
                 if run.batch_losses.len() > MAX_BATCH_POINTS {
                     // Keep every other point: long curves stay cheap to draw.

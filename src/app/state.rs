@@ -415,7 +415,7 @@ impl TransferLabApp {
                 Some(r) if r.status.is_live() => {
                     if let Some(p) = r.progress {
                         let total = (r.config.epochs * p.batches).max(1);
-                        let done = (p.epoch - 1) * p.batches + p.batch;
+                        let done = p.epoch.saturating_sub(1) * p.batches + p.batch;
                         let text = if r.status == RunStatus::Paused {
                             format!("run #{} paused", r.id)
                         } else {

@@ -88,7 +88,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                 let done = if matches!(status, RunStatus::Finished) {
                     total
                 } else {
-                    (p.epoch - 1) * p.batches + p.batch
+                    p.epoch.saturating_sub(1) * p.batches + p.batch
                 };
                 let text = match status {
                     RunStatus::Finished => format!(
