@@ -166,6 +166,26 @@ fn training_shows_epochs_in_the_curves_and_stops() {
     h.get_by_label("5 Compare").click();
     h.run_steps(3);
     h.get_by_label("#1");
+    // Every input of every view has an accessible name (kittest's check).
+    for view in [
+        "1 Data",
+        "2 Similarity",
+        "3 Setup",
+        "4 Training",
+        "5 Compare",
+    ] {
+        h.get_by_label(view).click();
+        h.run_steps(3);
+        h.check_accessibility();
+    }
+    h.get_by_label("1 Data").click();
+    h.run_steps(2);
+    h.get_by_label("my folders").click();
+    h.run_steps(2);
+    h.check_accessibility();
+    h.get_by_label("Presentation").click();
+    h.run_steps(3);
+    h.check_accessibility();
 }
 
 #[test]
