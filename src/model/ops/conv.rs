@@ -175,6 +175,23 @@ fn copy_short(d: &mut [f32], s: &[f32]) {
 /// `row * ld + off` and holds the `oh × ow` input values under that kernel tap.
 fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
     let (n, s) = (g.n(), g.stride);
+    if s == 1 && g.pad == 0 {
+        // Every tap reads a full window: plain row copies, no edge handling.
+        for c in 0..g.c {
+            let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                let rows = &plane[i * g.w..];
+                for j in 0..g.kw {
+                    let row = (c * g.kh + i) * g.kw + j;
+                    let dst = &mut cols[row * ld + off..row * ld + off + n];
+                    for (d, src) in dst.chunks_exact_mut(g.ow).zip(rows.chunks(g.w)) {
+                        copy_short(d, &src[j..j + g.ow]);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for i in 0..g.kh {
@@ -212,6 +229,24 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
 /// of [`im2col`]).
 fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, dx: &mut [f32]) {
     let (n, s) = (g.n(), g.stride);
+    if s == 1 && g.pad == 0 {
+        for c in 0..g.c {
+            let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let row = (c * g.kh + i) * g.kw + j;
+                    let src = &cols[row * ld + off..row * ld + off + n];
+                    let rows = plane[i * g.w..].chunks_mut(g.w);
+                    for (d, srow) in rows.zip(src.chunks_exact(g.ow)) {
+                        for (dv, sv) in d[j..j + g.ow].iter_mut().zip(srow) {
+                            *dv += sv;
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
     for c in 0..g.c {
         let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
         for i in 0..g.kh {
