@@ -31,6 +31,7 @@ pub fn throughput(
     batch: usize,
     steps: usize,
 ) -> Result<Throughput> {
+    crate::model::ops::tune_allocator();
     let device = Device::Cpu;
     let (shape, classes) = match backbone {
         BackboneKind::Mlp => (SampleShape::Vector { dim: 2 }, 2),

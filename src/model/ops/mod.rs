@@ -25,6 +25,32 @@ pub use pool::{max_pool2x2_relu, max_pool3x3s2};
 use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
 use std::cell::RefCell;
 
+/// Keep freed memory in the process (glibc on Linux; elsewhere nothing to do). A training
+/// step allocates and frees several multi-megabyte buffers; with glibc's defaults they are
+/// mapped and unmapped every step, and the page faults and TLB shootdowns run on the
+/// thread that drives the step while the pool waits (measured: a small-CNN step at 2
+/// threads took 33 ms instead of 39–47 ms with this). Process-wide and idempotent; the
+/// heap then stays at its peak size.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            unsafe extern "C" {
+                fn mallopt(param: i32, value: i32) -> i32;
+            }
+            const M_TRIM_THRESHOLD: i32 = -1;
+            const M_MMAP_THRESHOLD: i32 = -3;
+            // SAFETY: glibc's mallopt only changes allocator parameters; it may be called
+            // at any time, from any thread.
+            unsafe {
+                mallopt(M_MMAP_THRESHOLD, 32 << 20);
+                mallopt(M_TRIM_THRESHOLD, 1 << 30);
+            }
+        });
+    }
+}
+
 /// True when `t` can use the CPU kernels of this module.
 pub fn on_fast_path(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
