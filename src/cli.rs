@@ -203,7 +203,7 @@ pub struct BenchMethodsArgs {
     /// Number of seeds (1, 2, …).
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 8)]
     pub epochs: usize,
     /// Source images per class.
     #[arg(long, default_value_t = 200)]
