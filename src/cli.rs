@@ -8,14 +8,12 @@ use crate::method::MethodKind;
 use crate::model::BackboneKind;
 use crate::train::experiment::init_meta;
 use crate::train::{
-    DataSource, Event, EventSink, Experiment, ExperimentConfig, NoControl, RunReport, ShapeHint,
-    load_pair,
+    DataSource, Event, EventSink, ExperimentConfig, NoControl, RunReport, ShapeHint, load_pair,
 };
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// transferlab: a workbench for transfer learning. With no command it opens the app.
 #[derive(Parser, Debug)]
@@ -50,8 +48,28 @@ pub struct RunArgs {
     #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
     pub source: Option<PathBuf>,
     /// Target folder (class subfolders = labelled, used for evaluation; flat = unlabeled).
-    #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+    /// Not used by multitask and zero-shot, which learn from the --source folder alone.
+    #[arg(long, conflicts_with = "demo")]
     pub target: Option<PathBuf>,
+    /// Multitask: CSV with a file column (relative to --source) and one label column per task.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Multitask: weight of each task's loss, comma-separated in column order (default all 1).
+    #[arg(long, value_delimiter = ',')]
+    pub task_weights: Vec<f64>,
+    /// Zero-shot: CSV with a class column and one column per attribute (0/1 or numbers).
+    #[arg(long)]
+    pub attributes: Option<PathBuf>,
+    /// Zero-shot: classes held out of training, comma-separated (the demo has a default).
+    #[arg(long, value_delimiter = ',')]
+    pub unseen: Vec<String>,
+    /// Stepping stones: an intermediate domain folder between source and target
+    /// (repeat for several, in order from the source side).
+    #[arg(long)]
+    pub via: Vec<PathBuf>,
+    /// Stepping stones through the demo's built-in intermediate domains (digits-steps).
+    #[arg(long)]
+    pub stepping_stones: bool,
     /// A built-in domain pair instead of folders (see `transferlab demos`).
     #[arg(long)]
     pub demo: Option<String>,
@@ -186,6 +204,9 @@ pub struct BenchArgs {
     /// Source images per epoch for --freeze-sweep.
     #[arg(long, default_value_t = 4096)]
     pub sweep_images: usize,
+    /// Also time the similarity analysis (2,000 + 2,000 samples of 784 values).
+    #[arg(long)]
+    pub analysis: bool,
 }
 
 /// Arguments of `transferlab bench-methods`.
@@ -243,6 +264,13 @@ impl RunArgs {
                 source: s.clone(),
                 target: t.clone(),
             },
+            (None, Some(s), None) if self.method.is_task_method() => {
+                DataSource::Folder { folder: s.clone() }
+            }
+            (None, Some(_), None) => bail!(
+                "{} needs a --target folder too (or --demo NAME)",
+                self.method.name()
+            ),
             _ => bail!("give --source and --target folders, or --demo NAME"),
         };
         Ok(ExperimentConfig {
@@ -261,6 +289,12 @@ impl RunArgs {
             device: self.device,
             init: self.init.clone(),
             save: self.save.clone(),
+            labels: self.labels.clone(),
+            task_weights: self.task_weights.clone(),
+            attributes: self.attributes.clone(),
+            unseen: self.unseen.clone(),
+            via: self.via.clone(),
+            stepping_stones: self.stepping_stones,
         })
     }
 }
@@ -425,15 +459,7 @@ pub fn run_command(args: &RunArgs) -> Result<RunReport> {
             .unwrap_or(default_size),
     };
     let mut sink = CliSink::new(args.quiet);
-    let pair = load_pair(&config.data, hint, &mut |what: &str, p: LoadProgress| {
-        sink.emit(Event::Loading {
-            what: what.into(),
-            done: p.done,
-            total: p.total,
-        })
-    })?;
-    let mut exp = Experiment::new(config, Arc::new(pair))?;
-    let report = match exp.run(&mut sink, &mut NoControl) {
+    let report = match crate::train::run_job(&config, None, hint, &mut sink, &mut NoControl) {
         Ok(r) => r,
         Err(e) => {
             sink.bar.abandon();
@@ -449,16 +475,100 @@ pub fn run_command(args: &RunArgs) -> Result<RunReport> {
     if let Some(path) = &args.predict {
         write_predictions(&report, path)?;
     }
-    println!(
-        "{} on {}: source {}, target {} after {} epoch(s) ({:.1} s)",
-        report.method,
-        report.data.source,
-        pct(report.final_metrics.source_accuracy),
-        pct(report.final_metrics.target_accuracy),
-        report.final_metrics.epochs_completed,
-        report.elapsed_secs
-    );
+    print_summary(&report);
     Ok(report)
+}
+
+/// The one-line summary, and for the across-task and stepping-stone runs their comparison.
+fn print_summary(report: &RunReport) {
+    let extra = report.extra.as_ref();
+    let kind = extra.and_then(|e| e["kind"].as_str()).unwrap_or("");
+    let f = |v: &serde_json::Value| pct(v.as_f64());
+    match kind {
+        "multitask" => {
+            let e = extra.expect("kind");
+            println!(
+                "multitask on {}: mean task accuracy {} joint vs {} alone after {} epoch(s) ({:.1} s)",
+                report.data.source,
+                f(&e["joint_mean"]),
+                f(&e["alone_mean"]),
+                report.final_metrics.epochs_completed,
+                report.elapsed_secs
+            );
+            for t in e["tasks"].as_array().into_iter().flatten() {
+                println!(
+                    "  task {:<12} joint {:>6}  alone {:>6}  ({} classes, {} held out)",
+                    t["name"].as_str().unwrap_or(""),
+                    f(&t["joint_accuracy"]),
+                    f(&t["alone_accuracy"]),
+                    t["classes"].as_array().map_or(0, Vec::len),
+                    t["labelled_eval"]
+                );
+            }
+        }
+        "zero-shot" => {
+            let e = extra.expect("kind");
+            println!(
+                "zero-shot on {}: unseen classes {} (chance {}), seen classes {}, unseen among all classes {} after {} epoch(s) ({:.1} s)",
+                report.data.source,
+                f(&e["unseen_accuracy"]),
+                f(&e["chance"]),
+                f(&e["seen_accuracy"]),
+                f(&e["unseen_accuracy_all_classes"]),
+                report.final_metrics.epochs_completed,
+                report.elapsed_secs
+            );
+            let attrs: Vec<String> = e["attribute_accuracy"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    format!(
+                        "{} {}",
+                        a["attribute"].as_str().unwrap_or(""),
+                        f(&a["accuracy"])
+                    )
+                })
+                .collect();
+            println!("  attributes on unseen images: {}", attrs.join(", "));
+        }
+        "stepping-stones" => {
+            let e = extra.expect("kind");
+            println!(
+                "{} via stepping stones on {}: target {} vs {} direct ({} epochs each way, {:.1} s)",
+                report.method,
+                report.data.source,
+                f(&e["stepping_target_accuracy"]),
+                f(&e["direct_target_accuracy"]),
+                e["direct_epochs"],
+                report.elapsed_secs
+            );
+            for h in e["hops"].as_array().into_iter().flatten() {
+                println!(
+                    "  {} → {}: accuracy {}{}",
+                    h["from"].as_str().unwrap_or(""),
+                    h["to"].as_str().unwrap_or(""),
+                    f(&h["accuracy"]),
+                    match h["pseudo_labels"].as_u64() {
+                        Some(n) => format!(
+                            ", {n} pseudo-labels passed on ({} right)",
+                            f(&h["pseudo_label_accuracy"])
+                        ),
+                        None => String::new(),
+                    }
+                );
+            }
+        }
+        _ => println!(
+            "{} on {}: source {}, target {} after {} epoch(s) ({:.1} s)",
+            report.method,
+            report.data.source,
+            pct(report.final_metrics.source_accuracy),
+            pct(report.final_metrics.target_accuracy),
+            report.final_metrics.epochs_completed,
+            report.elapsed_secs
+        ),
+    }
 }
 
 /// `transferlab demos`.
@@ -466,6 +576,10 @@ pub fn demos_command() {
     for d in DEMOS {
         println!("{:<16} {}: {}", d.name, d.title, d.description);
     }
+    println!(
+        "{:<16} Shapes × colours × fills: images with three labels each (--method multitask) and 18 classes described by 7 attributes (--method zero-shot)",
+        crate::train::job::TASK_DEMO
+    );
 }
 
 /// `transferlab bench`.
@@ -499,6 +613,11 @@ pub fn bench_command(args: &BenchArgs) -> Result<()> {
         None => crate::train::bench::load_generated(args.load_images)?,
     };
     println!("load_images_per_sec {:.0}", load);
+    if args.analysis {
+        for (key, value) in crate::analysis::bench::run_analysis_bench(2000, 784, 1) {
+            println!("{key} {value:.3}");
+        }
+    }
     Ok(())
 }
 

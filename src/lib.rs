@@ -3,7 +3,6 @@
 //! The engine (`data`, `model`, `method`, `analysis`, `train`) knows nothing about egui;
 //! the `app` module draws it, and `cli` is its headless twin.
 
-// pub mod analysis; (enabled once src/analysis/mod.rs lands)
 pub mod analysis;
 pub mod app;
 pub mod cli;
@@ -11,4 +10,5 @@ pub mod data;
 pub mod device;
 pub mod method;
 pub mod model;
+pub mod tasks;
 pub mod train;

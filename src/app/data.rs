@@ -128,7 +128,7 @@ impl DataState {
         self.error = None;
         self.loading_what = match &origin {
             DataSource::Demo { name } => format!("generating the demo '{name}'…"),
-            DataSource::Folders { .. } => "loading the folders…".into(),
+            DataSource::Folders { .. } | DataSource::Folder { .. } => "loading the folders…".into(),
         };
         let job = Job::spawn("load", ctx, move |progress| {
             let pair = match (&origin, demo_size) {

@@ -207,6 +207,10 @@ pub fn family_title(f: Family) -> (&'static str, &'static str) {
             "Instance-based",
             "re-weight source images by how target-like they are",
         ),
+        Family::Task => (
+            "Across tasks",
+            "share what one task learns with others, or name classes never seen",
+        ),
         // Families added to the engine later still get a group.
         #[allow(unreachable_patterns)]
         _ => ("Other methods", ""),

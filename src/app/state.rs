@@ -292,6 +292,9 @@ impl TransferLabApp {
                 self.settings.source_folder = source.display().to_string();
                 self.settings.target_folder = target.display().to_string();
             }
+            DataSource::Folder { folder } => {
+                self.settings.source_folder = folder.display().to_string();
+            }
         }
         // Labelled target images cannot be asked of an unlabeled target.
         if !loaded.pair.target_labelled() {

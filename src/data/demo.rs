@@ -19,7 +19,7 @@ pub struct DemoInfo {
 }
 
 /// The built-in demos; the first is the app's cold-start demo.
-pub const DEMOS: [DemoInfo; 4] = [
+pub const DEMOS: [DemoInfo; 5] = [
     DemoInfo {
         name: "digits-rotated",
         title: "Digits: thin → thick, rotated, noisy",
@@ -36,6 +36,12 @@ pub const DEMOS: [DemoInfo; 4] = [
         name: "digits-colour",
         title: "Digits: gray → coloured backgrounds",
         description: "gray digits (source) against digits on random coloured backgrounds (target), MNIST-M style",
+        per_class: (200, 100),
+    },
+    DemoInfo {
+        name: "digits-steps",
+        title: "Digits: upright → rotated 60°, via 20° and 40°",
+        description: "upright digits (source) against digits rotated by 60° (target), with stepping-stone domains rotated by 20° and 40° (--stepping-stones)",
         per_class: (200, 100),
     },
     DemoInfo {
@@ -87,6 +93,16 @@ pub fn generate_demo_sized(
                 Style::ThickRotatedNoisy,
             ),
         ),
+        "digits-steps" => (
+            digits(seed, name, "source", source_per_class, Style::Clean),
+            digits(
+                seed,
+                name,
+                "target",
+                target_per_class,
+                Style::Rotated(STEPS_ANGLES[STEPS_ANGLES.len() - 1]),
+            ),
+        ),
         "digits-inverted" => (
             digits(seed, name, "source", source_per_class, Style::Clean),
             digits(seed, name, "target", target_per_class, Style::Inverted),
@@ -99,10 +115,37 @@ pub fn generate_demo_sized(
     align_pair(source, target, &format!("demo:{name}"))
 }
 
+/// Rotation (degrees) of the `digits-steps` demo's intermediate domains and (last) target.
+pub const STEPS_ANGLES: [i16; 3] = [20, 40, 60];
+
+/// The built-in stepping-stone domains between a demo's source and target (unlabeled as
+/// far as training goes; their labels are only used to report accuracy on them), in
+/// order from the source side. Empty for demos that have none.
+pub fn demo_intermediates(name: &str, seed: u64, per_class: usize) -> Vec<Domain> {
+    match name {
+        "digits-steps" => STEPS_ANGLES[..STEPS_ANGLES.len() - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, &angle)| {
+                digits(
+                    seed,
+                    name,
+                    &format!("via-{}", i + 1),
+                    per_class,
+                    Style::Rotated(angle),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Digit images of the given style (used by demos, tests and benchmarks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
     Clean,
+    /// Clean strokes rotated by this many degrees (clockwise on screen).
+    Rotated(i16),
     ThickRotatedNoisy,
     Inverted,
     GrayRgb,
@@ -209,7 +252,11 @@ fn gaussian(rng: &mut impl Rng) -> f32 {
 pub fn render_digit(digit: usize, style: Style, rng: &mut impl Rng) -> Vec<f32> {
     let side = DIGIT_SIDE as f32;
     let thick = style == Style::ThickRotatedNoisy;
-    let base_rot: f32 = if thick { 0.55 } else { 0.0 };
+    let base_rot: f32 = match style {
+        Style::ThickRotatedNoisy => 0.55,
+        Style::Rotated(deg) => (deg as f32).to_radians(),
+        _ => 0.0,
+    };
     let rot = base_rot + rng.random_range(-0.2..0.2f32);
     let scale = side * rng.random_range(0.62..0.78f32);
     let shear = rng.random_range(-0.25..0.25f32);

@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod folder;
 pub mod pair;
+pub mod shapes;
 pub mod split;
 
 pub use demo::{DEMOS, DemoInfo, generate_demo};

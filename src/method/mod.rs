@@ -31,6 +31,8 @@ pub enum Family {
     Adversarial,
     /// Instance-based: re-weight source samples.
     Instance,
+    /// Transfer between tasks rather than domains: multitask learning, zero-shot learning.
+    Task,
 }
 
 /// Every method, by its command-line name.
@@ -57,6 +59,10 @@ pub enum MethodKind {
     Dann,
     /// Source samples re-weighted by the density ratio p_t/p_s from a domain classifier.
     InstanceWeighting,
+    /// One trunk, one head per task (`--labels CSV`), against each task trained alone.
+    Multitask,
+    /// Learn attributes on the seen classes, name unseen classes by their signature.
+    ZeroShot,
 }
 
 /// Which labelled images a method trains on.
@@ -69,7 +75,7 @@ pub enum LabelledData {
 
 impl MethodKind {
     /// All methods, in menu order.
-    pub const ALL: [MethodKind; 8] = [
+    pub const ALL: [MethodKind; 10] = [
         MethodKind::SourceOnly,
         MethodKind::TargetOnly,
         MethodKind::FineTune,
@@ -78,6 +84,8 @@ impl MethodKind {
         MethodKind::Coral,
         MethodKind::Dann,
         MethodKind::InstanceWeighting,
+        MethodKind::Multitask,
+        MethodKind::ZeroShot,
     ];
 
     /// The methods that adapt to an unlabeled target, in menu order.
@@ -100,6 +108,8 @@ impl MethodKind {
             MethodKind::Coral => "coral",
             MethodKind::Dann => "dann",
             MethodKind::InstanceWeighting => "instance-weighting",
+            MethodKind::Multitask => "multitask",
+            MethodKind::ZeroShot => "zero-shot",
         }
     }
 
@@ -116,6 +126,7 @@ impl MethodKind {
             MethodKind::Ddc | MethodKind::Dan | MethodKind::Coral => Family::Feature,
             MethodKind::Dann => Family::Adversarial,
             MethodKind::InstanceWeighting => Family::Instance,
+            MethodKind::Multitask | MethodKind::ZeroShot => Family::Task,
         }
     }
 
@@ -146,7 +157,19 @@ impl MethodKind {
             MethodKind::InstanceWeighting => {
                 "Weight each source image by how target-like it looks (p_t/p_s from a domain classifier), so training favours the source that resembles the target."
             }
+            MethodKind::Multitask => {
+                "Train one trunk with a head per task (--labels CSV) on the summed losses, side by side with each task trained alone."
+            }
+            MethodKind::ZeroShot => {
+                "Learn to predict class attributes (--attributes CSV) on the seen classes, then name unseen classes by the closest attribute signature."
+            }
         }
+    }
+
+    /// True for the methods that learn across tasks (multitask, zero-shot) rather than
+    /// from a source domain to a target domain.
+    pub fn is_task_method(self) -> bool {
+        self.family() == Family::Task
     }
 
     /// The labelled images the method learns from.
@@ -155,6 +178,7 @@ impl MethodKind {
             MethodKind::SourceOnly => LabelledData::Source,
             MethodKind::FineTune => LabelledData::SourceAndTarget,
             MethodKind::TargetOnly => LabelledData::Target,
+            MethodKind::Multitask | MethodKind::ZeroShot => LabelledData::Source,
             // Labelled target images (`--target-labels K`) join the classification loss.
             _ => LabelledData::SourceAndTarget,
         }
@@ -260,6 +284,10 @@ pub fn build_method(
         MethodKind::InstanceWeighting => {
             Box::new(instance_weighting::InstanceWeighting::new(settings, net)?)
         }
+        MethodKind::Multitask | MethodKind::ZeroShot => candle_core::bail!(
+            "{} is not a domain-transfer method: it runs through transferlab::tasks",
+            kind.name()
+        ),
     })
 }
 

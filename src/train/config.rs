@@ -14,6 +14,8 @@ pub enum DataSource {
     Demo { name: String },
     /// Two folders (the target may be flat = unlabeled).
     Folders { source: PathBuf, target: PathBuf },
+    /// One folder of images (multitask with a labels CSV, zero-shot with class folders).
+    Folder { folder: PathBuf },
 }
 
 impl Default for DataSource {
@@ -32,6 +34,7 @@ impl DataSource {
             DataSource::Folders { source, target } => {
                 format!("{} → {}", source.display(), target.display())
             }
+            DataSource::Folder { folder } => folder.display().to_string(),
         }
     }
 }
@@ -63,6 +66,18 @@ pub struct ExperimentConfig {
     pub init: Option<PathBuf>,
     /// Save the trained model here (weights + JSON sidecar).
     pub save: Option<PathBuf>,
+    /// Multitask: CSV of file → one label per task.
+    pub labels: Option<PathBuf>,
+    /// Multitask: weight of each task's loss (empty: all 1).
+    pub task_weights: Vec<f64>,
+    /// Zero-shot: CSV of class → attribute values.
+    pub attributes: Option<PathBuf>,
+    /// Zero-shot: the classes held out of training (empty: the demo's default).
+    pub unseen: Vec<String>,
+    /// Stepping stones: intermediate domains between source and target, in order.
+    pub via: Vec<PathBuf>,
+    /// Stepping stones through the demo's built-in intermediate domains.
+    pub stepping_stones: bool,
 }
 
 impl Default for ExperimentConfig {
@@ -83,6 +98,12 @@ impl Default for ExperimentConfig {
             device: DeviceChoice::Auto,
             init: None,
             save: None,
+            labels: None,
+            task_weights: Vec::new(),
+            attributes: None,
+            unseen: Vec::new(),
+            via: Vec::new(),
+            stepping_stones: false,
         }
     }
 }

@@ -145,6 +145,12 @@ impl Experiment {
     /// Validate `config` against `pair` and prepare the network, method and data.
     pub fn new(config: ExperimentConfig, pair: Arc<DomainPair>) -> Result<Self, RunError> {
         validate_config(&config)?;
+        if config.method.is_task_method() {
+            return Err(RunError::Invalid(format!(
+                "{} learns across tasks, not from a source to a target domain: run it with train::run_job",
+                config.method.name()
+            )));
+        }
         let mut warnings = pair.warnings.clone();
         if config.target_labels > 0 && !pair.target_labelled() {
             return Err(RunError::Invalid(
@@ -559,9 +565,7 @@ impl Experiment {
                 if !value.is_finite() {
                     return Err(RunError::NonFinite { epoch, value });
                 }
-                opt.set_learning_rate(
-                    self.config.learning_rate * self.method.lr_scale(progress),
-                );
+                opt.set_learning_rate(self.config.learning_rate * self.method.lr_scale(progress));
                 opt.backward_step(&loss).map_err(fail)?;
                 loss_sum += value;
                 loss_n += 1;

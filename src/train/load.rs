@@ -98,6 +98,10 @@ pub fn load_pair(
             progress("generating demo", LoadProgress { done: 1, total: 1 });
             Ok(pair)
         }
+        DataSource::Folder { folder } => Err(DataError::Invalid(format!(
+            "a domain pair needs a source and a target folder, got only {}",
+            folder.display()
+        ))),
         DataSource::Folders { source, target } => {
             let s_scan = scan_folder("source", source)?;
             let t_scan = scan_folder("target", target)?;

@@ -5,8 +5,9 @@
 
 use super::config::ExperimentConfig;
 use super::events::{Command, Event, EventSink};
-use super::experiment::{Control, Experiment, Flow};
-use super::load::{ShapeHint, load_pair};
+use super::experiment::{Control, Flow};
+use super::job::run_job;
+use super::load::ShapeHint;
 use crate::data::DomainPair;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use std::sync::Arc;
@@ -103,27 +104,14 @@ impl Worker {
                 let mut sink = ChannelSink { tx: ev_tx, wake };
                 let mut control = ChannelControl { rx: cmd_rx };
                 let body = || -> Result<(), super::RunError> {
-                    let pair = match pair {
-                        Some(p) => p,
-                        None => {
-                            let meta = super::experiment::init_meta(&config)?;
-                            let hint = meta
-                                .map(|m| ShapeHint {
-                                    channels: Some(m.channels.max(1)),
-                                    size: m.input_size[0],
-                                })
-                                .unwrap_or_default();
-                            Arc::new(load_pair(&config.data, hint, &mut |what, p| {
-                                sink.emit(Event::Loading {
-                                    what: what.into(),
-                                    done: p.done,
-                                    total: p.total,
-                                })
-                            })?)
-                        }
-                    };
-                    let mut exp = Experiment::new(config, pair)?;
-                    let report = exp.run(&mut sink, &mut control)?;
+                    let meta = super::experiment::init_meta(&config)?;
+                    let hint = meta
+                        .map(|m| ShapeHint {
+                            channels: Some(m.channels.max(1)),
+                            size: m.input_size[0],
+                        })
+                        .unwrap_or_default();
+                    let report = run_job(&config, pair, hint, &mut sink, &mut control)?;
                     sink.emit(Event::Finished(Box::new(report)));
                     Ok(())
                 };

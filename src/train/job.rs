@@ -1,0 +1,210 @@
+//! One entry point for every kind of run, shared by the CLI and the GUI's worker: load
+//! what the config names (unless the caller already holds the domain pair), then run an
+//! ordinary transfer experiment, a stepping-stone chain, a multitask comparison or a
+//! zero-shot run.
+
+use super::config::{DataSource, ExperimentConfig};
+use super::events::{Event, EventSink, RunReport};
+use super::experiment::{Control, Experiment, RunError};
+use super::load::{ShapeHint, load_pair};
+use crate::data::demo::{demo_intermediates, find_demo};
+use crate::data::{DataError, DomainPair, LoadProgress, align_pair};
+use crate::method::MethodKind;
+use crate::tasks::multitask::{
+    MultiLabelData, load_multitask_folder, run_multitask, shapes_multitask,
+};
+use crate::tasks::stepping::{load_via_folder, run_stepping};
+use crate::tasks::zeroshot::{
+    ZeroShotData, load_zero_shot_folder, run_zero_shot, shapes_zero_shot,
+};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The built-in demo of the across-task methods (multitask, zero-shot).
+pub const TASK_DEMO: &str = "shapes";
+
+/// Images per class of the `shapes` demo for multitask (18 classes: 540 images).
+pub const MULTITASK_DEMO_PER_CLASS: usize = 30;
+
+/// Images per class of the `shapes` demo for zero-shot.
+pub const ZERO_SHOT_DEMO_PER_CLASS: usize = 60;
+
+/// Seed of generated demo data (fixed: the run's seed varies the training, not the data).
+const DEMO_SEED: u64 = 7;
+
+fn loading(sink: &mut dyn EventSink) -> impl FnMut(&str, LoadProgress) + '_ {
+    move |what: &str, p: LoadProgress| {
+        sink.emit(Event::Loading {
+            what: what.into(),
+            done: p.done,
+            total: p.total,
+        })
+    }
+}
+
+/// The single image folder of a multitask or zero-shot run.
+fn task_folder(config: &ExperimentConfig) -> Option<PathBuf> {
+    match &config.data {
+        DataSource::Folder { folder } => Some(folder.clone()),
+        DataSource::Folders { source, .. } => Some(source.clone()),
+        DataSource::Demo { .. } => None,
+    }
+}
+
+fn wrong_demo(config: &ExperimentConfig, table: &str) -> RunError {
+    RunError::Invalid(format!(
+        "{} runs on --demo {TASK_DEMO}, or on --source DIR with {table}",
+        config.method.name()
+    ))
+}
+
+/// Load a multitask run's images and labels.
+pub fn load_multitask(
+    config: &ExperimentConfig,
+    hint: ShapeHint,
+    sink: &mut dyn EventSink,
+) -> Result<MultiLabelData, RunError> {
+    match (&config.data, task_folder(config), &config.labels) {
+        (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
+            Ok(shapes_multitask(DEMO_SEED, MULTITASK_DEMO_PER_CLASS))
+        }
+        (_, Some(folder), Some(csv)) => {
+            let mut progress = loading(sink);
+            Ok(load_multitask_folder(&folder, csv, hint, &mut |p| {
+                progress("loading images", p)
+            })?)
+        }
+        (_, Some(_), None) => Err(RunError::Invalid(
+            "multitask needs --labels CSV (a file column, then one column per task)".into(),
+        )),
+        _ => Err(wrong_demo(config, "--labels CSV")),
+    }
+}
+
+/// Load a zero-shot run's images and attribute table.
+pub fn load_zero_shot(
+    config: &ExperimentConfig,
+    hint: ShapeHint,
+    sink: &mut dyn EventSink,
+) -> Result<ZeroShotData, RunError> {
+    match (&config.data, task_folder(config), &config.attributes) {
+        (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
+            Ok(shapes_zero_shot(DEMO_SEED, ZERO_SHOT_DEMO_PER_CLASS))
+        }
+        (_, Some(folder), Some(csv)) => {
+            let mut progress = loading(sink);
+            Ok(load_zero_shot_folder(&folder, csv, hint, &mut |p| {
+                progress("loading images", p)
+            })?)
+        }
+        (_, Some(_), None) => Err(RunError::Invalid(
+            "zero-shot needs --attributes CSV (a class column, then one column per attribute)"
+                .into(),
+        )),
+        _ => Err(wrong_demo(config, "--attributes CSV")),
+    }
+}
+
+/// The intermediate domains of a stepping-stone run, aligned to `pair`'s classes.
+pub fn load_vias(
+    config: &ExperimentConfig,
+    pair: &DomainPair,
+    sink: &mut dyn EventSink,
+) -> Result<Vec<crate::data::Domain>, RunError> {
+    let mut out = Vec::new();
+    if config.stepping_stones {
+        let DataSource::Demo { name } = &config.data else {
+            return Err(RunError::Invalid(
+                "--stepping-stones uses a demo's built-in intermediate domains; with folders, name them with --via DIR".into(),
+            ));
+        };
+        let per_class = find_demo(name)?.per_class.1;
+        let vias = demo_intermediates(name, DEMO_SEED, per_class);
+        if vias.is_empty() {
+            return Err(RunError::Invalid(format!(
+                "the demo '{name}' has no intermediate domains; digits-steps has"
+            )));
+        }
+        for v in vias {
+            let v = super::load::convert_domain(v, pair.source.shape);
+            out.push(v);
+        }
+    }
+    for (i, path) in config.via.iter().enumerate() {
+        let mut progress = loading(sink);
+        let d = load_via_folder(path, out.len(), pair, &mut |p| {
+            progress(&format!("loading intermediate {}", i + 1), p)
+        })?;
+        out.push(d);
+    }
+    // Put each on the pair's class index (a labelled intermediate's labels are only used
+    // to report how good its pseudo-labels were).
+    out.into_iter()
+        .map(|d| {
+            align_pair(pair.source.clone(), d, "source")
+                .map(|p| p.target)
+                .map_err(RunError::from)
+        })
+        .collect()
+}
+
+/// Run whatever `config` describes. `pair`: the domains when the caller already loaded
+/// them (ignored by the across-task methods, which load their own data).
+pub fn run_job(
+    config: &ExperimentConfig,
+    pair: Option<Arc<DomainPair>>,
+    hint: ShapeHint,
+    sink: &mut dyn EventSink,
+    control: &mut dyn Control,
+) -> Result<RunReport, RunError> {
+    super::experiment::validate_config(config)?;
+    let stepping = config.stepping_stones || !config.via.is_empty();
+    if stepping && config.method.is_task_method() {
+        return Err(RunError::Invalid(format!(
+            "stepping stones (--via) go from a source domain to a target domain; {} does not",
+            config.method.name()
+        )));
+    }
+    match config.method {
+        MethodKind::Multitask => {
+            let data = load_multitask(config, hint, sink)?;
+            run_multitask(config, &data, sink, control)
+        }
+        MethodKind::ZeroShot => {
+            let data = load_zero_shot(config, hint, sink)?;
+            run_zero_shot(config, &data, sink, control)
+        }
+        _ => {
+            let pair = match pair {
+                Some(p) => p,
+                None => {
+                    if let DataSource::Folder { .. } = config.data {
+                        return Err(RunError::Invalid(format!(
+                            "{} needs a source and a target (--source DIR --target DIR)",
+                            config.method.name()
+                        )));
+                    }
+                    let mut progress = loading(sink);
+                    Arc::new(load_pair(&config.data, hint, &mut progress).map_err(|e| {
+                        match (&config.data, e) {
+                            (DataSource::Demo { name }, DataError::UnknownDemo { .. })
+                                if name == TASK_DEMO =>
+                            {
+                                RunError::Invalid(format!(
+                                    "the '{TASK_DEMO}' demo is for --method multitask or --method zero-shot"
+                                ))
+                            }
+                            (_, e) => e.into(),
+                        }
+                    })?)
+                }
+            };
+            if stepping {
+                let vias = load_vias(config, &pair, sink)?;
+                run_stepping(config, pair, vias, sink, control)
+            } else {
+                Experiment::new(config.clone(), pair)?.run(sink, control)
+            }
+        }
+    }
+}
