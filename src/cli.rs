@@ -348,8 +348,9 @@ impl EventSink for CliSink {
                 device,
                 warnings,
             } => {
+                // Warnings are printed even with --quiet: they say what was left out.
                 for w in warnings {
-                    self.line(format!("warning: {w}"));
+                    self.bar.suspend(|| eprintln!("warning: {w}"));
                 }
                 self.line(format!(
                     "training on {device}: {epochs} epoch(s) × {batches_per_epoch} batches, {trainable_params} of {total_params} parameters trainable"
