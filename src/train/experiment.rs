@@ -598,10 +598,11 @@ impl Experiment {
                 images_per_sec: images as f64 / train_secs.max(1e-9),
                 metrics: self.method.epoch_metrics().into_iter().collect(),
             };
+            // The file on disk always holds the last completed epoch, before anyone hears
+            // the epoch has ended.
+            self.save()?;
             sink.emit(Event::EpochFinished(record.clone()));
             history.push(record);
-            // The file on disk always holds the last completed epoch.
-            self.save()?;
         }
         let all_target: Vec<usize> = (0..self.pair.target.len()).collect();
         let preds = self
