@@ -451,9 +451,6 @@ pub fn run_multitask(
             images_per_sec,
             metrics,
         };
-        sink.emit(Event::EpochFinished(record.clone()));
-        history.push(record);
-        last = (joint_acc, alone_acc);
         if let Some(path) = &config.save {
             let names: Vec<String> = data
                 .tasks
@@ -467,6 +464,9 @@ pub fn run_multitask(
                 path,
             )?;
         }
+        sink.emit(Event::EpochFinished(record.clone()));
+        history.push(record);
+        last = (joint_acc, alone_acc);
     }
     let outcomes: Vec<TaskOutcome> = data
         .tasks

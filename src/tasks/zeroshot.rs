@@ -480,8 +480,6 @@ pub fn run_zero_shot(
             images_per_sec,
             metrics,
         };
-        sink.emit(Event::EpochFinished(record.clone()));
-        history.push(record);
         if let Some(path) = &config.save {
             save_checkpoint(
                 &learner.net,
@@ -490,6 +488,8 @@ pub fn run_zero_shot(
                 path,
             )?;
         }
+        sink.emit(Event::EpochFinished(record.clone()));
+        history.push(record);
     }
     let final_eval = evaluate(&learner.net, true).map_err(|e| RunError::Training {
         epoch: history.len(),
