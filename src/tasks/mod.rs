@@ -14,11 +14,11 @@ use crate::data::split::rng_for;
 use crate::model::checkpoint::ModelError;
 use crate::model::ops::FusedAdamW;
 use crate::model::{
-    BackboneKind, InitReport, ModelMeta, Network, NetworkSpec, Normalisation, load_init,
+    InitReport, ModelMeta, Network, NetworkSpec, Normalisation, load_init,
 };
 use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
-use crate::train::events::{Event, EventSink};
+use crate::train::events::{EpochRecord, Event, EventSink, FinalMetrics, RunReport};
 use crate::train::experiment::{Control, Flow};
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{Optimizer, ParamsAdamW};
@@ -38,27 +38,7 @@ pub(crate) fn build_network(
     normalisation: Normalisation,
     device: &Device,
 ) -> Result<(Network, Option<InitReport>), RunError> {
-    let backbone = match (meta, config.backbone) {
-        (Some(m), Some(b)) if m.backbone != b => {
-            return Err(RunError::Invalid(format!(
-                "--backbone {} differs from the --init model's backbone {}",
-                b.name(),
-                m.backbone.name()
-            )));
-        }
-        (Some(m), _) => m.backbone,
-        (None, Some(b)) => b,
-        (None, None) => BackboneKind::default_for(shape),
-    };
-    if let Some(m) = meta {
-        if m.input != shape {
-            return Err(RunError::Invalid(format!(
-                "the --init model expects {} input but the data was loaded as {}",
-                m.input.describe(),
-                shape.describe()
-            )));
-        }
-    }
+    let backbone = crate::train::experiment::resolve_backbone(meta, config.backbone, shape)?;
     let spec = NetworkSpec {
         backbone,
         input: shape,
@@ -186,62 +166,158 @@ pub(crate) fn outputs(
     Ok(out)
 }
 
-/// Batch progress for the sink: throttled `BatchFinished` events with images/s and ETA,
-/// and the control's pause/stop checked every batch.
-pub(crate) struct Ticker {
-    pub epoch_start: Instant,
-    last_emit: Instant,
-    pub step: usize,
-    pub total_steps: usize,
-    pub batches: usize,
-    pub batch: usize,
-    pub images: usize,
+/// What a run needs before it trains: the `--init` model's metadata, the input
+/// normalisation (the model's, or the training images'), the device and the warnings.
+pub(crate) struct Prepared {
+    pub meta: Option<ModelMeta>,
+    pub normalisation: Normalisation,
+    pub device: Device,
+    pub warnings: Vec<String>,
 }
 
-impl Ticker {
-    pub fn new(total_steps: usize, batches: usize) -> Self {
-        Self {
-            epoch_start: Instant::now(),
-            last_emit: Instant::now(),
-            step: 0,
-            total_steps: total_steps.max(1),
-            batches,
-            batch: 0,
-            images: 0,
+/// Open the device and take the normalisation for a run training on `train` of `domain`.
+pub(crate) fn prepare(
+    config: &ExperimentConfig,
+    domain: &crate::data::Domain,
+    train: &[usize],
+    mut warnings: Vec<String>,
+) -> Result<Prepared, RunError> {
+    let meta = crate::train::experiment::init_meta(config)?;
+    let normalisation = match &meta {
+        Some(m) => m.normalisation.clone(),
+        None => Normalisation::from_data(&domain.subset(train).x, domain.shape),
+    };
+    let (device, note) = crate::device::open_device(config.device);
+    warnings.extend(note);
+    Ok(Prepared {
+        meta,
+        normalisation,
+        device,
+        warnings,
+    })
+}
+
+/// An epoch's figures, as the run's curves show them.
+pub(crate) struct EpochFigures {
+    pub source_accuracy: Option<f64>,
+    pub target_accuracy: Option<f64>,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// The shared training loop of the across-task runs: `Started`, shuffled batches of
+/// `train` with pause/stop checked before each, throttled `BatchFinished` events, and at
+/// each epoch's end `end_epoch` (evaluate, save) before `EpochFinished`. `step` trains on
+/// one batch and returns the loss it reports. Returns the history and whether it stopped
+/// early.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_epochs<S>(
+    config: &ExperimentConfig,
+    train: &[usize],
+    (trainable_params, total_params): (usize, usize),
+    prepared: &Prepared,
+    state: &mut S,
+    sink: &mut dyn EventSink,
+    control: &mut dyn Control,
+    mut step: impl FnMut(&mut S, &[usize], usize) -> Result<f64, RunError>,
+    mut end_epoch: impl FnMut(&mut S, usize) -> Result<EpochFigures, RunError>,
+) -> Result<(Vec<EpochRecord>, bool), RunError> {
+    let mut batcher =
+        crate::data::Batcher::new(train.to_vec(), config.batch_size, config.seed, "batches");
+    let batches = batcher.batches_per_epoch();
+    sink.emit(Event::Started {
+        epochs: config.epochs,
+        batches_per_epoch: batches,
+        trainable_params,
+        total_params,
+        device: crate::device::device_name(&prepared.device).to_string(),
+        warnings: prepared.warnings.clone(),
+    });
+    let total_steps = (config.epochs * batches).max(1);
+    let mut history = Vec::new();
+    let mut last_emit = Instant::now();
+    let mut steps = 0usize;
+    for epoch in 1..=config.epochs {
+        let epoch_start = Instant::now();
+        batcher.reshuffle();
+        let (mut loss_sum, mut b, mut images) = (0.0, 0usize, 0usize);
+        while let Some(idx) = batcher.next_batch() {
+            if control.check(sink) == Flow::Stop {
+                return Ok((history, true));
+            }
+            let loss = step(state, &idx, epoch)?;
+            loss_sum += loss;
+            b += 1;
+            steps += 1;
+            images += idx.len();
+            if last_emit.elapsed().as_millis() >= 100 || b == batches {
+                last_emit = Instant::now();
+                let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
+                sink.emit(Event::BatchFinished {
+                    epoch,
+                    batch: b,
+                    batches,
+                    loss,
+                    images_per_sec: images as f64 / secs,
+                    eta_secs: secs / b as f64 * (total_steps - steps) as f64,
+                });
+            }
         }
+        let images_per_sec = images as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
+        let figures = end_epoch(state, epoch)?;
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / b.max(1) as f64,
+            source_accuracy: figures.source_accuracy,
+            target_accuracy: figures.target_accuracy,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+            images_per_sec,
+            metrics: figures.metrics,
+        };
+        sink.emit(Event::EpochFinished(record.clone()));
+        history.push(record);
     }
+    Ok((history, false))
+}
 
-    pub fn start_epoch(&mut self) {
-        self.epoch_start = Instant::now();
-        self.batch = 0;
-        self.images = 0;
+/// The parts of a report every across-task run fills the same way.
+pub(crate) fn base_report(
+    config: &ExperimentConfig,
+    net: &Network,
+    prepared: &Prepared,
+    history: Vec<EpochRecord>,
+    stopped_early: bool,
+    started: Instant,
+) -> RunReport {
+    let (trainable_params, total_params) = net.param_counts(config.freeze);
+    let last = history.last();
+    RunReport {
+        method: config.method.name().into(),
+        backbone: net.spec.backbone.name().into(),
+        freeze: config.freeze,
+        stages: net.stages().iter().map(|s| s.name.clone()).collect(),
+        seed: config.seed,
+        device: crate::device::device_name(&prepared.device).to_string(),
+        trainable_params,
+        total_params,
+        final_metrics: FinalMetrics {
+            source_accuracy: last.and_then(|r| r.source_accuracy),
+            target_accuracy: last.and_then(|r| r.target_accuracy),
+            train_loss: last.map(|r| r.train_loss),
+            epochs_completed: history.len(),
+        },
+        history,
+        stopped_early,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        warnings: prepared.warnings.clone(),
+        config: config.clone(),
+        ..Default::default()
     }
+}
 
-    /// Before a batch: false when the run must stop.
-    pub fn go_on(&mut self, sink: &mut dyn EventSink, control: &mut dyn Control) -> bool {
-        control.check(sink) == Flow::Continue
-    }
-
-    /// After a batch of `n` images with loss `loss`.
-    pub fn done(&mut self, sink: &mut dyn EventSink, epoch: usize, n: usize, loss: f64) {
-        self.batch += 1;
-        self.step += 1;
-        self.images += n;
-        if self.last_emit.elapsed().as_millis() >= 100 || self.batch == self.batches {
-            self.last_emit = Instant::now();
-            let secs = self.epoch_start.elapsed().as_secs_f64().max(1e-9);
-            sink.emit(Event::BatchFinished {
-                epoch,
-                batch: self.batch,
-                batches: self.batches,
-                loss,
-                images_per_sec: self.images as f64 / secs,
-                eta_secs: secs / self.batch as f64 * (self.total_steps - self.step) as f64,
-            });
-        }
-    }
-
-    pub fn images_per_sec(&self) -> f64 {
-        self.images as f64 / self.epoch_start.elapsed().as_secs_f64().max(1e-9)
+/// A training-step failure in `epoch`.
+pub(crate) fn in_epoch(epoch: usize) -> impl Fn(candle_core::Error) -> RunError {
+    move |e| RunError::Training {
+        epoch,
+        message: e.to_string(),
     }
 }

@@ -10,17 +10,17 @@
 
 use super::tables::{TaskInfo, normalise_file, read_label_table};
 use super::{
-    Learner, Ticker, build_network, masked_cross_entropy, outputs, rows, stratified_split,
+    EpochFigures, Learner, base_report, build_network, in_epoch, masked_cross_entropy, outputs,
+    prepare, rows, stratified_split, train_epochs,
 };
 use crate::data::folder::{FolderScan, LoadOptions, decode_scan, looks_colour, scan_folder};
 use crate::data::shapes::{self, COLOURS, FILLS, SHAPES};
 use crate::data::{DataError, Domain, LoadProgress, SampleShape};
-use crate::device::{device_name, open_device};
-use crate::model::{Normalisation, save_checkpoint};
+use crate::model::save_checkpoint;
 use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
-use crate::train::events::{DataReport, EpochRecord, Event, EventSink, FinalMetrics, RunReport};
-use crate::train::experiment::{Control, init_meta, validate_config};
+use crate::train::events::{DataReport, EventSink, RunReport};
+use crate::train::experiment::{Control, validate_config};
 use crate::train::load::ShapeHint;
 use candle_core::Tensor;
 use serde::Serialize;
@@ -272,14 +272,7 @@ pub fn run_multitask(
             "multitask needs images to train on and to hold out: {n} image(s) loaded"
         )));
     }
-    let meta = init_meta(config)?;
-    let normalisation = match &meta {
-        Some(m) => m.normalisation.clone(),
-        None => Normalisation::from_data(&domain.subset(&train).x, domain.shape),
-    };
-    let (device, note) = open_device(config.device);
-    let mut warnings = data.warnings.clone();
-    warnings.extend(note);
+    let prepared = prepare(config, domain, &train, data.warnings.clone())?;
     let sizes: Vec<usize> = data.tasks.iter().map(|t| t.classes.len()).collect();
     let offsets: Vec<usize> = sizes
         .iter()
@@ -289,30 +282,25 @@ pub fn run_multitask(
             Some(o)
         })
         .collect();
-    let total: usize = sizes.iter().sum();
     let setup = |e: candle_core::Error| RunError::Setup(e.to_string());
-    let (joint_net, init_report) = build_network(
-        config,
-        meta.as_ref(),
-        domain.shape,
-        total,
-        normalisation.clone(),
-        &device,
-    )?;
-    let mut joint = Learner::new(joint_net, config.learning_rate)?;
+    let network = |outputs: usize| {
+        build_network(
+            config,
+            prepared.meta.as_ref(),
+            domain.shape,
+            outputs,
+            prepared.normalisation.clone(),
+            &prepared.device,
+        )
+    };
+    let (joint_net, init_report) = network(sizes.iter().sum())?;
+    let joint = Learner::new(joint_net, config.learning_rate)?;
     let mut alone = Vec::with_capacity(n_tasks);
     for &k in &sizes {
-        let (net, _) = build_network(
-            config,
-            meta.as_ref(),
-            domain.shape,
-            k,
-            normalisation.clone(),
-            &device,
-        )?;
-        alone.push(Learner::new(net, config.learning_rate)?);
+        alone.push(Learner::new(network(k)?.0, config.learning_rate)?);
     }
-    let x = Tensor::from_slice(&domain.x, domain.shape.batch_dims(n).as_slice(), &device)
+    let device = &prepared.device;
+    let x = Tensor::from_slice(&domain.x, domain.shape.batch_dims(n).as_slice(), device)
         .map_err(setup)?;
     let mut y = Vec::with_capacity(n_tasks);
     let mut mask = Vec::with_capacity(n_tasks);
@@ -322,29 +310,15 @@ pub fn run_multitask(
             .iter()
             .map(|l| if l.is_some() { 1.0 } else { 0.0 })
             .collect();
-        y.push(Tensor::from_vec(v, n, &device).map_err(setup)?);
-        mask.push(Tensor::from_vec(m, n, &device).map_err(setup)?);
+        y.push(Tensor::from_vec(v, n, device).map_err(setup)?);
+        mask.push(Tensor::from_vec(m, n, device).map_err(setup)?);
     }
-    let (trainable_params, total_params) = joint.net.param_counts(config.freeze);
-    let mut batcher =
-        crate::data::Batcher::new(train.clone(), config.batch_size, config.seed, "batches");
-    let batches = batcher.batches_per_epoch();
-    sink.emit(Event::Started {
-        epochs: config.epochs,
-        batches_per_epoch: batches,
-        trainable_params,
-        total_params,
-        device: device_name(&device).to_string(),
-        warnings: warnings.clone(),
-    });
-    let mut ticker = Ticker::new(config.epochs * batches, batches);
-    let mut history = Vec::new();
-    let mut stopped_early = false;
+    // Held-out accuracy of task `t` read from outputs `offset..offset + k`.
     let accuracy = |net: &crate::model::Network,
                     t: usize,
-                    offset: usize,
-                    k: usize|
+                    offset: usize|
      -> candle_core::Result<Option<f64>> {
+        let k = sizes[t];
         let labelled: Vec<usize> = eval
             .iter()
             .copied()
@@ -367,107 +341,72 @@ pub fn run_multitask(
             .count();
         Ok(Some(correct as f64 / labelled.len() as f64))
     };
-    let mut last: (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![None; n_tasks], vec![None; n_tasks]);
-    'epochs: for epoch in 1..=config.epochs {
-        let fail = |e: candle_core::Error| RunError::Training {
-            epoch,
-            message: e.to_string(),
-        };
-        ticker.start_epoch();
-        batcher.reshuffle();
-        let (mut loss_sum, mut loss_n) = (0.0, 0usize);
-        while let Some(idx) = batcher.next_batch() {
-            if !ticker.go_on(sink, control) {
-                stopped_early = true;
-                break 'epochs;
-            }
-            let bx = rows(&x, &idx).map_err(fail)?;
-            let by: Vec<(Tensor, Tensor)> = (0..n_tasks)
-                .map(|t| Ok((rows(&y[t], &idx)?, rows(&mask[t], &idx)?)))
-                .collect::<candle_core::Result<_>>()
-                .map_err(fail)?;
-            let logits = joint.net.forward_t(&bx, true).map_err(fail)?.logits;
-            let mut loss: Option<Tensor> = None;
-            for t in 0..n_tasks {
-                if weights[t] == 0.0 {
-                    continue;
-                }
-                let l = masked_cross_entropy(
-                    &logits.narrow(1, offsets[t], sizes[t]).map_err(fail)?,
-                    &by[t].0,
-                    &by[t].1,
-                )
+    let class_names: Vec<String> = data
+        .tasks
+        .iter()
+        .flat_map(|t| t.classes.iter().map(move |c| format!("{}={c}", t.name)))
+        .collect();
+    let mut state = (joint, alone, vec![None; n_tasks], vec![None; n_tasks]);
+    let step = |(joint, alone, _, _): &mut State, idx: &[usize], epoch: usize| {
+        let fail = in_epoch(epoch);
+        let bx = rows(&x, idx).map_err(&fail)?;
+        let by: Vec<(Tensor, Tensor)> = (0..n_tasks)
+            .map(|t| Ok((rows(&y[t], idx)?, rows(&mask[t], idx)?)))
+            .collect::<candle_core::Result<_>>()
+            .map_err(&fail)?;
+        let logits = joint.net.forward_t(&bx, true).map_err(&fail)?.logits;
+        let mut loss: Option<Tensor> = None;
+        for t in (0..n_tasks).filter(|&t| weights[t] > 0.0) {
+            let head = logits.narrow(1, offsets[t], sizes[t]).map_err(&fail)?;
+            let l = masked_cross_entropy(&head, &by[t].0, &by[t].1)
                 .and_then(|l| l * weights[t])
-                .map_err(fail)?;
-                loss = Some(match loss {
-                    Some(s) => (s + l).map_err(fail)?,
-                    None => l,
-                });
-            }
-            let value = joint.step(&loss.expect("a weight is above 0"), epoch)?;
-            for (t, learner) in alone.iter_mut().enumerate() {
-                let logits = learner.net.forward_t(&bx, true).map_err(fail)?.logits;
-                let l = masked_cross_entropy(&logits, &by[t].0, &by[t].1).map_err(fail)?;
-                learner.step(&l, epoch)?;
-            }
-            loss_sum += value;
-            loss_n += 1;
-            ticker.done(sink, epoch, idx.len(), value);
+                .map_err(&fail)?;
+            loss = Some(match loss {
+                Some(s) => (s + l).map_err(&fail)?,
+                None => l,
+            });
         }
-        let images_per_sec = ticker.images_per_sec();
+        let value = joint.step(&loss.expect("a weight is above 0"), epoch)?;
+        for (t, learner) in alone.iter_mut().enumerate() {
+            let logits = learner.net.forward_t(&bx, true).map_err(&fail)?.logits;
+            let l = masked_cross_entropy(&logits, &by[t].0, &by[t].1).map_err(&fail)?;
+            learner.step(&l, epoch)?;
+        }
+        Ok(value)
+    };
+    let end_epoch = |(joint, alone, joint_acc, alone_acc): &mut State, epoch: usize| {
+        let fail = in_epoch(epoch);
         let mut metrics = BTreeMap::new();
-        let mut joint_acc = Vec::new();
-        let mut alone_acc = Vec::new();
         for t in 0..n_tasks {
-            let j = accuracy(&joint.net, t, offsets[t], sizes[t]).map_err(fail)?;
-            let a = accuracy(&alone[t].net, t, 0, sizes[t]).map_err(fail)?;
-            if let Some(v) = j {
-                metrics.insert(metric_key("joint", &data.tasks[t].name), v);
+            joint_acc[t] = accuracy(&joint.net, t, offsets[t]).map_err(&fail)?;
+            alone_acc[t] = accuracy(&alone[t].net, t, 0).map_err(&fail)?;
+            for (which, v) in [("joint", joint_acc[t]), ("alone", alone_acc[t])] {
+                if let Some(v) = v {
+                    metrics.insert(metric_key(which, &data.tasks[t].name), v);
+                }
             }
-            if let Some(v) = a {
-                metrics.insert(metric_key("alone", &data.tasks[t].name), v);
+        }
+        let joint_mean = mean(joint_acc);
+        for (key, v) in [("joint_mean", joint_mean), ("alone_mean", mean(alone_acc))] {
+            if let Some(v) = v {
+                metrics.insert(key.into(), v);
             }
-            joint_acc.push(j);
-            alone_acc.push(a);
         }
-        let mean = |v: &[Option<f64>]| {
-            let xs: Vec<f64> = v.iter().flatten().copied().collect();
-            (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
-        };
-        let joint_mean = mean(&joint_acc);
-        let alone_mean = mean(&alone_acc);
-        if let Some(v) = alone_mean {
-            metrics.insert("alone_mean".into(), v);
+        if let Some(path) = &config.save {
+            let trained_with = format!("multitask on {}", data.origin);
+            save_checkpoint(&joint.net, &class_names, Some(trained_with), path)?;
         }
-        if let Some(v) = joint_mean {
-            metrics.insert("joint_mean".into(), v);
-        }
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / loss_n.max(1) as f64,
+        Ok(EpochFigures {
             source_accuracy: joint_mean,
             target_accuracy: None,
-            seconds: ticker.epoch_start.elapsed().as_secs_f64(),
-            images_per_sec,
             metrics,
-        };
-        if let Some(path) = &config.save {
-            let names: Vec<String> = data
-                .tasks
-                .iter()
-                .flat_map(|t| t.classes.iter().map(move |c| format!("{}={c}", t.name)))
-                .collect();
-            save_checkpoint(
-                &joint.net,
-                &names,
-                Some(format!("multitask on {}", data.origin)),
-                path,
-            )?;
-        }
-        sink.emit(Event::EpochFinished(record.clone()));
-        history.push(record);
-        last = (joint_acc, alone_acc);
-    }
+        })
+    };
+    let params = state.0.net.param_counts(config.freeze);
+    let (history, stopped_early) = train_epochs(
+        config, &train, params, &prepared, &mut state, sink, control, step, end_epoch,
+    )?;
+    let (joint, _, joint_acc, alone_acc) = state;
     let outcomes: Vec<TaskOutcome> = data
         .tasks
         .iter()
@@ -476,8 +415,8 @@ pub fn run_multitask(
             name: task.name.clone(),
             classes: task.classes.clone(),
             weight: weights[t],
-            joint_accuracy: last.0[t],
-            alone_accuracy: last.1[t],
+            joint_accuracy: joint_acc[t],
+            alone_accuracy: alone_acc[t],
             labelled_train: train
                 .iter()
                 .filter(|&&i| data.labels[t][i].is_some())
@@ -488,44 +427,38 @@ pub fn run_multitask(
                 .count(),
         })
         .collect();
-    let last_record = history.last().cloned();
-    let last_record = last_record.as_ref();
-    Ok(RunReport {
-        method: "multitask".into(),
-        backbone: joint.net.spec.backbone.name().into(),
-        freeze: config.freeze,
-        stages: joint.net.stages().iter().map(|s| s.name.clone()).collect(),
-        seed: config.seed,
-        device: device_name(&device).to_string(),
-        trainable_params,
-        total_params,
-        data: DataReport {
-            source: data.origin.clone(),
-            classes: data.tasks.iter().map(|t| t.name.clone()).collect(),
-            source_train: train.len(),
-            source_val: eval.len(),
-            skipped_files: domain.skipped.len(),
-            sample_shape: domain.shape.describe(),
-            ..Default::default()
-        },
-        final_metrics: FinalMetrics {
-            source_accuracy: last_record.and_then(|r| r.source_accuracy),
-            target_accuracy: None,
-            train_loss: last_record.map(|r| r.train_loss),
-            epochs_completed: history.len(),
-        },
+    let mut report = base_report(
+        config,
+        &joint.net,
+        &prepared,
         history,
         stopped_early,
-        elapsed_secs: started.elapsed().as_secs_f64(),
-        init: init_report,
-        warnings,
-        extra: Some(serde_json::json!({
-            "kind": "multitask",
-            "tasks": outcomes,
-            "joint_mean": last_record.and_then(|r| r.metrics.get("joint_mean")),
-            "alone_mean": last_record.and_then(|r| r.metrics.get("alone_mean")),
-        })),
-        config: config.clone(),
+        started,
+    );
+    report.data = DataReport {
+        source: data.origin.clone(),
+        classes: data.tasks.iter().map(|t| t.name.clone()).collect(),
+        source_train: train.len(),
+        source_val: eval.len(),
+        skipped_files: domain.skipped.len(),
+        sample_shape: domain.shape.describe(),
         ..Default::default()
-    })
+    };
+    report.init = init_report;
+    report.extra = Some(serde_json::json!({
+        "kind": "multitask",
+        "tasks": outcomes,
+        "joint_mean": mean(&joint_acc),
+        "alone_mean": mean(&alone_acc),
+    }));
+    Ok(report)
+}
+
+/// The joint learner, the single-task learners, and the last joint and alone accuracies.
+type State = (Learner, Vec<Learner>, Vec<Option<f64>>, Vec<Option<f64>>);
+
+/// Mean of the known values.
+fn mean(v: &[Option<f64>]) -> Option<f64> {
+    let xs: Vec<f64> = v.iter().flatten().copied().collect();
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }

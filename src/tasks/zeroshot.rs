@@ -10,17 +10,19 @@
 //! signature, corrected for how common each attribute is.
 
 use super::tables::{AttributeTable, read_attribute_table};
-use super::{Learner, Ticker, build_network, outputs, rows, stratified_split};
+use super::{
+    EpochFigures, Learner, base_report, build_network, in_epoch, outputs, prepare, rows,
+    stratified_split, train_epochs,
+};
 use crate::data::folder::{LoadOptions, decode_scan, looks_colour, scan_folder};
 use crate::data::shapes;
 use crate::data::{DataError, Domain, LoadProgress, SampleShape};
-use crate::device::{device_name, open_device};
 use crate::method::domain_classifier::bce_with_logits;
-use crate::model::{Normalisation, save_checkpoint};
+use crate::model::save_checkpoint;
 use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
-use crate::train::events::{DataReport, EpochRecord, Event, EventSink, FinalMetrics, RunReport};
-use crate::train::experiment::{Control, init_meta, validate_config};
+use crate::train::events::{DataReport, EventSink, RunReport};
+use crate::train::experiment::{Control, validate_config};
 use crate::train::load::ShapeHint;
 use candle_core::Tensor;
 use serde::Serialize;
@@ -312,44 +314,27 @@ pub fn run_zero_shot(
             logit(plan.seen.iter().map(|&c| class_sig[c][a]).sum::<f32>() / plan.seen.len() as f32)
         })
         .collect();
-    let meta = init_meta(config)?;
-    let normalisation = match &meta {
-        Some(m) => m.normalisation.clone(),
-        None => Normalisation::from_data(&domain.subset(&train).x, domain.shape),
-    };
-    let (device, note) = open_device(config.device);
     let mut warnings = data.warnings.clone();
     warnings.extend(plan.warnings.iter().cloned());
-    warnings.extend(note);
+    let prepared = prepare(config, domain, &train, warnings)?;
+    let device = &prepared.device;
     let setup = |e: candle_core::Error| RunError::Setup(e.to_string());
     let (net, init_report) = build_network(
         config,
-        meta.as_ref(),
+        prepared.meta.as_ref(),
         domain.shape,
         n_attr,
-        normalisation,
-        &device,
+        prepared.normalisation.clone(),
+        device,
     )?;
     let mut learner = Learner::new(net, config.learning_rate)?;
-    let x = Tensor::from_slice(&domain.x, domain.shape.batch_dims(n).as_slice(), &device)
+    let x = Tensor::from_slice(&domain.x, domain.shape.batch_dims(n).as_slice(), device)
         .map_err(setup)?;
     let targets: Vec<f32> = labels
         .iter()
         .flat_map(|&l| class_sig[l as usize].iter().copied())
         .collect();
-    let targets = Tensor::from_vec(targets, (n, n_attr), &device).map_err(setup)?;
-    let (trainable_params, total_params) = learner.net.param_counts(config.freeze);
-    let mut batcher =
-        crate::data::Batcher::new(train.clone(), config.batch_size, config.seed, "batches");
-    let batches = batcher.batches_per_epoch();
-    sink.emit(Event::Started {
-        epochs: config.epochs,
-        batches_per_epoch: batches,
-        trainable_params,
-        total_params,
-        device: device_name(&device).to_string(),
-        warnings: warnings.clone(),
-    });
+    let targets = Tensor::from_vec(targets, (n, n_attr), device).map_err(setup)?;
     let classes = &domain.class_names;
     let evaluate = |net: &crate::model::Network, keep: bool| -> candle_core::Result<ZeroShotEval> {
         let mut ev = ZeroShotEval {
@@ -432,36 +417,18 @@ pub fn run_zero_shot(
         Ok(ev)
     };
     let chance = 1.0 / plan.unseen.len() as f64;
-    let mut ticker = Ticker::new(config.epochs * batches, batches);
-    let mut history = Vec::new();
-    let mut stopped_early = false;
-    'epochs: for epoch in 1..=config.epochs {
-        let fail = |e: candle_core::Error| RunError::Training {
-            epoch,
-            message: e.to_string(),
-        };
-        ticker.start_epoch();
-        batcher.reshuffle();
-        let (mut loss_sum, mut loss_n) = (0.0, 0usize);
-        while let Some(idx) = batcher.next_batch() {
-            if !ticker.go_on(sink, control) {
-                stopped_early = true;
-                break 'epochs;
-            }
-            let logits = learner
-                .net
-                .forward_t(&rows(&x, &idx).map_err(fail)?, true)
-                .map_err(fail)?
-                .logits;
-            let loss =
-                bce_with_logits(&logits, &rows(&targets, &idx).map_err(fail)?).map_err(fail)?;
-            let value = learner.step(&loss, epoch)?;
-            loss_sum += value;
-            loss_n += 1;
-            ticker.done(sink, epoch, idx.len(), value);
-        }
-        let images_per_sec = ticker.images_per_sec();
-        let ev = evaluate(&learner.net, false).map_err(fail)?;
+    let step = |learner: &mut Learner, idx: &[usize], epoch: usize| {
+        let fail = in_epoch(epoch);
+        let logits = learner
+            .net
+            .forward_t(&rows(&x, idx).map_err(&fail)?, true)
+            .map_err(&fail)?
+            .logits;
+        let loss = bce_with_logits(&logits, &rows(&targets, idx).map_err(&fail)?).map_err(&fail)?;
+        learner.step(&loss, epoch)
+    };
+    let end_epoch = |learner: &mut Learner, epoch: usize| {
+        let ev = evaluate(&learner.net, false).map_err(in_epoch(epoch))?;
         let mut metrics = BTreeMap::new();
         metrics.insert("chance".into(), chance);
         metrics.insert(
@@ -471,72 +438,62 @@ pub fn run_zero_shot(
         if let Some(v) = ev.unseen_accuracy_all_classes {
             metrics.insert("unseen_among_all".into(), v);
         }
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / loss_n.max(1) as f64,
-            source_accuracy: ev.seen_accuracy,
-            target_accuracy: ev.unseen_accuracy,
-            seconds: ticker.epoch_start.elapsed().as_secs_f64(),
-            images_per_sec,
-            metrics,
-        };
         if let Some(path) = &config.save {
+            let trained_with = format!("zero-shot attributes on {}", data.origin);
             save_checkpoint(
                 &learner.net,
                 &data.table.attributes,
-                Some(format!("zero-shot attributes on {}", data.origin)),
+                Some(trained_with),
                 path,
             )?;
         }
-        sink.emit(Event::EpochFinished(record.clone()));
-        history.push(record);
-    }
+        Ok(EpochFigures {
+            source_accuracy: ev.seen_accuracy,
+            target_accuracy: ev.unseen_accuracy,
+            metrics,
+        })
+    };
+    let params = learner.net.param_counts(config.freeze);
+    let (history, stopped_early) = train_epochs(
+        config,
+        &train,
+        params,
+        &prepared,
+        &mut learner,
+        sink,
+        control,
+        step,
+        end_epoch,
+    )?;
     let final_eval = evaluate(&learner.net, true).map_err(|e| RunError::Training {
         epoch: history.len(),
         message: e.to_string(),
     })?;
-    let last = history.last();
     let names =
         |idx: &[usize]| -> Vec<String> { idx.iter().map(|&c| classes[c].clone()).collect() };
-    Ok(RunReport {
-        method: "zero-shot".into(),
-        backbone: learner.net.spec.backbone.name().into(),
-        freeze: config.freeze,
-        stages: learner
-            .net
-            .stages()
-            .iter()
-            .map(|s| s.name.clone())
-            .collect(),
-        seed: config.seed,
-        device: device_name(&device).to_string(),
-        trainable_params,
-        total_params,
-        data: DataReport {
-            source: data.origin.clone(),
-            classes: names(&plan.unseen),
-            source_train: train.len(),
-            source_val: seen_eval.len(),
-            target_eval: unseen_samples.len(),
-            target_total: unseen_samples.len(),
-            target_labelled: true,
-            skipped_files: domain.skipped.len(),
-            sample_shape: domain.shape.describe(),
-            ..Default::default()
-        },
-        final_metrics: FinalMetrics {
-            source_accuracy: last.and_then(|r| r.source_accuracy),
-            target_accuracy: last.and_then(|r| r.target_accuracy),
-            train_loss: last.map(|r| r.train_loss),
-            epochs_completed: history.len(),
-        },
+    let mut report = base_report(
+        config,
+        &learner.net,
+        &prepared,
         history,
-        confusion: Some(final_eval.confusion.clone()),
         stopped_early,
-        elapsed_secs: started.elapsed().as_secs_f64(),
-        init: init_report,
-        warnings,
-        extra: Some(serde_json::json!({
+        started,
+    );
+    report.data = DataReport {
+        source: data.origin.clone(),
+        classes: names(&plan.unseen),
+        source_train: train.len(),
+        source_val: seen_eval.len(),
+        target_eval: unseen_samples.len(),
+        target_total: unseen_samples.len(),
+        target_labelled: true,
+        skipped_files: domain.skipped.len(),
+        sample_shape: domain.shape.describe(),
+        ..Default::default()
+    };
+    report.confusion = Some(final_eval.confusion.clone());
+    report.init = init_report;
+    report.extra = Some(serde_json::json!({
             "kind": "zero-shot",
             "attributes": data.table.attributes,
             "classes": classes,
@@ -552,8 +509,6 @@ pub fn run_zero_shot(
             "unseen_class_accuracy": final_eval.unseen_class_accuracy.iter()
                 .map(|(c, v, n)| serde_json::json!({"class": c, "accuracy": v, "images": n})).collect::<Vec<_>>(),
             "predictions": final_eval.predictions,
-        })),
-        config: config.clone(),
-        ..Default::default()
-    })
+    }));
+    Ok(report)
 }

@@ -141,6 +141,38 @@ pub fn init_meta(config: &ExperimentConfig) -> Result<Option<ModelMeta>, RunErro
         .map_err(RunError::from)
 }
 
+/// The backbone of a run: the `--init` model's (`--backbone`, if given, must agree), else
+/// the one asked for, else the default for the data; an `--init` model must also take
+/// inputs of `shape`.
+pub fn resolve_backbone(
+    meta: Option<&ModelMeta>,
+    asked: Option<BackboneKind>,
+    shape: crate::data::SampleShape,
+) -> Result<BackboneKind, RunError> {
+    let backbone = match (meta, asked) {
+        (Some(m), Some(b)) if m.backbone != b => {
+            return Err(RunError::Invalid(format!(
+                "--backbone {} differs from the --init model's backbone {}",
+                b.name(),
+                m.backbone.name()
+            )));
+        }
+        (Some(m), _) => m.backbone,
+        (None, Some(b)) => b,
+        (None, None) => BackboneKind::default_for(shape),
+    };
+    if let Some(m) = meta {
+        if m.input != shape {
+            return Err(RunError::Invalid(format!(
+                "the --init model expects {} input but the data was loaded as {}",
+                m.input.describe(),
+                shape.describe()
+            )));
+        }
+    }
+    Ok(backbone)
+}
+
 impl Experiment {
     /// Validate `config` against `pair` and prepare the network, method and data.
     pub fn new(config: ExperimentConfig, pair: Arc<DomainPair>) -> Result<Self, RunError> {
@@ -159,27 +191,7 @@ impl Experiment {
         }
         let shape = pair.source.shape;
         let meta = init_meta(&config)?;
-        let backbone = match (&meta, config.backbone) {
-            (Some(m), Some(b)) if m.backbone != b => {
-                return Err(RunError::Invalid(format!(
-                    "--backbone {} differs from the --init model's backbone {}",
-                    b.name(),
-                    m.backbone.name()
-                )));
-            }
-            (Some(m), _) => m.backbone,
-            (None, Some(b)) => b,
-            (None, None) => BackboneKind::default_for(shape),
-        };
-        if let Some(m) = &meta {
-            if m.input != shape {
-                return Err(RunError::Invalid(format!(
-                    "the --init model expects {} input but the data was loaded as {}",
-                    m.input.describe(),
-                    shape.describe()
-                )));
-            }
-        }
+        let backbone = resolve_backbone(meta.as_ref(), config.backbone, shape)?;
         let (split, split_warnings) = split_indices(
             &pair,
             config.val_fraction,
