@@ -6,7 +6,8 @@
 use super::commands::AppCommand;
 use super::export::ExportKind;
 use super::jobs::{Job, block_on, take_finished};
-use super::runs::{RunRecord, RunStatus, Runs};
+use super::runs::{RunKind, RunRecord, RunStatus, Runs};
+use super::task_results::{TaskResultsState, task_details_ui};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
 use crate::analysis::RunOutcome;
@@ -47,6 +48,8 @@ pub struct CompareState {
     /// Where the overlay plot was last drawn (for the PNG export).
     pub curves_rect: Option<egui::Rect>,
     dialog: Option<Job<Option<PathBuf>>>,
+    /// Multitask, zero-shot and stepping-stone details.
+    pub tasks: TaskResultsState,
 }
 
 impl CompareState {
@@ -60,6 +63,10 @@ impl CompareState {
 
 /// The baseline a run is compared with: the latest finished source-only run on the same data.
 pub fn source_only_baseline<'a>(runs: &'a Runs, run: &RunRecord) -> Option<&'a RunRecord> {
+    // Multitask and zero-shot runs have data and accuracies of their own.
+    if run.config.method.is_task_method() {
+        return None;
+    }
     runs.records
         .iter()
         .rev()
@@ -79,6 +86,7 @@ pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
             .records
             .iter()
             .filter(|r| r.pair_id == pair_id && !r.status.is_live())
+            .filter(|r| !r.config.method.is_task_method())
             .filter(|r| r.target_accuracy().is_some())
             .collect();
         let outcomes: Vec<RunOutcome> = finished
@@ -206,7 +214,11 @@ fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look
                         {
                             state.detail = Some(r.id);
                         }
-                        ui.label(r.config.method.name());
+                        if r.kind() == RunKind::SteppingStones {
+                            ui.label(format!("{} via stones", r.config.method.name()));
+                        } else {
+                            ui.label(r.config.method.name());
+                        }
                         ui.label(r.config.freeze.to_string());
                         ui.label(r.config.seed.to_string());
                         ui.label(r.config.target_labels.to_string());
@@ -282,6 +294,8 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Lo
                 let pts: Vec<[f64; 2]> = r
                     .history
                     .iter()
+                    // A stepping-stone run's direct epochs are its comparison, not the run.
+                    .filter(|h| !h.metrics.contains_key("direct"))
                     .filter_map(|h| {
                         let v = match curve {
                             OverlayCurve::TargetAccuracy => h.target_accuracy,
@@ -311,13 +325,17 @@ fn detail_ui(
     commands: &mut Vec<AppCommand>,
 ) {
     ui.heading(format!("Run {}", run.label()));
+    let target_labels = if run.config.method.is_task_method() {
+        String::new()
+    } else {
+        format!(" · {} target labels per class", run.config.target_labels)
+    };
     ui.label(format!(
-        "{} · {} epochs · lr {} · batch {} · {} target labels per class · {}",
+        "{} · {} epochs · lr {} · batch {}{target_labels} · {}",
         super::theme::plain(&run.config.data.describe()),
         run.history.len(),
         run.config.learning_rate,
         run.config.batch_size,
-        run.config.target_labels,
         if run.device.is_empty() {
             "—"
         } else {
@@ -359,15 +377,42 @@ fn detail_ui(
         }
         return;
     };
-    instance_weights_ui(ui, run, report, thumbs, look);
+    task_details_ui(ui, &mut state.tasks, run, report, thumbs, look);
+    // Multitask and zero-shot runs did not train on the loaded pair: its images are not theirs.
+    let pair = run
+        .pair
+        .as_ref()
+        .filter(|_| !run.config.method.is_task_method());
+    if let Some(pair) = pair {
+        instance_weights_ui(ui, run, pair, report, thumbs, look);
+    }
     if let Some(cm) = &report.confusion {
         ui.separator();
-        ui.label(
-            RichText::new("Confusion matrix (target): rows = true class, columns = predicted")
-                .strong(),
-        );
-        confusion_ui(ui, cm, &run.pair.classes, look);
+        let title = if run.config.method == MethodKind::ZeroShot {
+            "Confusion matrix (unseen classes): rows = true class, columns = predicted"
+        } else {
+            "Confusion matrix (target): rows = true class, columns = predicted"
+        };
+        ui.label(RichText::new(title).strong());
+        let classes = match pair {
+            Some(p) if report.data.classes.is_empty() => &p.classes,
+            _ => &report.data.classes,
+        };
+        confusion_ui(ui, cm, classes, look);
+        let shorts = short_names(classes);
+        if classes.len() <= 12 && shorts.iter().zip(classes).any(|(s, c)| s != c) {
+            let key: Vec<String> = shorts
+                .iter()
+                .zip(classes)
+                .filter(|(s, c)| s != c)
+                .map(|(s, c)| format!("{s} = {c}"))
+                .collect();
+            ui.weak(key.join(" · "));
+        }
     }
+    let Some(pair) = pair else {
+        return;
+    };
     ui.separator();
     let wrong: Vec<_> = report
         .predictions
@@ -384,13 +429,7 @@ fn detail_ui(
             .strong(),
         );
         let side = look.thumb_side() * 1.2;
-        let name = |c: u32| {
-            run.pair
-                .classes
-                .get(c as usize)
-                .cloned()
-                .unwrap_or_default()
-        };
+        let name = |c: u32| pair.classes.get(c as usize).cloned().unwrap_or_default();
         // Fixed columns: each cell is a thumbnail over its "true as predicted" caption.
         let cell_w = side + 10.0;
         let columns = ((ui.available_width() / cell_w).floor() as usize).max(1);
@@ -403,7 +442,7 @@ fn detail_ui(
                         target: true,
                         index: p.index,
                     };
-                    let tex = thumbs.get(ui.ctx(), &run.pair.target, key);
+                    let tex = thumbs.get(ui.ctx(), &pair.target, key);
                     let (truth, predicted) = (name(p.label.unwrap_or(0)), name(p.predicted));
                     ui.allocate_ui(egui::vec2(cell_w - 4.0, side * 1.6), |ui| {
                         ui.vertical(|ui| {
@@ -485,13 +524,13 @@ fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Lo
     );
     let p = ui.painter_at(rect);
     let text = ui.visuals().text_color();
-    for (i, name) in classes.iter().enumerate().take(k) {
-        let short: String = name.chars().take(4).collect();
+    let shorts = short_names(classes);
+    for (i, short) in shorts.iter().enumerate().take(k) {
         let x = rect.left() + cell * (i as f32 + 1.5);
         p.text(
             egui::pos2(x, rect.top() + cell * 0.5),
             egui::Align2::CENTER_CENTER,
-            &short,
+            short,
             font.clone(),
             text,
         );
@@ -499,7 +538,7 @@ fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Lo
         p.text(
             egui::pos2(rect.left() + cell * 0.5, y),
             egui::Align2::CENTER_CENTER,
-            &short,
+            short,
             font.clone(),
             text,
         );
@@ -542,6 +581,37 @@ fn confusion_ui(ui: &mut egui::Ui, cm: &[Vec<u32>], classes: &[String], look: Lo
     }
 }
 
+/// Short labels for the matrix's axes: the first four letters, or, when those collide
+/// (`square-blue-filled`, `square-red-outline`), the initials of the name's parts, or
+/// else the class numbers.
+pub fn short_names(classes: &[String]) -> Vec<String> {
+    let unique = |v: &[String]| {
+        let mut s: Vec<&String> = v.iter().collect();
+        s.sort();
+        s.dedup();
+        s.len() == v.len()
+    };
+    let prefix: Vec<String> = classes
+        .iter()
+        .map(|c| c.chars().take(4).collect())
+        .collect();
+    if unique(&prefix) {
+        return prefix;
+    }
+    let initials: Vec<String> = classes
+        .iter()
+        .map(|c| {
+            c.split(['-', '_', ' '])
+                .filter_map(|p| p.chars().next())
+                .collect()
+        })
+        .collect();
+    if unique(&initials) {
+        return initials;
+    }
+    (1..=classes.len()).map(|i| i.to_string()).collect()
+}
+
 /// Per-source-image weights of an instance-based run, read from its report.
 fn instance_weights(report: &crate::train::RunReport) -> Vec<(usize, f64)> {
     let Some(list) = report
@@ -568,6 +638,7 @@ fn instance_weights(report: &crate::train::RunReport) -> Vec<(usize, f64)> {
 fn instance_weights_ui(
     ui: &mut egui::Ui,
     run: &RunRecord,
+    pair: &crate::data::DomainPair,
     report: &crate::train::RunReport,
     thumbs: &mut Thumbnails,
     look: Look,
@@ -601,16 +672,10 @@ fn instance_weights_ui(
                         target: false,
                         index,
                     };
-                    let tex = thumbs.get(ui.ctx(), &run.pair.source, key);
+                    let tex = thumbs.get(ui.ctx(), &pair.source, key);
                     ui.allocate_ui(egui::vec2(cell_w - 4.0, side * 1.6), |ui| {
                         ui.vertical(|ui| {
-                            let file = run
-                                .pair
-                                .source
-                                .files
-                                .get(index)
-                                .cloned()
-                                .unwrap_or_default();
+                            let file = pair.source.files.get(index).cloned().unwrap_or_default();
                             thumb_ui(ui, tex.as_ref(), side).on_hover_text(file);
                             ui.label(RichText::new(format!("w {w:.3}")).small());
                         });

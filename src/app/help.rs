@@ -29,6 +29,8 @@ pub fn help_text(view: View) -> (&'static str, &'static [&'static str]) {
                 "The network is a row of stages. Freezing the first k stages keeps their weights: their features are reused as they are (parameter-based transfer), and only the rest trains. Freeze all stages and you have a frozen feature extractor with a new classifier.",
                 "Methods are grouped by the kind of transfer: baselines (no transfer, to compare against), parameter-based (reuse weights and fine-tune), feature-based (DDC/DAN add an MMD loss on an adaptation layer, Deep CORAL aligns covariances), adversarial (DANN: the features learn to fool a domain classifier through a gradient reversal layer, the GAN idea) and instance-based (source images re-weighted by how target-like they are).",
                 "Target-only trains on the few labelled target images alone: if a transfer method does worse than it, that is negative transfer.",
+                "Across tasks: multitask learning trains one shared trunk with a head per task (the shape, colour and fill of the same image) and compares it with each task trained alone; zero-shot learning describes classes by attributes, learns the attributes from the seen classes and names a class never seen by its attribute signature. Both bring their own data: the built-in shapes demo, or a folder with a CSV.",
+                "Stepping stones: when source and target are far apart, transfer through intermediate domains, one hop at a time; the model labels each domain it reaches before going on. The run is compared with direct transfer on the same number of epochs.",
             ],
         ),
         View::Training => (
@@ -37,6 +39,7 @@ pub fn help_text(view: View) -> (&'static str, &'static [&'static str]) {
                 "The loss should fall; source accuracy shows how well the model learned the labelled domain; target accuracy shows how well that knowledge transferred.",
                 "Adaptation methods add their own curves: MMD² falling means the feature distributions are being pulled together; a domain classifier's accuracy falling toward 50% means it can no longer tell the domains apart.",
                 "The feature map is recomputed after every epoch from the model being trained: with a good adaptation method the blue and orange clouds move together, class by class.",
+                "Multitask: one colour per task, solid when trained together, dashed when alone. Zero-shot: accuracy on the seen classes and on the unseen ones (never in training), against the grey chance line. Stepping stones: a dotted line where each hop begins; after the last hop, direct transfer on the same budget draws a curve of its own.",
             ],
         ),
         View::Compare => (
@@ -45,6 +48,7 @@ pub fn help_text(view: View) -> (&'static str, &'static [&'static str]) {
                 "Every run is listed with its settings and its target accuracy. Δ compares it with the source-only run on the same data: positive means the transfer method helped.",
                 "Negative transfer — transfer doing worse than not transferring (training on the target alone, or the plain source model) — is flagged in yellow.",
                 "The confusion matrix shows which classes are mistaken for which, and the gallery shows the target images the model got wrong.",
+                "Multitask runs show each task trained together and alone, and the difference; zero-shot runs the attribute table with the unseen classes marked, how often each attribute was right, each unseen class's accuracy, and for an image you pick its predicted attributes and the class they point to; stepping-stone runs each hop (with the pseudo-labels it handed on) and stepping against direct transfer.",
             ],
         ),
     }

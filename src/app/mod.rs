@@ -19,6 +19,8 @@ pub mod runs;
 pub mod setup;
 pub mod similarity;
 pub mod state;
+pub mod task_results;
+pub mod task_setup;
 pub mod theme;
 pub mod thumbs;
 pub mod training;

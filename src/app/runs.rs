@@ -52,6 +52,28 @@ impl RunStatus {
     }
 }
 
+/// The kinds of run the views draw differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunKind {
+    /// One source, one target.
+    Transfer,
+    Multitask,
+    ZeroShot,
+    SteppingStones,
+}
+
+impl RunKind {
+    /// The kind of run `config` starts.
+    pub fn of(config: &ExperimentConfig) -> Self {
+        match config.method {
+            crate::method::MethodKind::Multitask => RunKind::Multitask,
+            crate::method::MethodKind::ZeroShot => RunKind::ZeroShot,
+            _ if config.stepping_stones || !config.via.is_empty() => RunKind::SteppingStones,
+            _ => RunKind::Transfer,
+        }
+    }
+}
+
 /// The latest progress report.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
@@ -67,8 +89,11 @@ pub struct RunRecord {
     /// 1-based, in start order.
     pub id: usize,
     pub config: ExperimentConfig,
-    pub pair: Arc<DomainPair>,
+    /// The domains it trained on; None for the across-task methods, which load their own.
+    pub pair: Option<Arc<DomainPair>>,
     pub pair_id: u64,
+    /// Epochs the run will report in all (a stepping-stone run: every hop and the direct run).
+    pub total_epochs: usize,
     pub status: RunStatus,
     pub history: Vec<EpochRecord>,
     /// (epoch + fraction, loss) per progress report.
@@ -88,14 +113,24 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Target accuracy after the last epoch.
+    /// Target accuracy after the last epoch (of a stepping-stone run: its last hop, not
+    /// the direct run it is compared with).
     pub fn target_accuracy(&self) -> Option<f64> {
-        self.history.last().and_then(|r| r.target_accuracy)
+        self.last_own_epoch().and_then(|r| r.target_accuracy)
     }
 
-    /// Source accuracy after the last epoch.
+    /// Source accuracy after the last epoch (of a stepping-stone run: its last hop).
     pub fn source_accuracy(&self) -> Option<f64> {
-        self.history.last().and_then(|r| r.source_accuracy)
+        self.last_own_epoch().and_then(|r| r.source_accuracy)
+    }
+
+    /// The last epoch of the run itself: a stepping-stone run's direct epochs (tagged
+    /// `direct`) are only there for comparison.
+    fn last_own_epoch(&self) -> Option<&EpochRecord> {
+        self.history
+            .iter()
+            .rev()
+            .find(|r| !r.metrics.contains_key("direct"))
     }
 
     /// True when a checkpoint with at least one epoch exists.
@@ -103,10 +138,26 @@ impl RunRecord {
         !self.history.is_empty() && self.checkpoint.exists()
     }
 
+    /// True when its model reads the loaded kind of data (not a multitask or zero-shot
+    /// model, whose outputs are tasks or attributes): its features can be mapped.
+    pub fn has_pair_model(&self) -> bool {
+        self.pair.is_some() && !self.config.method.is_task_method() && self.has_checkpoint()
+    }
+
+    /// What kind of run it is: `extra.kind` of the report, or what the config says.
+    pub fn kind(&self) -> RunKind {
+        RunKind::of(&self.config)
+    }
+
     /// A one-line name, e.g. "#3 dann, freeze 1".
     pub fn label(&self) -> String {
+        let via = if self.kind() == RunKind::SteppingStones {
+            " via stones"
+        } else {
+            ""
+        };
         format!(
-            "#{} {}, freeze {}",
+            "#{} {}{via}, freeze {}",
             self.id,
             self.config.method.name(),
             self.config.freeze
@@ -202,7 +253,7 @@ impl Runs {
     pub fn start(
         &mut self,
         mut config: ExperimentConfig,
-        pair: Arc<DomainPair>,
+        pair: Option<Arc<DomainPair>>,
         pair_id: u64,
         ctx: &egui::Context,
     ) -> Result<usize, String> {
@@ -225,14 +276,16 @@ impl Runs {
         let wake_ctx = ctx.clone();
         let worker = Worker::spawn(
             config.clone(),
-            Some(pair.clone()),
+            pair.clone(),
             threads,
             Arc::new(move || wake_ctx.request_repaint()),
         )
         .map_err(|e| format!("could not start the training thread: {e}"))?;
         self.next_id += 1;
+        let map_wanted = pair.is_some();
         self.records.push(RunRecord {
             id,
+            total_epochs: config.epochs,
             config,
             pair,
             pair_id,
@@ -252,7 +305,8 @@ impl Runs {
         });
         self.worker = Some((id, worker));
         self.pending_map = None;
-        self.want_map = Some((id, 0));
+        // Multitask and zero-shot models have no map of the loaded domains.
+        self.want_map = map_wanted.then_some((id, 0));
         Ok(id)
     }
 
@@ -317,6 +371,7 @@ impl Runs {
         match ev {
             Event::Loading { .. } => map_ready = false,
             Event::Started {
+                epochs,
                 trainable_params,
                 total_params,
                 device,
@@ -324,6 +379,7 @@ impl Runs {
                 ..
             } => {
                 run.status = RunStatus::Training;
+                run.total_epochs = epochs.max(1);
                 run.trainable_params = trainable_params;
                 run.total_params = total_params;
                 run.device = device;
@@ -356,9 +412,16 @@ impl Runs {
             }
             Event::EpochFinished(rec) => {
                 let epoch = rec.epoch;
+                // A stepping-stone run saves its model only in the last hop, and the
+                // direct run (for comparison) not at all: no map for those epochs.
+                let mapped = run.pair.is_some()
+                    && !run.config.method.is_task_method()
+                    && !rec.metrics.contains_key("direct");
                 run.history.push(rec);
                 run.elapsed_secs = run.started.elapsed().as_secs_f64();
-                self.pending_map = Some((id, epoch));
+                if mapped {
+                    self.pending_map = Some((id, epoch));
+                }
                 map_ready = false;
             }
             Event::Paused => run.status = RunStatus::Paused,
@@ -424,8 +487,13 @@ impl Runs {
             return;
         };
         let Some(run) = self.get(run_id) else { return };
+        let Some(pair) = run.pair.clone() else { return };
+        // Earlier hops of a stepping-stone run save to their own temporary files.
+        if epoch > 0 && !run.checkpoint.is_file() {
+            return;
+        }
         let req = MapRequest {
-            pair: run.pair.clone(),
+            pair,
             // The pixels do not change with training: the live map shows a stage.
             layer: match layer {
                 Layer::Pixels => Layer::Stage(usize::MAX),

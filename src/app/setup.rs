@@ -5,6 +5,7 @@
 
 use super::jobs::Job;
 use super::runs::Runs;
+use super::task_setup::{TaskData, TaskSetup, stepping_ui, task_data_ui};
 use super::theme::Look;
 use crate::data::{DomainPair, SampleShape};
 use crate::device::{DeviceChoice, DeviceInfo};
@@ -68,6 +69,8 @@ pub struct SetupState {
     pub devices: Vec<DeviceInfo>,
     /// Text of the "start from a file" field.
     pub init_text: String,
+    /// Data of the across-task methods and the stepping stones.
+    pub tasks: TaskSetup,
 }
 
 impl Default for SetupState {
@@ -78,6 +81,7 @@ impl Default for SetupState {
             net_error: None,
             devices: crate::device::available_devices(),
             init_text: String::new(),
+            tasks: TaskSetup::default(),
         }
     }
 }
@@ -109,6 +113,7 @@ impl SetupState {
         config: &ExperimentConfig,
         pair: Option<&DomainPair>,
     ) {
+        self.tasks.poll(ctx);
         if let Some((_, job)) = &self.job {
             match job.poll() {
                 super::jobs::Polled::Pending => return,
@@ -166,6 +171,21 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
     None
 }
 
+/// Why the next run cannot start, if it cannot: multitask and zero-shot runs need their
+/// own data (not the loaded pair), the others the loaded pair and valid stepping stones.
+pub fn run_problem(
+    config: &ExperimentConfig,
+    pair: Option<&DomainPair>,
+    tasks: &TaskSetup,
+    data: &TaskData,
+) -> Option<String> {
+    if config.method.is_task_method() {
+        tasks.problem(config, data)
+    } else {
+        config_problem(config, pair).or_else(|| tasks.via_problem(config))
+    }
+}
+
 /// The engine speaks in command-line flags; say it with the GUI's control names.
 pub fn gui_words(message: &str) -> String {
     super::theme::plain(message)
@@ -182,6 +202,12 @@ pub fn gui_words(message: &str) -> String {
         .replace("--freeze", "Frozen stages")
         .replace("--init", "starting model")
         .replace("--backbone", "Backbone")
+        .replace("--task-weights", "the task weights")
+        .replace("(--unseen a,b,…)", "(tick them in the attribute table)")
+        .replace("--unseen", "the unseen classes")
+        .replace("--labels CSV", "a labels CSV")
+        .replace("--attributes CSV", "an attributes CSV")
+        .replace("(--via DIR)", "(an intermediate folder)")
 }
 
 /// Group title and one-line meaning of a method family.
@@ -234,6 +260,8 @@ pub fn setup_ui(
     ui: &mut egui::Ui,
     state: &mut SetupState,
     config: &mut ExperimentConfig,
+    task_data: &mut TaskData,
+    loaded_demo: Option<&str>,
     pair: Option<&DomainPair>,
     runs: &Runs,
     running: bool,
@@ -244,11 +272,32 @@ pub fn setup_ui(
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.add_enabled_ui(!running, |ui| {
-                network_ui(ui, state, config, pair, look);
+                if config.method.is_task_method() {
+                    task_data_ui(ui, &mut state.tasks, task_data, config, look);
+                } else {
+                    network_ui(ui, state, config, pair, look);
+                }
                 ui.separator();
                 ui.columns(2, |cols| {
                     method_ui(&mut cols[0], config, look);
-                    settings_ui(&mut cols[1], state, config, pair, runs, presentation, look);
+                    settings_ui(
+                        &mut cols[1],
+                        state,
+                        config,
+                        task_data,
+                        pair,
+                        runs,
+                        presentation,
+                        look,
+                    );
+                    // Next to the settings: the method list is long.
+                    if !config.method.is_task_method() {
+                        cols[1].separator();
+                        // Not justified: buttons keep their own width.
+                        cols[1].vertical(|ui| {
+                            stepping_ui(ui, &mut state.tasks, config, loaded_demo, look);
+                        });
+                    }
                 });
             });
             if running {
@@ -366,13 +415,20 @@ fn network_ui(
     }
 }
 
+/// What a box of a diagram stands for.
 #[derive(Clone, Copy)]
-enum BoxKind {
+pub(crate) enum BoxKind {
     Io,
     Stage { frozen: bool },
 }
 
-fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egui::Response {
+/// A box of a diagram (a network stage, or a domain), clickable.
+pub(crate) fn stage_box_ui(
+    ui: &mut egui::Ui,
+    text: &str,
+    kind: BoxKind,
+    look: Look,
+) -> egui::Response {
     let font = egui::TextStyle::Body.resolve(ui.style());
     let galley = ui
         .painter()
@@ -421,7 +477,8 @@ fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egu
     resp
 }
 
-fn arrow_ui(ui: &mut egui::Ui) {
+/// An arrow between two boxes.
+pub(crate) fn arrow_ui(ui: &mut egui::Ui) {
     let h = ui.text_style_height(&egui::TextStyle::Heading);
     let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 1.2, h * 2.0), egui::Sense::hover());
     let stroke = egui::Stroke::new(2.0, ui.visuals().text_color());
@@ -483,11 +540,13 @@ fn settings_ui(
     ui: &mut egui::Ui,
     state: &mut SetupState,
     config: &mut ExperimentConfig,
+    task_data: &TaskData,
     pair: Option<&DomainPair>,
     runs: &Runs,
     presentation: bool,
     look: Look,
 ) {
+    let task = config.method.is_task_method();
     ui.heading("Settings");
     egui::Grid::new("settings-grid")
         .num_columns(2)
@@ -497,11 +556,13 @@ fn settings_ui(
             ui.add(egui::DragValue::new(&mut config.epochs).range(1..=500))
                 .labelled_by(l.id);
             ui.end_row();
-            let l = ui.label("Labelled target images per class");
-            ui.add(egui::DragValue::new(&mut config.target_labels).range(0..=10_000))
-                .labelled_by(l.id)
-                .on_hover_text("0 = unsupervised adaptation: the target's labels are only used to measure accuracy");
-            ui.end_row();
+            if !task {
+                let l = ui.label("Labelled target images per class");
+                ui.add(egui::DragValue::new(&mut config.target_labels).range(0..=10_000))
+                    .labelled_by(l.id)
+                    .on_hover_text("0 = unsupervised adaptation: the target's labels are only used to measure accuracy");
+                ui.end_row();
+            }
             if let Some(default) = config.method.default_lambda() {
                 let l = ui.label("Adaptation weight λ");
                 let mut lambda = config.lambda.unwrap_or(default);
@@ -514,9 +575,22 @@ fn settings_ui(
                 }
                 ui.end_row();
             }
-            if let Some(pair) = pair {
+            // Multitask and zero-shot runs read images (the demo's are 28×28 colour).
+            let shape = if task {
+                Some(SampleShape::Image {
+                    channels: 3,
+                    height: 28,
+                    width: 28,
+                })
+            } else {
+                pair.map(|p| p.source.shape)
+            };
+            if let Some(shape) = shape {
                 let l = ui.label("Backbone");
-                let current = backbone_for(config, pair);
+                let current = config
+                    .backbone
+                    .filter(|b| backbone_fits(*b, shape))
+                    .unwrap_or_else(|| BackboneKind::default_for(shape));
                 let mut choice = config.backbone;
                 egui::ComboBox::from_id_salt("backbone")
                     .selected_text(match choice {
@@ -526,7 +600,7 @@ fn settings_ui(
                     .show_ui(ui, |ui| {
                         ui.selectable_value(&mut choice, None, "default for the data");
                         for b in [BackboneKind::Mlp, BackboneKind::SmallCnn, BackboneKind::Resnet18] {
-                            if backbone_fits(b, pair.source.shape) {
+                            if backbone_fits(b, shape) {
                                 ui.selectable_value(&mut choice, Some(b), b.name());
                             }
                         }
@@ -606,7 +680,7 @@ fn settings_ui(
         .show(ui, |ui| advanced(ui, config));
     ui.add_space(6.0);
     start_from_ui(ui, state, config, runs, look);
-    if let Some(p) = config_problem(config, pair) {
+    if let Some(p) = run_problem(config, pair, &state.tasks, task_data) {
         ui.colored_label(look.error(), format!("Cannot train yet: {p}"));
     }
 }

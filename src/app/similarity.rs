@@ -127,7 +127,7 @@ impl SimilarityState {
         }
         let Some((pair, pair_id)) = pair else { return };
         if let NetworkChoice::Run(id) = self.network
-            && !runs.get(id).is_some_and(|r| r.has_checkpoint())
+            && !runs.get(id).is_some_and(|r| r.has_pair_model())
         {
             self.network = NetworkChoice::Untrained;
         }
@@ -420,7 +420,7 @@ fn controls_ui(
                         NetworkChoice::Untrained,
                         net_text(NetworkChoice::Untrained),
                     );
-                    for r in runs.records.iter().filter(|r| r.has_checkpoint()) {
+                    for r in runs.records.iter().filter(|r| r.has_pair_model()) {
                         ui.selectable_value(
                             &mut state.network,
                             NetworkChoice::Run(r.id),

@@ -10,8 +10,9 @@ use super::feature_map::{ColourBy, Layer};
 use super::frame_stats::FrameStats;
 use super::help::help_ui;
 use super::runs::{RunStatus, Runs};
-use super::setup::{SetupState, config_problem, setup_ui};
+use super::setup::{SetupState, run_problem, setup_ui};
 use super::similarity::{SimilarityState, similarity_ui};
+use super::task_setup::TaskData;
 use super::theme::{Look, ThemeChoice, apply};
 use super::thumbs::Thumbnails;
 use super::training::{TrainingView, training_ui};
@@ -45,6 +46,8 @@ pub struct Settings {
     pub target_folder: String,
     /// Settings of the next run (its data and save path are set when it starts).
     pub config: ExperimentConfig,
+    /// Data of the multitask and zero-shot runs.
+    pub tasks: TaskData,
     pub map_layer: Layer,
     pub map_colour: ColourBy,
     pub map_points: usize,
@@ -64,6 +67,7 @@ impl Default for Settings {
             source_folder: String::new(),
             target_folder: String::new(),
             config: ExperimentConfig::default(),
+            tasks: TaskData::default(),
             map_layer: Layer::Pixels,
             map_colour: ColourBy::Domain,
             map_points: 400,
@@ -153,6 +157,9 @@ impl TransferLabApp {
         if let Some(init) = &app.settings.config.init {
             app.setup.init_text = init.display().to_string();
         }
+        app.setup
+            .tasks
+            .restore(&app.settings.tasks, &app.settings.config.via);
         app.data
             .source_field
             .set(app.settings.source_folder.clone());
@@ -207,10 +214,16 @@ impl TransferLabApp {
         if self.runs.is_running() {
             return Some("a run is training".into());
         }
-        if self.data.is_loading() {
+        // Multitask and zero-shot runs bring their own data.
+        if self.data.is_loading() && !self.settings.config.method.is_task_method() {
             return Some("the data is still loading".into());
         }
-        config_problem(&self.settings.config, self.data.pair().map(|p| p.as_ref()))
+        run_problem(
+            &self.settings.config,
+            self.data.pair().map(|p| p.as_ref()),
+            &self.setup.tasks,
+            &self.settings.tasks,
+        )
     }
 
     fn notify(&mut self, text: impl Into<String>, error: bool) {
@@ -407,8 +420,18 @@ impl TransferLabApp {
             }
             ui.separator();
             let c = &self.settings.config;
+            let extra = if c.method.is_task_method() {
+                match self.settings.tasks.source {
+                    super::task_setup::TaskSource::Demo => " · shapes demo",
+                    super::task_setup::TaskSource::Folder => " · folder + CSV",
+                }
+            } else if c.stepping_stones || !c.via.is_empty() {
+                " · stepping stones (epochs per hop)"
+            } else {
+                ""
+            };
             ui.label(format!(
-                "{} · {} frozen · {} epochs",
+                "{} · {} frozen · {} epochs{extra}",
                 c.method.name(),
                 c.freeze,
                 c.epochs
@@ -417,7 +440,7 @@ impl TransferLabApp {
             match self.runs.live().or_else(|| self.runs.latest()) {
                 Some(r) if r.status.is_live() => {
                     if let Some(p) = r.progress {
-                        let total = (r.config.epochs * p.batches).max(1);
+                        let total = (r.total_epochs * p.batches).max(1);
                         let done = p.epoch.saturating_sub(1) * p.batches + p.batch;
                         let text = if r.status == RunStatus::Paused {
                             format!("run #{} paused", r.id)
@@ -426,7 +449,7 @@ impl TransferLabApp {
                                 "run #{} · epoch {}/{} · {:.0} img/s · {} left",
                                 r.id,
                                 p.epoch,
-                                r.config.epochs,
+                                r.total_epochs,
                                 p.images_per_sec,
                                 super::training::duration_words(p.eta_secs)
                             )
@@ -442,9 +465,13 @@ impl TransferLabApp {
                     }
                 }
                 Some(r) => {
-                    let acc = r
-                        .target_accuracy()
-                        .map(|a| format!(": target accuracy {:.1}%", a * 100.0))
+                    let (what, acc) = match r.config.method {
+                        MethodKind::ZeroShot => ("unseen classes", r.target_accuracy()),
+                        MethodKind::Multitask => ("mean over tasks", r.source_accuracy()),
+                        _ => ("target accuracy", r.target_accuracy()),
+                    };
+                    let acc = acc
+                        .map(|a| format!(": {what} {:.1}%", a * 100.0))
                         .unwrap_or_default();
                     match &r.status {
                         RunStatus::Failed(_) => {
@@ -516,10 +543,16 @@ impl TransferLabApp {
             View::Setup => {
                 let pair = self.data.pair().cloned();
                 let running = self.runs.is_running();
+                let loaded_demo = match self.data.loaded.as_ref().map(|l| &l.origin) {
+                    Some(DataSource::Demo { name }) => Some(name.clone()),
+                    _ => None,
+                };
                 setup_ui(
                     ui,
                     &mut self.setup,
                     &mut self.settings.config,
+                    &mut self.settings.tasks,
+                    loaded_demo.as_deref(),
                     pair.as_deref(),
                     &self.runs,
                     running,
@@ -630,15 +663,28 @@ impl TransferLabApp {
             self.notify(format!("Cannot train: {b}"), true);
             return;
         }
-        let Some(loaded) = &self.data.loaded else {
-            return;
+        let (config, pair) = if self.settings.config.method.is_task_method() {
+            // Multitask and zero-shot runs load their own data on the worker.
+            let config = self
+                .setup
+                .tasks
+                .run_config(&self.settings.config, &self.settings.tasks);
+            (config, None)
+        } else {
+            let Some(loaded) = &self.data.loaded else {
+                return;
+            };
+            let mut config = self.settings.config.clone();
+            config.data = loaded.origin.clone();
+            // The checkbox shows only for a demo with built-in stones.
+            if let DataSource::Demo { name } = &loaded.origin {
+                config.stepping_stones &= !super::task_setup::demo_stones(name).is_empty();
+            } else {
+                config.stepping_stones = false;
+            }
+            (config, Some(loaded.pair.clone()))
         };
-        let mut config = self.settings.config.clone();
-        config.data = loaded.origin.clone();
-        match self
-            .runs
-            .start(config, loaded.pair.clone(), self.data.pair_id, &self.ctx)
-        {
+        match self.runs.start(config, pair, self.data.pair_id, &self.ctx) {
             Ok(_) => {
                 self.training.map_epoch = None;
                 self.settings.view = View::Training;

@@ -5,11 +5,12 @@
 
 use super::feature_map::{ColourBy, map_ui};
 use super::frame_stats::percentile;
-use super::runs::{RunRecord, RunStatus, Runs};
+use super::runs::{RunKind, RunRecord, RunStatus, Runs};
 use super::theme::Look;
 use super::thumbs::Thumbnails;
+use crate::train::EpochRecord;
 use egui::RichText;
-use egui_plot::{HLine, Line, Plot, PlotPoints, Points};
+use egui_plot::{HLine, Line, LineStyle, Plot, PlotPoint, PlotPoints, PlotUi, Points, Text, VLine};
 
 /// Transient state of the view.
 #[derive(Default)]
@@ -46,7 +47,29 @@ pub fn training_ui(
             ui.set_min_height(avail);
             curves_ui(ui, run, look, avail);
         });
-    live_map_ui(&mut right, view, runs, run, thumbs, look);
+    match &run.pair {
+        Some(pair) if !run.config.method.is_task_method() => {
+            live_map_ui(&mut right, view, runs, run, pair, thumbs, look)
+        }
+        _ => task_side_ui(&mut right, run, look),
+    }
+}
+
+/// The right pane of a multitask or zero-shot run (they have no map of the loaded domains).
+fn task_side_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
+    if run.config.method == crate::method::MethodKind::Multitask {
+        ui.heading("Per task");
+        super::task_results::multitask_table_ui(
+            ui,
+            &super::task_results::multitask_rows(run),
+            look,
+        );
+    } else {
+        ui.heading("Seen and unseen classes");
+        super::task_results::zero_shot_live_ui(ui, run, look);
+    }
+    ui.add_space(8.0);
+    ui.weak("The full results (and, for zero-shot, the attribute table and the picked image's attributes) are in the Compare view.");
 }
 
 fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
@@ -65,7 +88,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
             ));
         }
     });
-    let epochs = run.config.epochs;
+    let epochs = run.total_epochs;
     match &run.status {
         RunStatus::Starting => {
             ui.horizontal(|ui| {
@@ -136,6 +159,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
             .history
             .iter()
             .flat_map(|r| r.metrics.keys().cloned())
+            .filter(|k| own_figure(k))
             .collect();
         k.sort();
         k.dedup();
@@ -146,7 +170,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
     let row = ui.text_style_height(&egui::TextStyle::Body);
     let h = ((avail - (1.6 * row + 8.0) * plots - 2.5 * row) / plots).max(130.0);
     let link = egui::Id::unique("training-x");
-    let max_x = run.config.epochs as f64;
+    let max_x = run.total_epochs as f64;
     key_row_ui(
         ui,
         "Loss",
@@ -198,15 +222,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
                     .color(look.source()),
             );
         });
-    key_row_ui(
-        ui,
-        "Accuracy",
-        &[
-            ("source accuracy", look.source()),
-            ("target accuracy", look.target()),
-        ],
-    );
-    Plot::new("accuracy-plot")
+    let accuracy_plot = Plot::new("accuracy-plot")
         .height(h)
         .link_axis(link, [true, false])
         .y_axis_min_width(40.0)
@@ -215,33 +231,54 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
         .include_y(0.0)
         .include_y(1.0)
         .x_axis_label("epoch")
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            for (name, target) in [("source accuracy", false), ("target accuracy", true)] {
-                let pts: Vec<[f64; 2]> = run
-                    .history
-                    .iter()
-                    .filter_map(|r| {
-                        let a = if target {
+        .allow_scroll(false);
+    match run.kind() {
+        RunKind::Multitask => multitask_accuracy_ui(ui, run, look, accuracy_plot),
+        RunKind::SteppingStones => stepping_accuracy_ui(ui, run, look, accuracy_plot),
+        kind => {
+            let zero_shot = kind == RunKind::ZeroShot;
+            let names = if zero_shot {
+                ["seen classes", "unseen classes"]
+            } else {
+                ["source accuracy", "target accuracy"]
+            };
+            let chance = run
+                .history
+                .last()
+                .and_then(|r| r.metrics.get("chance"))
+                .copied()
+                .filter(|_| zero_shot);
+            let chance_name = chance.map(|c| format!("chance ({:.0}%)", c * 100.0));
+            let mut entries = vec![(names[0], look.source()), (names[1], look.target())];
+            if let Some(n) = &chance_name {
+                entries.push((n.as_str(), egui::Color32::GRAY));
+            }
+            key_row_ui(ui, "Accuracy", &entries);
+            accuracy_plot.show(ui, |plot| {
+                for (name, target) in [(names[0], false), (names[1], true)] {
+                    let pts = points(run, |r| {
+                        if target {
                             r.target_accuracy
                         } else {
                             r.source_accuracy
-                        };
-                        a.map(|a| [r.epoch as f64, a])
-                    })
-                    .collect();
-                plot.line(
-                    Line::new(name, pts.clone())
-                        .width(width)
-                        .color(look.domain(target)),
-                );
-                plot.points(
-                    Points::new(name, pts)
-                        .radius(width * 1.5)
-                        .color(look.domain(target)),
-                );
+                        }
+                    });
+                    plot_series(plot, name, pts, look.domain(target), width, false);
+                }
+                if let (Some(c), Some(n)) = (chance, &chance_name) {
+                    plot.hline(
+                        HLine::new(n.as_str(), c)
+                            .color(egui::Color32::GRAY)
+                            .width(1.5)
+                            .style(LineStyle::dashed_dense()),
+                    );
+                }
+            });
+            if zero_shot {
+                ui.weak("Seen classes: held-out images of classes seen in training. Unseen classes: images of classes never seen, named by their attributes; the grey line is chance.");
             }
-        });
+        }
+    }
     if !keys.is_empty() {
         let mut entries: Vec<(&str, egui::Color32)> = keys
             .iter()
@@ -266,21 +303,8 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
             .allow_scroll(false)
             .show(ui, |plot| {
                 for (i, k) in keys.iter().enumerate() {
-                    let pts: Vec<[f64; 2]> = run
-                        .history
-                        .iter()
-                        .filter_map(|r| r.metrics.get(k).map(|v| [r.epoch as f64, *v]))
-                        .collect();
-                    plot.line(
-                        Line::new(k.as_str(), pts.clone())
-                            .width(width)
-                            .color(look.class(i + 2)),
-                    );
-                    plot.points(
-                        Points::new(k.as_str(), pts)
-                            .radius(width * 1.5)
-                            .color(look.class(i + 2)),
-                    );
+                    let pts = points(run, |r| r.metrics.get(k).copied());
+                    plot_series(plot, k, pts, look.class(i + 2), width, false);
                     if k.contains("domain") && k.contains("acc") {
                         plot.hline(
                             HLine::new("chance (0.5)", 0.5)
@@ -304,6 +328,7 @@ fn live_map_ui(
     view: &mut TrainingView,
     runs: &Runs,
     run: &RunRecord,
+    pair: &std::sync::Arc<crate::data::DomainPair>,
     thumbs: &mut Thumbnails,
     look: Look,
 ) {
@@ -363,12 +388,15 @@ fn live_map_ui(
         format!("After epoch {epoch}")
     };
     ui.label(format!("{when}: {} of {}", map.projection, map.layer_name));
+    if run.kind() == RunKind::SteppingStones {
+        ui.weak("Stepping stones: the map follows the model in the last hop (towards the target); the direct run is not mapped.");
+    }
     let h = (ui.available_height() - 50.0).max(200.0);
     map_ui(
         ui,
         "live-map-plot",
         map,
-        &run.pair,
+        pair,
         run.pair_id,
         view.colour_by,
         look,
@@ -386,17 +414,199 @@ fn live_map_ui(
 /// A plot's title with its colour key, in one row above the plot (a legend inside a
 /// short plot would hide the curves).
 fn key_row_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, egui::Color32)]) {
+    let styled: Vec<(&str, egui::Color32, bool)> =
+        entries.iter().map(|(n, c)| (*n, *c, false)).collect();
+    styled_key_row_ui(ui, title, &styled);
+}
+
+/// A key row whose entries may be dashed lines.
+fn styled_key_row_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, egui::Color32, bool)]) {
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new(title).strong());
-        for (name, colour) in entries {
+        for (name, colour, dashed) in entries {
             ui.add_space(8.0);
             let h = ui.text_style_height(&egui::TextStyle::Body);
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 0.9, h), egui::Sense::hover());
-            ui.painter().line_segment(
-                [rect.left_center(), rect.right_center()],
-                egui::Stroke::new(3.0, *colour),
-            );
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 1.2, h), egui::Sense::hover());
+            let stroke = egui::Stroke::new(3.0, *colour);
+            if *dashed {
+                let (a, b) = (rect.left_center(), rect.right_center());
+                let third = (b - a) / 3.0;
+                ui.painter().line_segment([a, a + third], stroke);
+                ui.painter().line_segment([a + third * 2.0, b], stroke);
+            } else {
+                ui.painter()
+                    .line_segment([rect.left_center(), rect.right_center()], stroke);
+            }
             ui.label(*name);
         }
     });
+}
+
+/// Figures drawn elsewhere than in "the method's own figures": a stepping-stone run's
+/// phase tags, zero-shot's constant chance, multitask's per-task accuracies.
+fn own_figure(key: &str) -> bool {
+    !(matches!(key, "hop" | "direct" | "chance")
+        || key.starts_with("joint:")
+        || key.starts_with("alone:"))
+}
+
+/// The phase of an epoch: 0 for an ordinary run or a stepping-stone hop, 1 for the direct
+/// run a stepping-stone run is compared with.
+fn phase(r: &EpochRecord) -> usize {
+    usize::from(r.metrics.contains_key("direct"))
+}
+
+/// (epoch, value) points of a figure, split where the phase changes so that the direct
+/// run's curve does not continue the stepping one.
+fn points(run: &RunRecord, value: impl Fn(&EpochRecord) -> Option<f64>) -> Vec<Vec<[f64; 2]>> {
+    let mut out: Vec<Vec<[f64; 2]>> = Vec::new();
+    let mut last_phase = None;
+    for r in &run.history {
+        let Some(v) = value(r) else { continue };
+        if last_phase != Some(phase(r)) {
+            out.push(Vec::new());
+            last_phase = Some(phase(r));
+        }
+        if let Some(seg) = out.last_mut() {
+            seg.push([r.epoch as f64, v]);
+        }
+    }
+    out
+}
+
+/// One curve (in segments) with a dot at each epoch.
+fn plot_series(
+    plot: &mut PlotUi<'_>,
+    name: &str,
+    segments: Vec<Vec<[f64; 2]>>,
+    colour: egui::Color32,
+    width: f32,
+    dashed: bool,
+) {
+    for seg in segments {
+        let mut line = Line::new(name, seg.clone()).width(width).color(colour);
+        if dashed {
+            line = line.style(LineStyle::dashed_loose());
+        }
+        plot.line(line);
+        plot.points(Points::new(name, seg).radius(width * 1.5).color(colour));
+    }
+}
+
+/// Multitask: each task's held-out accuracy, trained together (solid) and alone (dashed),
+/// in the task's colour.
+fn multitask_accuracy_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, plot: Plot<'_>) {
+    let width = look.line_width();
+    let mut tasks: Vec<String> = run
+        .history
+        .iter()
+        .flat_map(|r| r.metrics.keys())
+        .filter_map(|k| k.strip_prefix("joint:").map(String::from))
+        .collect();
+    tasks.dedup();
+    tasks.sort();
+    tasks.dedup();
+    let mut entries: Vec<(&str, egui::Color32, bool)> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), look.class(i), false))
+        .collect();
+    let grey = ui.visuals().text_color();
+    entries.push(("trained together (joint)", grey, false));
+    entries.push(("each alone", grey, true));
+    styled_key_row_ui(ui, "Accuracy per task", &entries);
+    plot.show(ui, |plot| {
+        for (i, t) in tasks.iter().enumerate() {
+            for (which, dashed) in [("joint", false), ("alone", true)] {
+                let key = format!("{which}:{t}");
+                let pts = points(run, |r| r.metrics.get(&key).copied());
+                plot_series(
+                    plot,
+                    &format!("{t} {which}"),
+                    pts,
+                    look.class(i),
+                    width,
+                    dashed,
+                );
+            }
+        }
+    });
+    ui.weak("Each task's accuracy on held-out images: solid, the joint model (one trunk, a head per task); dashed, the same task trained alone from the same start on the same batches.");
+}
+
+/// Stepping stones: the hops one after another (a dotted line where each begins), then the
+/// direct run on the same budget as a curve of its own.
+fn stepping_accuracy_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, plot: Plot<'_>) {
+    let width = look.line_width();
+    let direct_colour = look.class(4);
+    styled_key_row_ui(
+        ui,
+        "Accuracy",
+        &[
+            ("labelled data of the hop", look.source(), false),
+            ("the hop's destination", look.target(), false),
+            ("target, direct transfer", direct_colour, true),
+        ],
+    );
+    // Where each phase begins (x = the end of the epoch before) and its name.
+    let mut phases: Vec<(f64, String)> = Vec::new();
+    let mut last: Option<(usize, i64)> = None;
+    for r in &run.history {
+        let hop = r.metrics.get("hop").map(|h| *h as i64).unwrap_or(0);
+        let key = (phase(r), hop);
+        if last != Some(key) {
+            let name = if key.0 == 1 {
+                "direct".to_string()
+            } else {
+                format!("hop {hop}")
+            };
+            phases.push(((r.epoch - 1) as f64, name));
+            last = Some(key);
+        }
+    }
+    let end = run.history.last().map(|r| r.epoch as f64).unwrap_or(0.0);
+    let text_colour = ui.visuals().text_color();
+    plot.include_y(1.12).show(ui, |plot| {
+        for (i, (x, name)) in phases.iter().enumerate() {
+            if i > 0 {
+                plot.vline(
+                    VLine::new(format!("{name} begins"), *x)
+                        .color(egui::Color32::GRAY)
+                        .width(1.5)
+                        .style(LineStyle::dotted_dense()),
+                );
+            }
+            let next = phases.get(i + 1).map(|p| p.0).unwrap_or(end.max(x + 1.0));
+            plot.text(
+                Text::new(
+                    name.as_str(),
+                    PlotPoint::new((x + next) / 2.0, 1.08),
+                    name.as_str(),
+                )
+                .color(text_colour),
+            );
+        }
+        for (name, target) in [
+            ("labelled data of the hop", false),
+            ("the hop's destination", true),
+        ] {
+            let segs = points(run, |r| {
+                if target {
+                    r.target_accuracy
+                } else {
+                    r.source_accuracy
+                }
+            });
+            for (i, seg) in segs.into_iter().enumerate() {
+                let direct = i > 0;
+                let (name, colour) = match (direct, target) {
+                    (true, true) => ("target, direct transfer", direct_colour),
+                    (true, false) => ("source, direct transfer", look.source()),
+                    (false, _) => (name, look.domain(target)),
+                };
+                plot_series(plot, name, vec![seg], colour, width, direct);
+            }
+        }
+    });
+    ui.weak("Each hop starts from the model of the one before: its destination's accuracy in the last hop is the target's. The direct run gets the same number of epochs, straight from source to target.");
 }

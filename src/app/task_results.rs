@@ -1,0 +1,641 @@
+//! Results of the runs beyond one source and one target, read from their epochs and their
+//! report's `extra`: multitask (each task trained together against alone), zero-shot (the
+//! attribute table with the unseen classes marked, accuracy per attribute and per unseen
+//! class, and for a picked image its predicted attributes and the class they point to),
+//! and stepping stones (each hop, and stepping against direct transfer).
+
+use super::jobs::{Job, take_finished};
+use super::runs::RunRecord;
+use super::task_setup::attribute_grid_ui;
+use super::theme::Look;
+use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use crate::data::Domain;
+use crate::tasks::tables::AttributeTable;
+use crate::train::RunReport;
+use egui::RichText;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Thumbnail key of the regenerated zero-shot demo images (no loaded pair has this id).
+const SHAPES_THUMBS: u64 = u64::MAX;
+
+/// Images shown in the zero-shot gallery, at most.
+const GALLERY_MAX: usize = 48;
+
+/// The zero-shot demo's images, regenerated to show thumbnails, by file name.
+struct DemoImages {
+    domain: Domain,
+    index: HashMap<String, usize>,
+}
+
+/// State of the across-task result panels.
+#[derive(Default)]
+pub struct TaskResultsState {
+    /// (run, index into the zero-shot predictions) of the picked image.
+    pub picked: Option<(usize, usize)>,
+    /// Show only images of unseen classes in the gallery.
+    pub all_images: bool,
+    images: Option<Arc<DemoImages>>,
+    job: Option<Job<DemoImages>>,
+}
+
+impl TaskResultsState {
+    /// True once the zero-shot demo's thumbnails can be drawn.
+    pub fn images_ready(&self) -> bool {
+        self.images.is_some()
+    }
+}
+
+fn num(v: &Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(Value::as_f64)
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|a| format!("{:.1}%", a * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The report's `extra` when it is of this kind.
+pub fn extra_of<'a>(report: &'a RunReport, kind: &str) -> Option<&'a Value> {
+    report
+        .extra
+        .as_ref()
+        .filter(|e| e.get("kind").and_then(Value::as_str) == Some(kind))
+}
+
+/// One task of a multitask run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRow {
+    pub name: String,
+    pub joint: Option<f64>,
+    pub alone: Option<f64>,
+    pub classes: Option<usize>,
+    pub weight: Option<f64>,
+}
+
+/// The tasks of a multitask run, by name (the order, and so the colours, of the training
+/// view's curves): from its report when it has ended, else from its last epoch.
+pub fn multitask_rows(run: &RunRecord) -> Vec<TaskRow> {
+    let mut rows = unsorted_rows(run);
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+fn unsorted_rows(run: &RunRecord) -> Vec<TaskRow> {
+    if let Some(tasks) = run
+        .report
+        .as_deref()
+        .and_then(|r| extra_of(r, "multitask"))
+        .and_then(|e| e.get("tasks"))
+        .and_then(Value::as_array)
+    {
+        return tasks
+            .iter()
+            .map(|t| TaskRow {
+                name: t
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+                joint: num(t, "joint_accuracy"),
+                alone: num(t, "alone_accuracy"),
+                classes: t.get("classes").and_then(Value::as_array).map(Vec::len),
+                weight: num(t, "weight"),
+            })
+            .collect();
+    }
+    let Some(last) = run.history.last() else {
+        return Vec::new();
+    };
+    last.metrics
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("joint:")?, *v)))
+        .map(|(name, joint)| TaskRow {
+            name: name.to_string(),
+            joint: Some(joint),
+            alone: last.metrics.get(&format!("alone:{name}")).copied(),
+            classes: None,
+            weight: None,
+        })
+        .collect()
+}
+
+/// The multitask table: each task's accuracy trained together, alone, and the difference.
+pub fn multitask_table_ui(ui: &mut egui::Ui, rows: &[TaskRow], look: Look) {
+    if rows.is_empty() {
+        ui.weak("The per-task accuracies appear after the first epoch.");
+        return;
+    }
+    egui::Grid::new("multitask-table")
+        .striped(true)
+        .spacing([16.0, 4.0])
+        .show(ui, |ui| {
+            for h in [
+                "task",
+                "classes",
+                "weight",
+                "joint",
+                "alone",
+                "Δ joint − alone",
+            ] {
+                ui.label(RichText::new(h).strong());
+            }
+            ui.end_row();
+            for (i, r) in rows.iter().enumerate() {
+                ui.colored_label(look.class(i), RichText::new(&r.name).strong());
+                ui.label(r.classes.map(|c| c.to_string()).unwrap_or("—".into()));
+                ui.label(r.weight.map(|w| format!("{w}")).unwrap_or("—".into()));
+                ui.label(RichText::new(pct(r.joint)).strong());
+                ui.label(pct(r.alone));
+                delta_ui(ui, r.joint.zip(r.alone).map(|(j, a)| j - a), look);
+                ui.end_row();
+            }
+        });
+    let mean = |f: fn(&TaskRow) -> Option<f64>| -> Option<f64> {
+        let v: Vec<f64> = rows.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let (j, a) = (mean(|r| r.joint), mean(|r| r.alone));
+    ui.label(format!(
+        "Mean over tasks: joint {} against alone {}.",
+        pct(j),
+        pct(a)
+    ));
+    if let Some(d) = j.zip(a).map(|(j, a)| j - a) {
+        ui.weak(if d > 0.005 {
+            "Trained together, the shared trunk helped: what one task learns serves the others."
+        } else if d < -0.005 {
+            "Trained together, the tasks did worse than alone: they compete for the shared trunk."
+        } else {
+            "Trained together or alone made little difference here."
+        });
+    }
+}
+
+fn delta_ui(ui: &mut egui::Ui, d: Option<f64>, look: Look) {
+    match d {
+        Some(d) => {
+            let c = if d < -0.005 {
+                look.error()
+            } else if d > 0.005 {
+                look.good()
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.colored_label(c, format!("{:+.1} pts", d * 100.0));
+        }
+        None => {
+            ui.weak("—");
+        }
+    }
+}
+
+/// The zero-shot figures after the last epoch, while the run trains.
+pub fn zero_shot_live_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
+    let Some(last) = run.history.last() else {
+        ui.weak("The seen and unseen accuracies appear after the first epoch.");
+        return;
+    };
+    let chance = last.metrics.get("chance").copied();
+    ui.label(
+        RichText::new(format!(
+            "After epoch {}: unseen classes {} (chance {})",
+            last.epoch,
+            pct(last.target_accuracy),
+            pct(chance)
+        ))
+        .strong()
+        .color(look.target()),
+    );
+    ui.label(format!(
+        "Seen classes (held-out images): {}",
+        pct(last.source_accuracy)
+    ));
+    if let Some(v) = last.metrics.get("attribute_accuracy") {
+        ui.label(format!(
+            "Attributes right on unseen images: {}",
+            pct(Some(*v))
+        ));
+    }
+    if let Some(v) = last.metrics.get("unseen_among_all") {
+        ui.label(format!(
+            "Unseen images named among all classes: {}",
+            pct(Some(*v))
+        ));
+    }
+}
+
+/// The details of an across-task or stepping-stone run in the compare view (nothing for
+/// an ordinary run).
+pub fn task_details_ui(
+    ui: &mut egui::Ui,
+    state: &mut TaskResultsState,
+    run: &RunRecord,
+    report: &RunReport,
+    thumbs: &mut Thumbnails,
+    look: Look,
+) {
+    if extra_of(report, "multitask").is_some() {
+        ui.separator();
+        ui.label(RichText::new("Each task: trained together (joint) against alone").strong());
+        multitask_table_ui(ui, &multitask_rows(run), look);
+    } else if let Some(extra) = extra_of(report, "zero-shot") {
+        zero_shot_ui(ui, state, run, report, extra, thumbs, look);
+    } else if let Some(extra) = extra_of(report, "stepping-stones") {
+        stepping_ui(ui, extra, look);
+    }
+}
+
+fn stepping_ui(ui: &mut egui::Ui, extra: &Value, look: Look) {
+    ui.separator();
+    ui.label(RichText::new("Stepping stones: hop by hop").strong());
+    let hops = extra
+        .get("hops")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    egui::Grid::new("hops-table")
+        .striped(true)
+        .spacing([14.0, 4.0])
+        .show(ui, |ui| {
+            for h in [
+                "hop",
+                "from",
+                "to",
+                "epochs",
+                "accuracy on 'to'",
+                "pseudo-labels",
+                "their accuracy",
+            ] {
+                ui.label(RichText::new(h).strong());
+            }
+            ui.end_row();
+            for (i, h) in hops.iter().enumerate() {
+                let s = |k: &str| h.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+                ui.label(format!("{}", i + 1));
+                ui.label(s("from"));
+                ui.label(s("to"));
+                ui.label(
+                    h.get("epochs")
+                        .and_then(Value::as_u64)
+                        .map(|e| e.to_string())
+                        .unwrap_or("—".into()),
+                );
+                ui.label(pct(num(h, "accuracy")));
+                ui.label(
+                    h.get("pseudo_labels")
+                        .and_then(Value::as_u64)
+                        .map(|n| n.to_string())
+                        .unwrap_or("—".into()),
+                );
+                ui.label(pct(num(h, "pseudo_label_accuracy")));
+                ui.end_row();
+            }
+        });
+    let keep = num(extra, "pseudo_keep").unwrap_or(0.8);
+    ui.weak(format!(
+        "After each hop but the last the model labels the domain it reached; its most confident {:.0} % become the labelled data of the next hop.",
+        keep * 100.0
+    ));
+    let stepping = num(extra, "stepping_target_accuracy");
+    let direct = num(extra, "direct_target_accuracy");
+    let epochs = extra.get("direct_epochs").and_then(Value::as_u64);
+    ui.horizontal_wrapped(|ui| {
+        ui.label(
+            RichText::new(format!(
+                "Target accuracy: through the stones {}",
+                pct(stepping)
+            ))
+            .strong(),
+        );
+        ui.label(format!(
+            "· direct transfer on the same budget{} {}",
+            epochs.map(|e| format!(" ({e} epochs)")).unwrap_or_default(),
+            pct(direct)
+        ));
+        ui.label("· gain");
+        delta_ui(ui, num(extra, "gain"), look);
+    });
+}
+
+fn zero_shot_ui(
+    ui: &mut egui::Ui,
+    state: &mut TaskResultsState,
+    run: &RunRecord,
+    report: &RunReport,
+    extra: &Value,
+    thumbs: &mut Thumbnails,
+    look: Look,
+) {
+    ui.separator();
+    let unseen = strings(extra, "unseen");
+    let chance = num(extra, "chance");
+    ui.label(
+        RichText::new(format!(
+            "Unseen classes: {} right (chance {}) · seen classes: {}",
+            pct(num(extra, "unseen_accuracy")),
+            pct(chance),
+            pct(num(extra, "seen_accuracy"))
+        ))
+        .strong(),
+    );
+    ui.weak(format!(
+        "Named among all {} classes (generalised zero-shot), the unseen images are {} right.",
+        strings(extra, "classes").len(),
+        pct(num(extra, "unseen_accuracy_all_classes"))
+    ));
+    let attr_acc: Vec<f64> = extra
+        .get("attribute_accuracy")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| num(x, "accuracy")).collect())
+        .unwrap_or_default();
+    let table = AttributeTable {
+        attributes: strings(extra, "attributes"),
+        classes: strings(extra, "classes"),
+        signatures: extra
+            .get("signatures")
+            .and_then(Value::as_array)
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        r.as_array()
+                            .map(|v| {
+                                v.iter()
+                                    .filter_map(Value::as_f64)
+                                    .map(|x| x as f32)
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        lines: Vec::new(),
+    };
+    if table.classes.len() == table.signatures.len() {
+        ui.label(RichText::new("Attribute table: unseen classes marked; last row, how often each attribute was predicted right on unseen images").strong());
+        egui::ScrollArea::horizontal()
+            .id_salt("zs-table")
+            .show(ui, |ui| {
+                let footer = (attr_acc.len() == table.attributes.len())
+                    .then_some(("right on unseen images", attr_acc.as_slice()));
+                attribute_grid_ui(ui, "zs-result-grid", &table, &unseen, None, footer, look);
+            });
+    }
+    if let Some(per_class) = extra.get("unseen_class_accuracy").and_then(Value::as_array) {
+        ui.label(RichText::new("Each unseen class").strong());
+        egui::Grid::new("zs-class-acc")
+            .spacing([12.0, 2.0])
+            .show(ui, |ui| {
+                for c in per_class {
+                    let name = c.get("class").and_then(Value::as_str).unwrap_or("?");
+                    let acc = num(c, "accuracy").unwrap_or(0.0);
+                    let n = c.get("images").and_then(Value::as_u64).unwrap_or(0);
+                    ui.label(name);
+                    bar_ui(
+                        ui,
+                        acc as f32,
+                        look.target(),
+                        &format!("{:.0}% of {n}", acc * 100.0),
+                    );
+                    ui.end_row();
+                }
+            });
+        if let Some(c) = chance {
+            ui.weak(format!(
+                "Chance: {:.0}% (one in {}).",
+                c * 100.0,
+                unseen.len()
+            ));
+        }
+    }
+    picked_image_ui(ui, state, run, report, extra, &table, thumbs, look);
+}
+
+/// A horizontal bar of `value` in 0..=1 with a caption.
+fn bar_ui(ui: &mut egui::Ui, value: f32, colour: egui::Color32, caption: &str) {
+    // One grid cell: the bar and its caption side by side.
+    ui.horizontal(|ui| {
+        let h = ui.text_style_height(&egui::TextStyle::Body);
+        let w = 160.0;
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(w, h), egui::Sense::hover());
+        let p = ui.painter();
+        p.rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+        let fill = egui::Rect::from_min_size(rect.min, egui::vec2(w * value.clamp(0.0, 1.0), h));
+        p.rect_filled(fill, 2.0, colour);
+        ui.label(caption);
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn picked_image_ui(
+    ui: &mut egui::Ui,
+    state: &mut TaskResultsState,
+    run: &RunRecord,
+    report: &RunReport,
+    extra: &Value,
+    table: &AttributeTable,
+    thumbs: &mut Thumbnails,
+    look: Look,
+) {
+    let Some(preds) = extra.get("predictions").and_then(Value::as_array) else {
+        return;
+    };
+    let demo = matches!(&report.config.data, crate::train::DataSource::Demo { .. });
+    if demo && state.images.is_none() && state.job.is_none() {
+        // The same images as the run's (the demo's data seed is fixed), made off the UI thread.
+        state.job = Job::spawn("shapes-thumbs", ui.ctx(), |_| {
+            let domain =
+                crate::data::shapes::shapes_domain(7, crate::train::job::ZERO_SHOT_DEMO_PER_CLASS);
+            let index = domain
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.clone(), i))
+                .collect();
+            DemoImages { domain, index }
+        })
+        .ok();
+    }
+    if let Some(Ok(images)) = take_finished(&mut state.job) {
+        state.images = Some(Arc::new(images));
+    }
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Pick an image to see its predicted attributes").strong());
+        ui.checkbox(&mut state.all_images, "seen classes too");
+    });
+    let shown: Vec<(usize, &Value)> = preds
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| state.all_images || p.get("unseen").and_then(Value::as_bool) == Some(true))
+        .take(GALLERY_MAX)
+        .collect();
+    let images = state.images.clone().filter(|_| demo);
+    let side = look.thumb_side();
+    let cell_w = side + 8.0;
+    let columns = ((ui.available_width() / cell_w).floor() as usize).clamp(1, 16);
+    let picked = state.picked.filter(|(r, _)| *r == run.id).map(|(_, i)| i);
+    let mut clicked = None;
+    for row in shown.chunks(columns) {
+        ui.horizontal(|ui| {
+            for &(i, p) in row {
+                let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let (file, class, predicted) = (s("file"), s("class"), s("predicted"));
+                let right = class == predicted;
+                let name = format!("{file}: {class}, predicted {predicted}");
+                let resp = match &images {
+                    Some(im) => {
+                        let tex = im.index.get(&file).and_then(|&k| {
+                            thumbs.get(
+                                ui.ctx(),
+                                &im.domain,
+                                SampleKey {
+                                    pair_id: SHAPES_THUMBS,
+                                    target: false,
+                                    index: k,
+                                },
+                            )
+                        });
+                        let r = thumb_ui(ui, tex.as_ref(), side).interact(egui::Sense::click());
+                        r.widget_info(|| {
+                            egui::WidgetInfo::labeled(egui::Role::Button, true, &name)
+                        });
+                        let colour = if right { look.good() } else { look.error() };
+                        let width = if picked == Some(i) { 3.0 } else { 1.5 };
+                        ui.painter().rect_stroke(
+                            r.rect.expand(1.0),
+                            1.0,
+                            egui::Stroke::new(width, colour),
+                            egui::StrokeKind::Outside,
+                        );
+                        r
+                    }
+                    None => ui.selectable_label(
+                        picked == Some(i),
+                        RichText::new(format!(
+                            "{} {file}",
+                            if right { "right:" } else { "wrong:" }
+                        ))
+                        .small(),
+                    ),
+                };
+                if resp.on_hover_text(&name).clicked() {
+                    clicked = Some(i);
+                }
+            }
+        });
+    }
+    if demo && images.is_none() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.weak("making the thumbnails…");
+        });
+    }
+    ui.weak("Green frame: named right; red: named wrong.");
+    if let Some(i) = clicked {
+        state.picked = Some((run.id, i));
+    }
+    let Some(p) = state
+        .picked
+        .filter(|(r, _)| *r == run.id)
+        .and_then(|(_, i)| preds.get(i))
+    else {
+        return;
+    };
+    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (file, class, predicted) = (s("file"), s("class"), s("predicted"));
+    let probs: Vec<f32> = p
+        .get("attributes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_f64)
+                .map(|x| x as f32)
+                .collect()
+        })
+        .unwrap_or_default();
+    let unseen = p.get("unseen").and_then(Value::as_bool) == Some(true);
+    ui.add_space(4.0);
+    ui.label(RichText::new(format!("Picked: {file}")).strong());
+    ui.horizontal(|ui| {
+        if let Some(im) = &images
+            && let Some(&k) = im.index.get(&file)
+        {
+            let tex = thumbs.get(
+                ui.ctx(),
+                &im.domain,
+                SampleKey {
+                    pair_id: SHAPES_THUMBS,
+                    target: false,
+                    index: k,
+                },
+            );
+            thumb_ui(ui, tex.as_ref(), side * 2.0);
+        }
+        ui.vertical(|ui| {
+            ui.label(format!(
+                "true class: {class}{}",
+                if unseen {
+                    " (unseen: never in training)"
+                } else {
+                    " (seen)"
+                }
+            ));
+            let colour = if class == predicted {
+                look.good()
+            } else {
+                look.error()
+            };
+            ui.colored_label(
+                colour,
+                RichText::new(format!("the attributes point to: {predicted}")).strong(),
+            );
+        });
+    });
+    let sig = |c: &str| table.find(c).map(|r| table.signatures[r].clone());
+    let (pred_sig, true_sig) = (sig(&predicted), sig(&class));
+    // One signature column when the attributes point to the right class, two otherwise.
+    let same = predicted == class;
+    egui::Grid::new("zs-picked")
+        .spacing([12.0, 2.0])
+        .show(ui, |ui| {
+            ui.label(RichText::new("attribute").strong());
+            ui.label(RichText::new("predicted probability").strong());
+            if same {
+                ui.label(RichText::new(format!("{predicted} (right)")).strong());
+            } else {
+                ui.label(RichText::new(format!("points to {predicted}")).strong());
+                ui.label(RichText::new(format!("true: {class}")).strong());
+            }
+            ui.end_row();
+            for (a, name) in table.attributes.iter().enumerate() {
+                let v = probs.get(a).copied().unwrap_or(0.0);
+                ui.label(name);
+                bar_ui(ui, v, look.target(), &format!("{:.0}%", v * 100.0));
+                let mark = |s: &Option<Vec<f32>>| match s.as_ref().and_then(|s| s.get(a)) {
+                    Some(x) if *x >= 0.5 => "has it".to_string(),
+                    Some(_) => "—".to_string(),
+                    None => "?".to_string(),
+                };
+                ui.label(mark(&pred_sig));
+                if !same {
+                    ui.label(mark(&true_sig));
+                }
+                ui.end_row();
+            }
+        });
+    ui.weak("The predicted class is the one whose signature fits these probabilities best (direct attribute prediction), among the unseen classes for an unseen image and among the seen ones for a seen image.");
+}
