@@ -371,3 +371,154 @@ fn a_failed_run_says_what_went_wrong_and_what_to_do() {
     // The app is still usable: Train is enabled again.
     assert!(is_enabled(&h, "Train"));
 }
+
+/// Scroll the widget labelled `label` into view, then click it.
+fn press(h: &mut Harness<'static, App>, label: &str) {
+    h.get_by_label(label).scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label(label).click();
+    h.run_steps(3);
+}
+
+/// Step frames until the latest run has ended; panics if it failed.
+fn wait_for_run(h: &mut Harness<'static, App>) {
+    wait_for(h, "the run to end", |a| {
+        a.runs.latest().is_some_and(|r| !r.status.is_live())
+    });
+    let run = app(h).runs.latest().unwrap();
+    assert_eq!(run.status, RunStatus::Finished, "{:?}", run.status);
+}
+
+fn extra_kind(h: &Harness<'static, App>) -> String {
+    let report = app(h).runs.latest().unwrap().report.as_ref().unwrap();
+    report.extra.as_ref().unwrap()["kind"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn multitask_on_the_shapes_demo_shows_each_task_joint_and_alone() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    press(&mut h, "multitask");
+    text_containing(&h, "Multitask data");
+    // The demo's tasks are known at once: their weights can be set.
+    text_containing(&h, "Task weights");
+    h.get_by_label("colour");
+    assert!(is_enabled(&h, "Train"), "{:?}", app(&h).train_blocker());
+    h.get_by_label("Train").click();
+    wait_for_run(&mut h);
+    let run = app(&h).runs.latest().unwrap();
+    assert!(run.pair.is_none(), "multitask brings its own data");
+    assert_eq!(
+        run.config.data,
+        transferlab::train::DataSource::Demo {
+            name: "shapes".into()
+        }
+    );
+    assert_eq!(run.history.len(), 2);
+    assert!(run.history[1].metrics.contains_key("joint:shape"));
+    assert_eq!(extra_kind(&h), "multitask");
+    // The training view shows the per-task curves and table.
+    text_containing(&h, "Accuracy per task");
+    text_containing(&h, "each alone");
+    h.get_by_label("5 Compare").click();
+    h.run_steps(3);
+    text_containing(&h, "trained together (joint) against alone");
+    text_containing(&h, "Mean over tasks");
+    for task in ["shape", "colour", "fill"] {
+        assert!(
+            h.query_all_by_label(task).next().is_some(),
+            "a row for the {task} task"
+        );
+    }
+    h.check_accessibility();
+}
+
+#[test]
+fn zero_shot_with_a_class_ticked_unseen_reports_it_against_chance() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    press(&mut h, "zero-shot");
+    text_containing(&h, "tick the classes to hold out");
+    // The demo's four unseen classes are ticked; tick a fifth.
+    press(&mut h, "circle-red-filled");
+    let unseen = app(&h).settings.config.unseen.clone();
+    assert_eq!(unseen.len(), 5, "{unseen:?}");
+    assert!(unseen.contains(&"circle-red-filled".to_string()));
+    text_containing(&h, "5 unseen, 13 seen");
+    h.get_by_label("Train").click();
+    wait_for_run(&mut h);
+    assert_eq!(extra_kind(&h), "zero-shot");
+    let run = app(&h).runs.latest().unwrap();
+    let report = run.report.as_ref().unwrap();
+    assert_eq!(
+        report.extra.as_ref().unwrap()["unseen"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert!(run.history.last().unwrap().target_accuracy.is_some());
+    text_containing(&h, "unseen classes");
+    h.get_by_label("5 Compare").click();
+    h.run_steps(3);
+    text_containing(&h, "Unseen classes:");
+    text_containing(&h, "chance 20.0%");
+    text_containing(&h, "Attribute table: unseen classes marked");
+    text_containing(&h, "right on unseen images");
+    text_containing(&h, "circle-red-filled (unseen)");
+    text_containing(&h, "Each unseen class");
+    // Pick an image once the demo's thumbnails are made.
+    wait_for(&mut h, "the gallery", |a| a.compare.tasks.images_ready());
+    let first = h
+        .query_all_by_label_contains(", predicted ")
+        .next()
+        .expect("a gallery image")
+        .accesskit_node()
+        .label()
+        .unwrap_or_default()
+        .to_string();
+    press(&mut h, &first);
+    assert!(app(&h).compare.tasks.picked.is_some());
+    text_containing(&h, "the attributes point to");
+    text_containing(&h, "predicted probability");
+    h.check_accessibility();
+}
+
+#[test]
+fn stepping_stones_on_digits_steps_show_each_hop_and_the_direct_run() {
+    let mut opts = options();
+    opts.demo = Some("digits-steps".into());
+    opts.settings.as_mut().unwrap().config.epochs = 1;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    press(&mut h, "through the demo's intermediate domains");
+    assert!(app(&h).settings.config.stepping_stones);
+    // The chain: source → 20° → 40° → target.
+    h.get_by_label_contains("stone 2 rotated 40°");
+    text_containing(&h, "3 hops of 1 epoch(s)");
+    h.get_by_label("Train").click();
+    wait_for_run(&mut h);
+    assert_eq!(extra_kind(&h), "stepping-stones");
+    let run = app(&h).runs.latest().unwrap();
+    // Three hops of one epoch, then three epochs of direct transfer.
+    assert_eq!(run.total_epochs, 6);
+    assert_eq!(run.history.len(), 6);
+    text_containing(&h, "target, direct transfer");
+    h.get_by_label("5 Compare").click();
+    h.run_steps(3);
+    text_containing(&h, "Stepping stones: hop by hop");
+    text_containing(&h, "intermediate 2");
+    text_containing(&h, "direct transfer on the same budget");
+    h.check_accessibility();
+}
