@@ -472,7 +472,10 @@ impl Experiment {
         sink: &mut dyn EventSink,
         control: &mut dyn Control,
     ) -> Result<RunReport, RunError> {
-        crate::model::ops::tune_allocator();
+        // The allocator tuning helps the CPU kernels; a GPU run's host side needs none.
+        if self.device().is_cpu() {
+            crate::model::ops::tune_allocator();
+        }
         let report = self.train(sink, control);
         // The frozen-stage cache belongs to this run: later passes take raw inputs again.
         self.stage_cache = None;
@@ -559,9 +562,7 @@ impl Experiment {
                 if !value.is_finite() {
                     return Err(RunError::NonFinite { epoch, value });
                 }
-                opt.set_learning_rate(
-                    self.config.learning_rate * self.method.lr_scale(progress),
-                );
+                opt.set_learning_rate(self.config.learning_rate * self.method.lr_scale(progress));
                 opt.backward_step(&loss).map_err(fail)?;
                 loss_sum += value;
                 loss_n += 1;
