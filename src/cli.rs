@@ -1,6 +1,6 @@
-//! The headless front end: `transferlab run | demos | bench`. It drives the same engine as
-//! the GUI, printing progress (a bar with ETA) on stderr, a one-line summary on stdout and
-//! the full report as JSON.
+//! The headless front end: `transferlab run | demos | bench | devices | …`. It drives the
+//! same engine as the GUI, printing progress (a bar with ETA) on stderr, a one-line summary
+//! on stdout and the full report as JSON.
 
 use crate::data::{DEMOS, LoadProgress};
 use crate::device::DeviceChoice;
@@ -39,6 +39,8 @@ pub enum CliCommand {
     Similarity(SimilarityArgs),
     /// Compare the transfer methods on several domain shifts (target accuracy, cost).
     BenchMethods(BenchMethodsArgs),
+    /// List the compute devices this build can use, and what `--device auto` picks.
+    Devices,
 }
 
 /// Arguments of `transferlab run`.
@@ -207,6 +209,9 @@ pub struct BenchArgs {
     /// Also time the similarity analysis (2,000 + 2,000 samples of 784 values).
     #[arg(long)]
     pub analysis: bool,
+    /// Device to time on (a GPU build with no usable GPU falls back to the CPU, with a note).
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
 }
 
 /// Arguments of `transferlab bench-methods`.
@@ -572,6 +577,28 @@ fn print_summary(report: &RunReport) {
     }
 }
 
+/// `transferlab devices`: one line per device found, then the automatic choice (and why
+/// it is the CPU when this is a GPU build).
+pub fn devices_command() {
+    for d in crate::device::available_devices() {
+        let mark = if d.selectable {
+            ""
+        } else {
+            " (not selectable)"
+        };
+        println!(
+            "{:<6} {}{mark}",
+            format!("{:?}", d.choice).to_lowercase(),
+            d.label
+        );
+    }
+    let (device, note) = crate::device::open_device(DeviceChoice::Auto);
+    println!("auto   → {}", crate::device::device_name(&device));
+    if let Some(note) = note {
+        println!("note: {note}");
+    }
+}
+
 /// `transferlab demos`.
 pub fn demos_command() {
     for d in DEMOS {
@@ -585,8 +612,18 @@ pub fn demos_command() {
 
 /// `transferlab bench`.
 pub fn bench_command(args: &BenchArgs) -> Result<()> {
-    let figures =
-        crate::train::bench::throughput(args.backbone, args.input_size, args.batch, args.steps)?;
+    let (device, note) = crate::device::open_device(args.device);
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    println!("device {}", crate::device::device_name(&device));
+    let figures = crate::train::bench::throughput(
+        args.backbone,
+        args.input_size,
+        args.batch,
+        args.steps,
+        &device,
+    )?;
     println!("train_images_per_sec {:.0}", figures.train_images_per_sec);
     println!("infer_images_per_sec {:.0}", figures.infer_images_per_sec);
     if args.freeze_sweep {
@@ -595,6 +632,7 @@ pub fn bench_command(args: &BenchArgs) -> Result<()> {
             args.input_size,
             args.batch,
             args.sweep_images,
+            args.device,
         )?;
         for r in rows {
             println!(

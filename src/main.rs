@@ -17,6 +17,10 @@ fn main() -> Result<()> {
             transferlab::cli::similarity_command(&args).map(|_| ())
         }
         Some(CliCommand::BenchMethods(args)) => transferlab::cli::bench_methods_command(&args),
+        Some(CliCommand::Devices) => {
+            transferlab::cli::devices_command();
+            Ok(())
+        }
         None => transferlab::app::run_native(cli.demo),
     }
 }

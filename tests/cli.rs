@@ -20,6 +20,14 @@ fn demos_are_listed() {
 }
 
 #[test]
+fn devices_are_listed_with_the_automatic_choice() {
+    let (ok, out, err) = run_cli(&["devices"]);
+    assert!(ok, "{err}");
+    assert!(out.lines().next().unwrap().starts_with("cpu"), "{out}");
+    assert!(out.contains("auto   → "), "{out}");
+}
+
+#[test]
 fn a_demo_run_writes_the_documented_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("out.json");

@@ -614,7 +614,7 @@ fn settings_ui(
             let selected = state
                 .devices
                 .iter()
-                .find(|d| d.choice == config.device)
+                .find(|d| d.selectable && d.choice == config.device)
                 .map(|d| d.label.clone())
                 .unwrap_or_else(|| "automatic (a GPU if usable, else CPU)".into());
             egui::ComboBox::from_id_salt("device")
@@ -626,7 +626,11 @@ fn settings_ui(
                         "automatic (a GPU if usable, else CPU)",
                     );
                     for d in &state.devices {
-                        ui.selectable_value(&mut config.device, d.choice, &d.label);
+                        if d.selectable {
+                            ui.selectable_value(&mut config.device, d.choice, &d.label);
+                        } else {
+                            ui.weak(&d.label);
+                        }
                     }
                 })
                 .response

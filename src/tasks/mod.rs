@@ -13,9 +13,7 @@ pub mod zeroshot;
 use crate::data::split::rng_for;
 use crate::model::checkpoint::ModelError;
 use crate::model::ops::FusedAdamW;
-use crate::model::{
-    InitReport, ModelMeta, Network, NetworkSpec, Normalisation, load_init,
-};
+use crate::model::{InitReport, ModelMeta, Network, NetworkSpec, Normalisation, load_init};
 use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
 use crate::train::events::{EpochRecord, Event, EventSink, FinalMetrics, RunReport};

@@ -6,6 +6,7 @@
 use crate::data::demo::{DIGIT_SIDE, Style, render_digit};
 use crate::data::split::rng_for;
 use crate::data::{Domain, DomainPair, LoadOptions, SampleShape, load_domain_folder};
+use crate::device::DeviceChoice;
 use crate::model::ops::FusedAdamW;
 use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation};
 use crate::train::{DataSource, Event, Experiment, ExperimentConfig, NoControl};
@@ -24,15 +25,19 @@ pub struct Throughput {
     pub infer_images_per_sec: f64,
 }
 
-/// Time `steps` training steps and `steps` inference batches of `backbone` on the CPU.
+/// Time `steps` training steps and `steps` inference batches of `backbone` on `device`
+/// (a GPU's queue is drained before each clock reading).
 pub fn throughput(
     backbone: BackboneKind,
     side: usize,
     batch: usize,
     steps: usize,
+    device: &Device,
 ) -> Result<Throughput> {
-    crate::model::ops::tune_allocator();
-    let device = Device::Cpu;
+    if device.is_cpu() {
+        crate::model::ops::tune_allocator();
+    }
+    let device = device.clone();
     let (shape, classes) = match backbone {
         BackboneKind::Mlp => (SampleShape::Vector { dim: 2 }, 2),
         BackboneKind::SmallCnn => (
@@ -99,10 +104,12 @@ pub fn throughput(
     for _ in 0..3 {
         step()?;
     }
+    device.synchronize()?;
     let t = Instant::now();
     for _ in 0..steps {
         step()?;
     }
+    device.synchronize()?;
     let train = (steps * batch) as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     for _ in 0..steps {
@@ -138,6 +145,7 @@ pub fn freeze_sweep(
     side: usize,
     batch: usize,
     images: usize,
+    device: DeviceChoice,
 ) -> Result<Vec<SweepRow>> {
     let channels = if backbone == BackboneKind::Resnet18 {
         3
@@ -190,6 +198,7 @@ pub fn freeze_sweep(
             epochs: 2,
             batch_size: batch,
             val_fraction: 0.0,
+            device,
             ..Default::default()
         };
         let mut exp = Experiment::new(config, pair.clone())?;

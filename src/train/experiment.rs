@@ -490,7 +490,10 @@ impl Experiment {
         sink: &mut dyn EventSink,
         control: &mut dyn Control,
     ) -> Result<RunReport, RunError> {
-        crate::model::ops::tune_allocator();
+        // The allocator tuning helps the CPU kernels; a GPU run's host side needs none.
+        if self.device().is_cpu() {
+            crate::model::ops::tune_allocator();
+        }
         let report = self.train(sink, control);
         // The frozen-stage cache belongs to this run: later passes take raw inputs again.
         self.stage_cache = None;
