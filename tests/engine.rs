@@ -299,11 +299,12 @@ fn the_worker_stops_within_a_batch_and_reports_in_order() {
         let Ok(ev) = worker.events().recv_timeout(Duration::from_millis(100)) else {
             continue;
         };
-        if let Event::EpochFinished(r) = &ev {
-            if r.epoch == 1 && stop_sent_at_batch.is_none() {
-                worker.send(Command::Stop);
-                stop_sent_at_batch = Some(r.epoch);
-            }
+        if let Event::EpochFinished(r) = &ev
+            && r.epoch == 1
+            && stop_sent_at_batch.is_none()
+        {
+            worker.send(Command::Stop);
+            stop_sent_at_batch = Some(r.epoch);
         }
         let done = matches!(ev, Event::Finished(_) | Event::Failed { .. });
         events.push(ev);

@@ -45,7 +45,10 @@ pub struct LabelRow {
     pub labels: Vec<Option<u32>>,
 }
 
-fn read_records(path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>), TableError> {
+/// A table's header and its records, each with its 1-based line number.
+type Records = (Vec<String>, Vec<(usize, Vec<String>)>);
+
+fn read_records(path: &Path) -> Result<Records, TableError> {
     let read = |message: String| TableError::Read {
         path: path.to_path_buf(),
         message,

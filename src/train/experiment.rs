@@ -118,10 +118,10 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
             config.val_fraction
         ));
     }
-    if let Some(l) = config.lambda {
-        if !(l.is_finite() && l > 0.0) {
-            return bad(format!("--lambda must be a positive number, got {l}"));
-        }
+    if let Some(l) = config.lambda
+        && !(l.is_finite() && l > 0.0)
+    {
+        return bad(format!("--lambda must be a positive number, got {l}"));
     }
     if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
         return bad(
@@ -161,14 +161,14 @@ pub fn resolve_backbone(
         (None, Some(b)) => b,
         (None, None) => BackboneKind::default_for(shape),
     };
-    if let Some(m) = meta {
-        if m.input != shape {
-            return Err(RunError::Invalid(format!(
-                "the --init model expects {} input but the data was loaded as {}",
-                m.input.describe(),
-                shape.describe()
-            )));
-        }
+    if let Some(m) = meta
+        && m.input != shape
+    {
+        return Err(RunError::Invalid(format!(
+            "the --init model expects {} input but the data was loaded as {}",
+            m.input.describe(),
+            shape.describe()
+        )));
     }
     Ok(backbone)
 }

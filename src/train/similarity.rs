@@ -111,14 +111,14 @@ pub fn feature_model(
         .as_ref()
         .map(|m| m.normalisation.clone())
         .unwrap_or_else(|| Normalisation::from_data(&pair.source.x, shape));
-    if let Some(m) = &meta {
-        if m.input != shape {
-            return Err(RunError::Invalid(format!(
-                "the model expects {} input but the data was loaded as {}",
-                m.input.describe(),
-                shape.describe()
-            )));
-        }
+    if let Some(m) = &meta
+        && m.input != shape
+    {
+        return Err(RunError::Invalid(format!(
+            "the model expects {} input but the data was loaded as {}",
+            m.input.describe(),
+            shape.describe()
+        )));
     }
     let spec = NetworkSpec {
         backbone,
