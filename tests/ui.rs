@@ -522,3 +522,42 @@ fn stepping_stones_on_digits_steps_show_each_hop_and_the_direct_run() {
     text_containing(&h, "direct transfer on the same budget");
     h.check_accessibility();
 }
+
+/// Switch the similarity map to t-SNE and wait for the new analysis.
+fn switch_map_to_tsne(h: &mut Harness<'static, App>) {
+    wait_for(h, "the first analysis", |a| a.similarity.map().is_some());
+    h.get_by_label("2 Similarity").click();
+    h.run_steps(2);
+    h.get_by_label("t-SNE").click();
+    wait_for(h, "the analysis with the new map", |a| {
+        a.similarity
+            .analysis
+            .as_ref()
+            .is_some_and(|x| x.key.tsne && !a.similarity.is_busy())
+    });
+}
+
+#[test]
+fn the_similarity_map_switches_to_t_sne_and_explains_a_fallback() {
+    // 60 + 60 points: enough for t-SNE's default perplexity.
+    let mut h = harness(options());
+    switch_map_to_tsne(&mut h);
+    let a = app(&h).similarity.analysis.as_ref().unwrap();
+    assert_eq!(a.map.projection, "t-SNE");
+    assert!(
+        a.metrics.is_some(),
+        "the metrics stay: {:?}",
+        a.metrics_note
+    );
+    text_containing(&h, "t-SNE map");
+
+    // 20 + 20 points are too few: the map falls back to PCA, says why, keeps the metrics.
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().map_points = 20;
+    let mut h = harness(opts);
+    switch_map_to_tsne(&mut h);
+    let a = app(&h).similarity.analysis.as_ref().unwrap();
+    assert_eq!(a.map.projection, "PCA");
+    assert!(a.metrics.is_some());
+    text_containing(&h, "t-SNE is not possible here");
+}

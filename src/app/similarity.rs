@@ -37,6 +37,8 @@ pub struct AnalysisKey {
     pub layer: Layer,
     pub network: NetworkChoice,
     pub per_domain: usize,
+    /// t-SNE instead of PCA for the map.
+    pub tsne: bool,
 }
 
 /// Similarity figures, with how sure each is.
@@ -87,6 +89,8 @@ pub struct SimilarityState {
     /// The key of the last analysis started (not retried when it failed).
     failed_key: Option<AnalysisKey>,
     pub network: NetworkChoice,
+    /// Draw the map with t-SNE (slower, keeps neighbourhoods) instead of PCA.
+    pub tsne: bool,
 }
 
 impl SimilarityState {
@@ -136,6 +140,7 @@ impl SimilarityState {
             layer,
             network: self.network,
             per_domain,
+            tsne: self.tsne,
         };
         let have = self.analysis.as_ref().map(|a| &a.key);
         let failed = self.error.is_some();
@@ -179,22 +184,39 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
     let labels = |pts: &[MapPoint]| -> Option<Vec<u32>> { pts.iter().map(|p| p.class).collect() };
     let source_labels = labels(&points[..ns]);
     let target_labels = labels(&points[ns..]);
-    let opts = SimilarityOptions {
+    let mut opts = SimilarityOptions {
         permutations: 200,
         seed: 0,
         embedding_max_points: req.per_domain.max(1),
+        tsne: key.tsne,
         ..SimilarityOptions::default()
     };
     let classes = &req.pair.classes;
-    let report = similarity_report(
-        &source,
-        &target,
-        source_labels.as_deref(),
-        target_labels.as_deref(),
-        classes,
-        &opts,
-    );
-    let (map, metrics, metrics_note) = match report {
+    let report = |opts: &SimilarityOptions| {
+        similarity_report(
+            &source,
+            &target,
+            source_labels.as_deref(),
+            target_labels.as_deref(),
+            classes,
+            opts,
+        )
+    };
+    let mut report_result = report(&opts);
+    let mut map_note = None;
+    if opts.tsne
+        && let Err(e) = &report_result
+    {
+        // t-SNE has its own limits (enough points for its perplexity): keep the metrics
+        // and fall back to PCA, saying why.
+        map_note = Some(format!(
+            "t-SNE is not possible here ({e}); the map shows PCA."
+        ));
+        opts.tsne = false;
+        report_result = report(&opts);
+    }
+    let projection = if opts.tsne { "t-SNE" } else { "PCA" };
+    let (map, metrics, metrics_note) = match report_result {
         Ok(r) => {
             let mut placed = Vec::with_capacity(r.embedding.points.len());
             for e in &r.embedding.points {
@@ -209,7 +231,7 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
                     });
                 }
             }
-            let map = FeatureMap::new(placed, classes.len(), layer_name, "PCA");
+            let map = FeatureMap::new(placed, classes.len(), layer_name, projection);
             let metrics = Metrics {
                 mmd2: r.mmd2,
                 mmd_p_value: r.mmd_p_value,
@@ -230,7 +252,7 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
                 samples: (r.n_source, r.n_target),
                 dim: r.dim,
             };
-            (map, Some(metrics), None)
+            (map, Some(metrics), map_note)
         }
         Err(e) => {
             // The map alone is still worth showing.
@@ -324,8 +346,9 @@ pub fn similarity_ui(
     };
     ui.horizontal(|ui| {
         ui.label(format!(
-            "Features: {} · {} + {} samples · {:.1} s",
+            "Features: {} · {} map · {} + {} samples · {:.1} s",
             a.map.layer_name,
+            a.map.projection,
             a.map.points.iter().filter(|p| !p.target).count(),
             a.map.points.iter().filter(|p| p.target).count(),
             a.seconds
@@ -439,6 +462,12 @@ fn controls_ui(
         ui.label("Colour by");
         ui.selectable_value(colour_by, ColourBy::Domain, "domain");
         ui.selectable_value(colour_by, ColourBy::Class, "class");
+        ui.separator();
+        ui.label("Map");
+        ui.selectable_value(&mut state.tsne, false, "PCA")
+            .on_hover_text("Linear projection on the two directions of largest spread: fast, distances mean something.");
+        ui.selectable_value(&mut state.tsne, true, "t-SNE")
+            .on_hover_text("Keeps each point's neighbours together: shows clusters well, but distances between clusters and their sizes mean little. A few seconds.");
     });
 }
 
@@ -455,10 +484,10 @@ fn card_ui(ui: &mut egui::Ui, title: &str, value: &str, sure: &str, meaning: &st
 }
 
 fn metric_cards_ui(ui: &mut egui::Ui, a: &Analysis, look: Look) {
+    if let Some(note) = &a.metrics_note {
+        ui.colored_label(look.warn(), note);
+    }
     let Some(m) = &a.metrics else {
-        if let Some(note) = &a.metrics_note {
-            ui.colored_label(look.warn(), note);
-        }
         return;
     };
     let w = ((ui.available_width() - 60.0) / 3.0).max(160.0);
