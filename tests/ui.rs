@@ -561,3 +561,27 @@ fn the_similarity_map_switches_to_t_sne_and_explains_a_fallback() {
     assert!(a.metrics.is_some());
     text_containing(&h, "t-SNE is not possible here");
 }
+
+#[test]
+fn compare_shows_and_overlays_each_new_run() {
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.epochs = 1;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    press(&mut h, "Train");
+    wait_for_run(&mut h);
+    h.get_by_label("5 Compare").click();
+    h.run_steps(3);
+    assert_eq!(app(&h).compare.detail, Some(1));
+    press(&mut h, "Train");
+    wait_for_run(&mut h);
+    h.get_by_label("5 Compare").click();
+    h.run_steps(3);
+    let compare = &app(&h).compare;
+    assert_eq!(compare.detail, Some(2), "the new run's details are shown");
+    assert!(
+        compare.overlaid.contains(&1) && compare.overlaid.contains(&2),
+        "both runs' curves are overlaid: {:?}",
+        compare.overlaid
+    );
+}

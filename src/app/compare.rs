@@ -50,6 +50,8 @@ pub struct CompareState {
     dialog: Option<Job<Option<PathBuf>>>,
     /// Multitask, zero-shot and stepping-stone details.
     pub tasks: TaskResultsState,
+    /// The newest run when the view was last drawn: a newer one is shown and overlaid.
+    seen_latest: Option<usize>,
 }
 
 impl CompareState {
@@ -134,8 +136,17 @@ pub fn compare_ui(
     for (_, w) in &warnings {
         super::widgets::warning_box_ui(ui, look, w);
     }
+    let latest = runs.latest().map(|r| r.id);
+    if latest != state.seen_latest {
+        // A new run: show its details and add its curves to the overlay.
+        state.seen_latest = latest;
+        state.detail = latest;
+        if !state.overlaid.is_empty() {
+            state.overlaid.extend(latest);
+        }
+    }
     if state.detail.is_none_or(|id| runs.get(id).is_none()) {
-        state.detail = runs.latest().map(|r| r.id);
+        state.detail = latest;
     }
     if state.overlaid.is_empty() {
         state.overlaid.extend(runs.records.iter().map(|r| r.id));
