@@ -11,23 +11,25 @@ use candle_nn::{Linear, Module, VarBuilder};
 /// Hidden width of the domain classifier.
 pub const HIDDEN: usize = 256;
 
-/// How much faster than the network the domain classifier learns. A domain classifier
-/// that lags behind the features it judges is fooled by a flip, not by alignment: the
-/// adversarial game then oscillates (its accuracy swinging far below 50 %) instead of
-/// settling. The feature extractor has large fan-ins, so under Adam one step moves its
-/// outputs much further than one step moves a small classifier's.
+/// How much faster than the network a domain classifier learns by default. A domain
+/// classifier that lags behind the features it judges is fooled by a flip, not by
+/// alignment: the adversarial game then oscillates (its accuracy swinging far below 50 %)
+/// instead of settling. The feature extractor has large fan-ins, so under Adam one step
+/// moves its outputs much further than one step moves a small classifier's.
 pub const SPEED: f64 = 10.0;
 
 /// Standardised features → 256 → ReLU → 256 → ReLU → one logit (positive = target).
 pub struct DomainClassifier {
+    speed: f64,
     fc1: Linear,
     fc2: Linear,
     out: Linear,
 }
 
 impl DomainClassifier {
-    /// Create the classifier's variables in `net` under `prefix` (e.g. `"dann"`), seeded.
-    pub fn new(net: &Network, prefix: &str, in_dim: usize, seed: u64) -> Result<Self> {
+    /// Create the classifier's variables in `net` under `prefix` (e.g. `"dann"`), seeded;
+    /// it learns `speed` times faster than the network (see [`SPEED`]).
+    pub fn new(net: &Network, prefix: &str, in_dim: usize, seed: u64, speed: f64) -> Result<Self> {
         let vb = VarBuilder::from_varmap(&net.varmap, DType::F32, &net.device).pp(prefix);
         let fc1 = layers::linear(in_dim, HIDDEN, vb.pp("fc1"))?;
         let fc2 = layers::linear(HIDDEN, HIDDEN, vb.pp("fc2"))?;
@@ -38,14 +40,19 @@ impl DomainClassifier {
             &[&format!("{prefix}.out.")],
             seed,
         )?;
-        // Stored divided by SPEED and multiplied back in `forward`: same function, but Adam
-        // (whose steps do not depend on the gradient's scale) moves it SPEED× faster.
+        // Stored divided by `speed` and multiplied back in `forward`: same function, but Adam
+        // (whose steps do not depend on the gradient's scale) moves it `speed`× faster.
         for l in [&fc1, &fc2, &out] {
             for t in [Some(l.weight()), l.bias()].into_iter().flatten() {
-                scale_var(net, t, 1.0 / SPEED)?;
+                scale_var(net, t, 1.0 / speed)?;
             }
         }
-        Ok(Self { fc1, fc2, out })
+        Ok(Self {
+            speed,
+            fc1,
+            fc2,
+            out,
+        })
     }
 
     /// One logit per row of `features` (N×in_dim): a vector of N. Each row is standardised
@@ -55,9 +62,9 @@ impl DomainClassifier {
     pub fn forward(&self, features: &Tensor) -> Result<Tensor> {
         let centred = features.broadcast_sub(&features.mean_keepdim(1)?)?;
         let std = (centred.sqr()?.mean_keepdim(1)? + 1e-5)?.sqrt()?;
-        let h = (self.fc1.forward(&centred.broadcast_div(&std)?)? * SPEED)?.relu()?;
-        let h = (self.fc2.forward(&h)? * SPEED)?.relu()?;
-        (self.out.forward(&h)? * SPEED)?.squeeze(1)
+        let h = (self.fc1.forward(&centred.broadcast_div(&std)?)? * self.speed)?.relu()?;
+        let h = (self.fc2.forward(&h)? * self.speed)?.relu()?;
+        (self.out.forward(&h)? * self.speed)?.squeeze(1)
     }
 }
 

@@ -53,7 +53,13 @@ impl InstanceWeighting {
     pub fn new(settings: &MethodSettings, net: &Network) -> Result<Self> {
         Ok(Self {
             lambda: settings.lambda,
-            classifier: DomainClassifier::new(net, PREFIX, net.feature_dim(), settings.seed)?,
+            classifier: DomainClassifier::new(
+                net,
+                PREFIX,
+                net.feature_dim(),
+                settings.seed,
+                super::domain_classifier::SPEED,
+            )?,
             domain_acc: DeviceMean::default(),
             pending: Vec::new(),
             latest: vec![f32::NAN; settings.source_files.len()],
