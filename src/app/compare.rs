@@ -10,6 +10,7 @@ use super::runs::{RunKind, RunRecord, RunStatus, Runs};
 use super::task_results::{TaskResultsState, task_details_ui};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use super::widgets::delta_ui;
 use crate::analysis::RunOutcome;
 use crate::method::MethodKind;
 use egui::RichText;
@@ -237,21 +238,7 @@ fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look
                         let delta = source_only_baseline(runs, r)
                             .filter(|b| b.id != r.id)
                             .and_then(|b| Some(r.target_accuracy()? - b.target_accuracy()?));
-                        match delta {
-                            Some(d) => {
-                                let c = if d < -0.01 {
-                                    look.error()
-                                } else if d > 0.01 {
-                                    look.good()
-                                } else {
-                                    ui.visuals().text_color()
-                                };
-                                ui.colored_label(c, format!("{:+.1} pts", d * 100.0));
-                            }
-                            None => {
-                                ui.weak("—");
-                            }
-                        }
+                        delta_ui(ui, delta, 0.01, look);
                         ui.label(pct(r.source_accuracy()));
                         ui.label(super::training::duration_words(r.elapsed_secs));
                         match &r.status {

@@ -611,20 +611,25 @@ fn settings_ui(
                 ui.end_row();
             }
             let l = ui.label("Device");
+            // Say what "automatic" resolves to on this machine.
+            let auto_text = match state
+                .devices
+                .iter()
+                .find(|d| d.selectable && d.choice != DeviceChoice::Cpu)
+            {
+                Some(gpu) => format!("automatic: {}", gpu.label),
+                None => "automatic: CPU (no usable GPU found)".to_string(),
+            };
             let selected = state
                 .devices
                 .iter()
                 .find(|d| d.selectable && d.choice == config.device)
                 .map(|d| d.label.clone())
-                .unwrap_or_else(|| "automatic (a GPU if usable, else CPU)".into());
+                .unwrap_or_else(|| auto_text.clone());
             egui::ComboBox::from_id_salt("device")
                 .selected_text(selected)
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(
-                        &mut config.device,
-                        DeviceChoice::Auto,
-                        "automatic (a GPU if usable, else CPU)",
-                    );
+                    ui.selectable_value(&mut config.device, DeviceChoice::Auto, auto_text);
                     for d in &state.devices {
                         if d.selectable {
                             ui.selectable_value(&mut config.device, d.choice, &d.label);

@@ -9,6 +9,7 @@ use super::runs::RunRecord;
 use super::task_setup::attribute_grid_ui;
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use super::widgets::delta_ui;
 use crate::data::Domain;
 use crate::tasks::tables::AttributeTable;
 use crate::train::RunReport;
@@ -159,7 +160,7 @@ pub fn multitask_table_ui(ui: &mut egui::Ui, rows: &[TaskRow], look: Look) {
                 ui.label(r.weight.map(|w| format!("{w}")).unwrap_or("—".into()));
                 ui.label(RichText::new(pct(r.joint)).strong());
                 ui.label(pct(r.alone));
-                delta_ui(ui, r.joint.zip(r.alone).map(|(j, a)| j - a), look);
+                delta_ui(ui, r.joint.zip(r.alone).map(|(j, a)| j - a), 0.005, look);
                 ui.end_row();
             }
         });
@@ -181,24 +182,6 @@ pub fn multitask_table_ui(ui: &mut egui::Ui, rows: &[TaskRow], look: Look) {
         } else {
             "Trained together or alone made little difference here."
         });
-    }
-}
-
-fn delta_ui(ui: &mut egui::Ui, d: Option<f64>, look: Look) {
-    match d {
-        Some(d) => {
-            let c = if d < -0.005 {
-                look.error()
-            } else if d > 0.005 {
-                look.good()
-            } else {
-                ui.visuals().text_color()
-            };
-            ui.colored_label(c, format!("{:+.1} pts", d * 100.0));
-        }
-        None => {
-            ui.weak("—");
-        }
     }
 }
 
@@ -326,7 +309,7 @@ fn stepping_ui(ui: &mut egui::Ui, extra: &Value, look: Look) {
             pct(direct)
         ));
         ui.label("· gain");
-        delta_ui(ui, num(extra, "gain"), look);
+        delta_ui(ui, num(extra, "gain"), 0.005, look);
     });
 }
 

@@ -54,3 +54,23 @@ pub fn warning_box_ui(ui: &mut egui::Ui, look: Look, message: &str) {
             ui.colored_label(look.warn(), plain(message));
         });
 }
+
+/// A difference of accuracies (fractions) in points, red when below −`noise`, green when
+/// above +`noise`; a dash when there is none.
+pub fn delta_ui(ui: &mut egui::Ui, d: Option<f64>, noise: f64, look: Look) {
+    match d {
+        Some(d) => {
+            let c = if d < -noise {
+                look.error()
+            } else if d > noise {
+                look.good()
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.colored_label(c, format!("{:+.1} pts", d * 100.0));
+        }
+        None => {
+            ui.weak("—");
+        }
+    }
+}

@@ -287,7 +287,6 @@ pub(crate) fn base_report(
     started: Instant,
 ) -> RunReport {
     let (trainable_params, total_params) = net.param_counts(config.freeze);
-    let last = history.last();
     RunReport {
         method: config.method.name().into(),
         backbone: net.spec.backbone.name().into(),
@@ -297,12 +296,7 @@ pub(crate) fn base_report(
         device: crate::device::device_name(&prepared.device).to_string(),
         trainable_params,
         total_params,
-        final_metrics: FinalMetrics {
-            source_accuracy: last.and_then(|r| r.source_accuracy),
-            target_accuracy: last.and_then(|r| r.target_accuracy),
-            train_loss: last.map(|r| r.train_loss),
-            epochs_completed: history.len(),
-        },
+        final_metrics: FinalMetrics::of(&history),
         history,
         stopped_early,
         elapsed_secs: started.elapsed().as_secs_f64(),

@@ -40,6 +40,19 @@ pub struct FinalMetrics {
     pub epochs_completed: usize,
 }
 
+impl FinalMetrics {
+    /// The figures of a run that ended with `history`.
+    pub fn of(history: &[EpochRecord]) -> Self {
+        let last = history.last();
+        Self {
+            source_accuracy: last.and_then(|r| r.source_accuracy),
+            target_accuracy: last.and_then(|r| r.target_accuracy),
+            train_loss: last.map(|r| r.train_loss),
+            epochs_completed: history.len(),
+        }
+    }
+}
+
 /// Counts of the data a run used.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -645,7 +645,6 @@ impl Experiment {
             }
             m
         });
-        let last = history.last();
         let report = RunReport {
             method: self.config.method.name().into(),
             backbone: self.net.spec.backbone.name().into(),
@@ -656,12 +655,7 @@ impl Experiment {
             trainable_params,
             total_params,
             data: self.data_report(),
-            final_metrics: FinalMetrics {
-                source_accuracy: last.and_then(|r| r.source_accuracy),
-                target_accuracy: last.and_then(|r| r.target_accuracy),
-                train_loss: last.map(|r| r.train_loss),
-                epochs_completed: history.len(),
-            },
+            final_metrics: FinalMetrics::of(&history),
             history,
             confusion,
             stopped_early,
