@@ -9,7 +9,7 @@
 //! - (b) large target, similar domains → fine-tune everything;
 //! - (c) small target, different domains → only the early (generic) stages
 //!   transfer: freeze them and retrain the rest; with few or no target labels,
-//!   adapt without labels (DANN for a large shift, DAN for a moderate one);
+//!   adapt without labels (DAN, whatever the shift size; see below);
 //! - (d) large target, different domains → fine-tune everything (or retrain).
 //!
 //! Thresholds, and why:
