@@ -271,7 +271,7 @@ pub fn advise(
         (true, false) if few => {
             let method = TransferMethod::Dan;
             let why = if large_shift {
-                "the shift is large, and matching the domains' kernel means (DAN) gained on every large digit shift we measured, more and more steadily than adversarial alignment (DANN)"
+                "the shift is large, and matching the domains' kernel means (DAN) gained more than adversarial alignment (DANN), and more steadily, on every large digit shift we measured"
             } else {
                 "the shift is moderate, which matching the domains' kernel means (DAN) or covariances (CORAL) handles well"
             };
