@@ -438,6 +438,72 @@ fn multitask_on_the_shapes_demo_shows_each_task_joint_and_alone() {
     h.check_accessibility();
 }
 
+/// Focus the text field labelled `label` and type `text` into it.
+fn type_into(h: &mut Harness<'static, App>, label: &str, text: &str) {
+    h.get_by_label(label).scroll_to_me();
+    h.run_steps(2);
+    h.get_by_label(label).focus();
+    h.run_steps(1);
+    h.get_by_label(label).type_text(text);
+    h.run_steps(3);
+}
+
+#[test]
+fn multitask_from_a_folder_and_labels_csv_names_a_bad_row_then_trains() {
+    use transferlab::data::demo::Style;
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    common::write_digit_folder(&images, &[0, 1, 2], 6, Style::Clean, 28, "png", 3);
+    // Two tasks per image: the digit, and whether it is even.
+    let mut rows = vec!["file,digit,parity".to_string()];
+    for d in 0..3 {
+        for i in 0..6 {
+            let parity = if d % 2 == 0 { "even" } else { "odd" };
+            rows.push(format!("{d}/{d}_{i:03}.png,{d},{parity}"));
+        }
+    }
+    let good = rows.join("\n") + "\n";
+    let labels = tmp.path().join("labels.csv");
+    // Line 20 names a file the folder does not have.
+    std::fs::write(&labels, format!("{good}2/missing.png,2,even\n")).unwrap();
+
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    press(&mut h, "multitask");
+    press(&mut h, "folder + CSV");
+    type_into(&mut h, "Image folder", &images.display().to_string());
+    type_into(&mut h, "Labels CSV", &labels.display().to_string());
+    wait_for(&mut h, "the folder and the CSV to be read", |a| {
+        a.train_blocker().is_none()
+    });
+    // The CSV's tasks are listed with their weights before any run.
+    text_containing(&h, "Task weights");
+    h.get_by_label("parity");
+
+    h.get_by_label("Train").click();
+    wait_for(&mut h, "the run to fail on the bad row", |a| {
+        a.runs
+            .latest()
+            .is_some_and(|r| matches!(r.status, RunStatus::Failed(_)))
+    });
+    let text = text_containing(&h, "missing.png");
+    assert!(text.contains("line 20"), "names the row: {text}");
+
+    // Mend the CSV (same path): pressing Train again reads it afresh and trains.
+    std::fs::write(&labels, &good).unwrap();
+    assert!(is_enabled(&h, "Train"));
+    h.get_by_label("Train").click();
+    wait_for_run(&mut h);
+    let run = app(&h).runs.latest().unwrap();
+    assert_eq!(run.config.labels.as_deref(), Some(labels.as_path()));
+    assert_eq!(run.history.len(), 2);
+    assert!(run.history[1].metrics.contains_key("joint:parity"));
+    assert!(run.history[1].metrics.contains_key("alone:digit"));
+    assert_eq!(extra_kind(&h), "multitask");
+}
+
 #[test]
 fn zero_shot_with_a_class_ticked_unseen_reports_it_against_chance() {
     let mut h = harness(options());
