@@ -7,6 +7,8 @@
 //! the target after the shift is applied in memory, nothing is written):
 //! - `mnist-usps`: USPS-style digits: cropped to fill the whole frame, through 16×16
 //!   (USPS's resolution), so they are bigger, bolder and blurrier;
+//! - `usps-mnist`: the same pair the other way round (USPS-style source, plain MNIST
+//!   target), as in the published USPS→MNIST benchmarks;
 //! - `mnist-m`: digits blended into random photo-like colour textures, |texture − digit|,
 //!   the way MNIST-M blends them into photo patches;
 //! - `mnist-thick-rotated`: strokes dilated, rotated by about 35°, with noise;
@@ -33,8 +35,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The shifts the benchmark knows, in table order.
-pub const SHIFTS: [&str; 8] = [
+pub const SHIFTS: [&str; 9] = [
     "mnist-usps",
+    "usps-mnist",
     "mnist-m",
     "mnist-thick-rotated",
     "mnist-inverted",
@@ -271,6 +274,7 @@ pub fn mnist_shift(
         .with_context(|| format!("loading {}", test.display()))?;
     let (source, target) = match shift {
         "mnist-usps" => (source, map_images(target, 1, |_, s| usps_style(s))),
+        "usps-mnist" => (map_images(source, 1, |_, s| usps_style(s)), target),
         "mnist-inverted" => (
             source,
             map_images(target, 1, |_, s| s.iter().map(|v| 1.0 - v).collect()),
@@ -303,7 +307,7 @@ pub fn mnist_shift(
 
 /// The domain pair of a shift (an MNIST shift or a built-in demo).
 pub fn shift_pair(settings: &BenchSettings, shift: &str) -> Result<DomainPair> {
-    if shift.starts_with("mnist") {
+    if shift.contains("mnist") {
         mnist_shift(
             &settings.mnist,
             shift,
