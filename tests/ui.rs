@@ -221,12 +221,7 @@ fn a_bad_folder_path_shows_an_error_with_what_to_do() {
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
     h.get_by_label("my folders").click();
     h.run_steps(2);
-    let field = h.get_by_label("Source folder");
-    field.focus();
-    h.run_steps(1);
-    h.get_by_label("Source folder")
-        .type_text("/no/such/folder/anywhere");
-    h.run_steps(3);
+    type_into(&mut h, "Source folder", "/no/such/folder/anywhere");
     let text = text_containing(&h, "does not exist");
     assert!(text.contains("/no/such/folder/anywhere"), "{text}");
     assert!(text.contains("Choose folder"), "says what to do: {text}");
