@@ -6,7 +6,7 @@ use crate::data::{DEMOS, LoadProgress};
 use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
-use crate::train::experiment::init_meta;
+use crate::train::learner::init_meta;
 use crate::train::{
     DataSource, Event, EventSink, ExperimentConfig, NoControl, RunReport, ShapeHint, load_pair,
 };
@@ -33,6 +33,10 @@ pub enum CliCommand {
     Run(RunArgs),
     /// List the built-in demo domain pairs.
     Demos,
+    /// List the transfer methods: family, what they train on, hyperparameters.
+    Methods,
+    /// List the backbones: stages and the images they take.
+    Backbones,
     /// Measure training, inference and loading throughput.
     Bench(BenchArgs),
     /// Measure how similar two domains are (MMD², A-distance, CORAL, a 2-D map) and get advice.
@@ -101,6 +105,10 @@ pub struct RunArgs {
     /// coral and dann, none otherwise; 0 = none).
     #[arg(long)]
     pub bottleneck: Option<usize>,
+    /// A method hyperparameter, KEY=VALUE (repeatable; `transferlab methods` lists each
+    /// method's keys, ranges and defaults).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, f64)>,
     /// Fraction of the source held out to measure source accuracy.
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
@@ -289,6 +297,7 @@ impl RunArgs {
             seed: self.seed,
             target_labels: self.target_labels,
             lambda: self.lambda,
+            params: self.params.iter().cloned().collect(),
             bottleneck: self.bottleneck,
             val_fraction: self.val_fraction,
             device: self.device,
@@ -449,23 +458,14 @@ pub fn run_command(args: &RunArgs) -> Result<RunReport> {
             .build_global();
     }
     let meta = init_meta(&config)?;
-    let default_size = if config.backbone == Some(BackboneKind::Resnet18) {
-        32
-    } else {
-        28
-    };
-    let hint = ShapeHint {
-        channels: args
-            .channels
-            .map(usize::from)
-            .or(meta.as_ref().map(|m| m.channels.max(1))),
-        size: args
-            .input_size
-            .or(meta.as_ref().map(|m| m.input_size[0]))
-            .unwrap_or(default_size),
-    };
+    let hint = ShapeHint::for_run(
+        config.backbone,
+        meta.as_ref(),
+        args.input_size,
+        args.channels.map(usize::from),
+    )?;
     let mut sink = CliSink::new(args.quiet);
-    let report = match crate::train::run_job(&config, None, hint, &mut sink, &mut NoControl) {
+    let report = match crate::run::run_job(&config, None, hint, &mut sink, &mut NoControl) {
         Ok(r) => r,
         Err(e) => {
             sink.bar.abandon();
@@ -599,6 +599,62 @@ pub fn devices_command() {
     }
 }
 
+/// `KEY=VALUE` with a number for a value.
+fn parse_param(s: &str) -> std::result::Result<(String, f64), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a number (in {s})"))?;
+    Ok((key.trim().to_string(), value))
+}
+
+/// `transferlab methods`.
+pub fn methods_command() {
+    for m in MethodKind::ALL {
+        let info = m.info();
+        println!("{:<20} {:?}: {}", info.name, info.family, info.summary);
+        for h in info.hyperparameters {
+            println!(
+                "{:<22}{} (default {}, {} to {}): {}",
+                "",
+                h.flag
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("--param {}=…", h.key)),
+                h.default,
+                h.min,
+                h.max,
+                h.help
+            );
+        }
+    }
+}
+
+/// `transferlab backbones`.
+pub fn backbones_command() {
+    for b in BackboneKind::ALL {
+        let info = b.info();
+        let input = match info.input {
+            crate::model::InputKind::Vector => "vectors (images flattened)".to_string(),
+            crate::model::InputKind::Image {
+                min_side,
+                default_side,
+                max_side,
+                ..
+            } => format!("images of {min_side}–{max_side} px (default {default_side})"),
+        };
+        println!(
+            "{:<20} {}; stages {}: {}",
+            info.name,
+            input,
+            info.stages.join(", "),
+            info.summary
+        );
+    }
+}
+
 /// `transferlab demos`.
 pub fn demos_command() {
     for d in DEMOS {
@@ -606,12 +662,15 @@ pub fn demos_command() {
     }
     println!(
         "{:<16} Shapes × colours × fills: images with three labels each (--method multitask) and 18 classes described by 7 attributes (--method zero-shot)",
-        crate::train::job::TASK_DEMO
+        crate::run::TASK_DEMO
     );
 }
 
 /// `transferlab bench`.
 pub fn bench_command(args: &BenchArgs) -> Result<()> {
+    if let Err(e) = args.backbone.info().check_side(args.input_size) {
+        bail!("--input-size: {e}");
+    }
     let (device, note) = crate::device::open_device(args.device);
     if let Some(note) = note {
         eprintln!("note: {note}");
@@ -754,17 +813,7 @@ pub fn similarity_command(
         .as_deref()
         .map(crate::model::read_meta)
         .transpose()?;
-    let hint = ShapeHint {
-        channels: meta.as_ref().map(|m| m.channels.max(1)),
-        size: args
-            .input_size
-            .or(meta.as_ref().map(|m| m.input_size[0]))
-            .unwrap_or(if args.backbone == Some(BackboneKind::Resnet18) {
-                32
-            } else {
-                28
-            }),
-    };
+    let hint = ShapeHint::for_run(args.backbone, meta.as_ref(), args.input_size, None)?;
     let mut sink = CliSink::new(false);
     let pair = load_pair(&data, hint, &mut |what: &str, p: LoadProgress| {
         sink.emit(Event::Loading {

@@ -1,7 +1,9 @@
 //! transferlab: a workbench for transfer learning.
 //!
-//! The engine (`data`, `model`, `method`, `analysis`, `train`) knows nothing about egui;
-//! the `app` module draws it, and `cli` is its headless twin.
+//! The engine knows nothing about egui. Its layers import one way only:
+//! `data` ← `model` ← `method` ← `train` ← `tasks` ← `run` ← {`app`, `cli`}, with
+//! `analysis` (similarity, embeddings, the advisor) and `device` beside them. The `app`
+//! module draws the engine, and `cli` is its headless twin. See docs/ARCHITECTURE.md.
 
 pub mod analysis;
 pub mod app;
@@ -10,5 +12,6 @@ pub mod data;
 pub mod device;
 pub mod method;
 pub mod model;
+pub mod run;
 pub mod tasks;
 pub mod train;

@@ -4,12 +4,35 @@ use anyhow::Result;
 use clap::Parser;
 use transferlab::cli::{Cli, CliCommand, bench_command, demos_command, run_command};
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error chain only: a backtrace (RUST_BACKTRACE=1) is for developers, and
+            // TRANSFERLAB_DEBUG=1 asks for it.
+            if std::env::var_os("TRANSFERLAB_DEBUG").is_some_and(|v| v == "1") {
+                eprintln!("Error: {e:?}");
+            } else {
+                eprintln!("Error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(CliCommand::Run(args)) => run_command(&args).map(|_| ()),
         Some(CliCommand::Demos) => {
             demos_command();
+            Ok(())
+        }
+        Some(CliCommand::Methods) => {
+            transferlab::cli::methods_command();
+            Ok(())
+        }
+        Some(CliCommand::Backbones) => {
+            transferlab::cli::backbones_command();
             Ok(())
         }
         Some(CliCommand::Bench(args)) => bench_command(&args),

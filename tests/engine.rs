@@ -12,8 +12,9 @@ use transferlab::data::{DomainPair, SampleShape};
 use transferlab::device::DeviceChoice;
 use transferlab::method::MethodKind;
 use transferlab::model::{BackboneKind, Network, NetworkSpec, Normalisation, layers, read_meta};
+use transferlab::run::Worker;
 use transferlab::train::{
-    Command, DataSource, Event, Experiment, ExperimentConfig, NoControl, RunReport, Worker,
+    Command, DataSource, Event, Experiment, ExperimentConfig, NoControl, RunReport,
 };
 
 fn moons() -> Arc<DomainPair> {

@@ -248,6 +248,7 @@ fn a_method_adds_its_layers_without_changing_the_networks_initial_weights() {
     };
     let settings = MethodSettings {
         lambda: 1.0,
+        params: Default::default(),
         total_steps: 10,
         seed: 5,
         source_files: Vec::new(),

@@ -341,10 +341,7 @@ fn detail_ui(
         }
     ));
     if let RunStatus::Failed(e) = &run.status {
-        ui.colored_label(
-            look.error(),
-            format!("Failed: {}", super::setup::gui_words(e)),
-        );
+        ui.colored_label(look.error(), format!("Failed: {}", super::theme::plain(e)));
     }
     for (_, w) in warnings.iter().filter(|(id, _)| *id == run.id) {
         ui.colored_label(look.warn(), w.as_str());

@@ -8,7 +8,8 @@
 use super::feature_map::{FeatureMap, Layer, MapRequest, ModelSource, compute_map};
 use super::jobs::Job;
 use crate::data::DomainPair;
-use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport, Worker};
+use crate::run::Worker;
+use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport};
 use egui_plot::PlotPoint;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

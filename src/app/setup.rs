@@ -152,7 +152,7 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
         return Some("no data loaded yet".into());
     };
     if let Err(e) = crate::train::experiment::validate_config(config) {
-        return Some(gui_words(&e.to_string()));
+        return Some(e.words(crate::train::Audience::App));
     }
     if config.target_labels > 0 && !pair.target_labelled() {
         return Some(
@@ -184,30 +184,6 @@ pub fn run_problem(
     } else {
         config_problem(config, pair).or_else(|| tasks.via_problem(config))
     }
-}
-
-/// The engine speaks in command-line flags; say it with the GUI's control names.
-pub fn gui_words(message: &str) -> String {
-    super::theme::plain(message)
-        .replace(
-            "pass --target-labels K (K ≥ 1)",
-            "set \"Labelled target images per class\" to 1 or more",
-        )
-        .replace("--target-labels", "\"Labelled target images per class\"")
-        .replace("--epochs", "Epochs")
-        .replace("--batch-size", "Batch size")
-        .replace("--lr", "Learning rate")
-        .replace("--lambda", "λ")
-        .replace("--val-fraction", "Held-out source")
-        .replace("--freeze", "Frozen stages")
-        .replace("--init", "starting model")
-        .replace("--backbone", "Backbone")
-        .replace("--task-weights", "the task weights")
-        .replace("(--unseen a,b,…)", "(tick them in the attribute table)")
-        .replace("--unseen", "the unseen classes")
-        .replace("--labels CSV", "a labels CSV")
-        .replace("--attributes CSV", "an attributes CSV")
-        .replace("(--via DIR)", "(an intermediate folder)")
 }
 
 /// Group title and one-line meaning of a method family.
@@ -324,7 +300,7 @@ fn network_ui(
     if let Some(e) = &state.net_error {
         ui.colored_label(
             look.error(),
-            format!("Cannot build this network: {}", gui_words(e)),
+            format!("Cannot build this network: {}", super::theme::plain(e)),
         );
     }
     let Some(net) = &state.net else {
@@ -523,7 +499,7 @@ fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
                 }
             });
             ui.indent(("summary", m.name()), |ui| {
-                ui.weak(gui_words(m.summary()));
+                ui.weak(super::theme::plain(m.summary()));
             });
         }
     }
@@ -784,9 +760,13 @@ mod tests {
 
     #[test]
     fn engine_flags_become_control_names() {
-        let m = gui_words(
-            "target-only trains on labelled target images: pass --target-labels K (K ≥ 1)",
-        );
+        let config = ExperimentConfig {
+            method: MethodKind::TargetOnly,
+            ..Default::default()
+        };
+        let m = crate::train::experiment::validate_config(&config)
+            .unwrap_err()
+            .words(crate::train::Audience::App);
         assert!(m.contains("Labelled target images per class"), "{m}");
         assert!(!m.contains("--"), "{m}");
     }

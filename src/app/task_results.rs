@@ -441,7 +441,7 @@ fn picked_image_ui(
         // The same images as the run's (the demo's data seed is fixed), made off the UI thread.
         state.job = Job::spawn("shapes-thumbs", ui.ctx(), |_| {
             let domain =
-                crate::data::shapes::shapes_domain(7, crate::train::job::ZERO_SHOT_DEMO_PER_CLASS);
+                crate::data::shapes::shapes_domain(7, crate::run::ZERO_SHOT_DEMO_PER_CLASS);
             let index = domain
                 .files
                 .iter()

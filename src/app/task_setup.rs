@@ -10,8 +10,8 @@ use super::setup::{BoxKind, arrow_ui, stage_box_ui};
 use super::theme::Look;
 use crate::data::demo::{STEPS_ANGLES, demo_intermediates};
 use crate::method::{LabelledData, MethodKind};
+use crate::run::TASK_DEMO;
 use crate::tasks::tables::{AttributeTable, LabelTable, read_attribute_table, read_label_table};
-use crate::train::job::TASK_DEMO;
 use crate::train::{DataSource, ExperimentConfig};
 use egui::RichText;
 use serde::{Deserialize, Serialize};
@@ -255,7 +255,7 @@ impl TaskSetup {
     /// Why a multitask or zero-shot run cannot start, if it cannot.
     pub fn problem(&self, config: &ExperimentConfig, data: &TaskData) -> Option<String> {
         if let Err(e) = crate::train::experiment::validate_config(config) {
-            return Some(super::setup::gui_words(&e.to_string()));
+            return Some(e.words(crate::train::Audience::App));
         }
         if data.source == TaskSource::Folder {
             match &self.folder.status {

@@ -102,7 +102,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
             "The run failed",
             &format!(
                 "{} — change the settings in Setup (e.g. a smaller learning rate) and press Train again.",
-                super::setup::gui_words(e)
+                super::theme::plain(e)
             ),
         ),
         status => {
@@ -135,7 +135,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         }
     }
     for w in &run.warnings {
-        ui.colored_label(look.warn(), super::setup::gui_words(w));
+        ui.colored_label(look.warn(), super::theme::plain(w));
     }
 }
 

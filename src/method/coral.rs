@@ -17,6 +17,19 @@ use candle_core::{Result, Tensor};
 /// the start), and λ = 100 puts it on the scale of the cross-entropy.
 pub const DEFAULT_LAMBDA: f64 = 100.0;
 
+/// Coral's descriptor.
+pub const INFO: super::MethodInfo = super::MethodInfo {
+    name: "coral",
+    family: super::Family::Feature,
+    summary: "Deep CORAL: penalise the distance between the source and target feature covariances.",
+    // Labelled target images (`--target-labels K`) join the classification loss.
+    labelled: super::LabelledData::SourceAndTarget,
+    uses_unlabeled_target: true,
+    bottleneck: Some(super::DEFAULT_BOTTLENECK),
+    hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    build: Some(|settings, _net| Ok(Box::new(Coral::new(settings)))),
+};
+
 /// Unbiased covariance of the rows of `x` (n×d, n ≥ 2): d×d.
 pub fn covariance(x: &Tensor) -> Result<Tensor> {
     let n = x.dim(0)?;

@@ -17,6 +17,19 @@ use candle_core::{Result, Tensor};
 /// Default weight of the MK-MMD² term.
 pub const DEFAULT_LAMBDA: f64 = 1.0;
 
+/// Dan's descriptor.
+pub const INFO: super::MethodInfo = super::MethodInfo {
+    name: "dan",
+    family: super::Family::Feature,
+    summary: "Like DDC, with a family of Gaussian kernels around the median distance (multi-kernel MMD²), so no single bandwidth has to be right.",
+    // Labelled target images (`--target-labels K`) join the classification loss.
+    labelled: super::LabelledData::SourceAndTarget,
+    uses_unlabeled_target: true,
+    bottleneck: Some(super::DEFAULT_BOTTLENECK),
+    hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    build: Some(|settings, _net| Ok(Box::new(Dan::new(settings)))),
+};
+
 /// Kernel bandwidths, as multiples of the median squared distance.
 pub const SCALES: [f64; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
 

@@ -22,6 +22,19 @@ use candle_core::{Result, Tensor};
 /// docs/methods.md).
 pub const DEFAULT_LAMBDA: f64 = 0.3;
 
+/// Dann's descriptor.
+pub const INFO: super::MethodInfo = super::MethodInfo {
+    name: "dann",
+    family: super::Family::Adversarial,
+    summary: "A domain classifier tries to tell source from target features; the features learn to fool it through a gradient reversal layer.",
+    // Labelled target images (`--target-labels K`) join the classification loss.
+    labelled: super::LabelledData::SourceAndTarget,
+    uses_unlabeled_target: true,
+    bottleneck: Some(super::DEFAULT_BOTTLENECK),
+    hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    build: Some(|settings, net| Ok(Box::new(Dann::new(settings, net)?))),
+};
+
 /// How much faster than the network DANN's domain classifier learns. An adversary that
 /// is close to optimal at every step gives the features an informative gradient; one that
 /// lags lets them win by flipping it. Measured on three shifts at λ = 0.3 (points over

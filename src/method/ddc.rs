@@ -15,6 +15,19 @@ use candle_core::{Result, Tensor};
 /// Default weight of the MMD² term.
 pub const DEFAULT_LAMBDA: f64 = 1.0;
 
+/// Ddc's descriptor.
+pub const INFO: super::MethodInfo = super::MethodInfo {
+    name: "ddc",
+    family: super::Family::Feature,
+    summary: "Add an adaptation layer and pull the source and target features together with a Gaussian-kernel MMD² penalty.",
+    // Labelled target images (`--target-labels K`) join the classification loss.
+    labelled: super::LabelledData::SourceAndTarget,
+    uses_unlabeled_target: true,
+    bottleneck: Some(super::DEFAULT_BOTTLENECK),
+    hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    build: Some(|settings, _net| Ok(Box::new(Ddc::new(settings)))),
+};
+
 /// Deep Domain Confusion.
 pub struct Ddc {
     lambda: f64,

@@ -27,6 +27,19 @@ use serde_json::json;
 /// Default exponent of the density ratio (its square root).
 pub const DEFAULT_LAMBDA: f64 = 0.5;
 
+/// InstanceWeighting's descriptor.
+pub const INFO: super::MethodInfo = super::MethodInfo {
+    name: "instance-weighting",
+    family: super::Family::Instance,
+    summary: "Weight each source image by how target-like it looks (p_t/p_s from a domain classifier), so training favours the source that resembles the target.",
+    // Labelled target images (`--target-labels K`) join the classification loss.
+    labelled: super::LabelledData::SourceAndTarget,
+    uses_unlabeled_target: true,
+    bottleneck: None,
+    hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    build: Some(|settings, net| Ok(Box::new(InstanceWeighting::new(settings, net)?))),
+};
+
 /// Largest density ratio (and 1/smallest) taken from the domain classifier.
 pub const RATIO_CLIP: f64 = 10.0;
 

@@ -7,6 +7,7 @@ pub mod coral;
 pub mod dan;
 pub mod dann;
 pub mod ddc;
+pub mod descriptor;
 pub mod domain_classifier;
 pub mod instance_weighting;
 pub mod mmd;
@@ -15,6 +16,7 @@ pub mod supervised;
 use crate::data::split::rng_for;
 use crate::model::Network;
 use candle_core::{DType, Device, Result, Tensor};
+pub use descriptor::{Hyperparameter, MethodInfo};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -97,20 +99,25 @@ impl MethodKind {
         MethodKind::InstanceWeighting,
     ];
 
+    /// Everything known about the method (the registry: one line per method).
+    pub fn info(self) -> &'static MethodInfo {
+        match self {
+            MethodKind::SourceOnly => &supervised::SOURCE_ONLY,
+            MethodKind::FineTune => &supervised::FINE_TUNE,
+            MethodKind::TargetOnly => &supervised::TARGET_ONLY,
+            MethodKind::Ddc => &ddc::INFO,
+            MethodKind::Dan => &dan::INFO,
+            MethodKind::Coral => &coral::INFO,
+            MethodKind::Dann => &dann::INFO,
+            MethodKind::InstanceWeighting => &instance_weighting::INFO,
+            MethodKind::Multitask => &MULTITASK,
+            MethodKind::ZeroShot => &ZERO_SHOT,
+        }
+    }
+
     /// The command-line name.
     pub fn name(self) -> &'static str {
-        match self {
-            MethodKind::SourceOnly => "source-only",
-            MethodKind::FineTune => "fine-tune",
-            MethodKind::TargetOnly => "target-only",
-            MethodKind::Ddc => "ddc",
-            MethodKind::Dan => "dan",
-            MethodKind::Coral => "coral",
-            MethodKind::Dann => "dann",
-            MethodKind::InstanceWeighting => "instance-weighting",
-            MethodKind::Multitask => "multitask",
-            MethodKind::ZeroShot => "zero-shot",
-        }
+        self.info().name
     }
 
     /// Parse a command-line name.
@@ -120,50 +127,12 @@ impl MethodKind {
 
     /// The taxonomy group.
     pub fn family(self) -> Family {
-        match self {
-            MethodKind::SourceOnly | MethodKind::TargetOnly => Family::Baseline,
-            MethodKind::FineTune => Family::Parameter,
-            MethodKind::Ddc | MethodKind::Dan | MethodKind::Coral => Family::Feature,
-            MethodKind::Dann => Family::Adversarial,
-            MethodKind::InstanceWeighting => Family::Instance,
-            MethodKind::Multitask | MethodKind::ZeroShot => Family::Task,
-        }
+        self.info().family
     }
 
     /// One sentence saying what the method does.
     pub fn summary(self) -> &'static str {
-        match self {
-            MethodKind::SourceOnly => {
-                "Train on the labelled source only and test on the target: how far plain training gets."
-            }
-            MethodKind::TargetOnly => {
-                "Train on the few labelled target images only: the no-transfer baseline that reveals negative transfer."
-            }
-            MethodKind::FineTune => {
-                "Reuse a trained network (--init), freeze its first stages and train the rest on every labelled image."
-            }
-            MethodKind::Ddc => {
-                "Add an adaptation layer and pull the source and target features together with a Gaussian-kernel MMD² penalty."
-            }
-            MethodKind::Dan => {
-                "Like DDC, with a family of Gaussian kernels around the median distance (multi-kernel MMD²), so no single bandwidth has to be right."
-            }
-            MethodKind::Coral => {
-                "Deep CORAL: penalise the distance between the source and target feature covariances."
-            }
-            MethodKind::Dann => {
-                "A domain classifier tries to tell source from target features; the features learn to fool it through a gradient reversal layer."
-            }
-            MethodKind::InstanceWeighting => {
-                "Weight each source image by how target-like it looks (p_t/p_s from a domain classifier), so training favours the source that resembles the target."
-            }
-            MethodKind::Multitask => {
-                "Train one trunk with a head per task (--labels CSV) on the summed losses, side by side with each task trained alone."
-            }
-            MethodKind::ZeroShot => {
-                "Learn to predict class attributes (--attributes CSV) on the seen classes, then name unseen classes by the closest attribute signature."
-            }
-        }
+        self.info().summary
     }
 
     /// True for the methods that learn across tasks (multitask, zero-shot) rather than
@@ -174,43 +143,48 @@ impl MethodKind {
 
     /// The labelled images the method learns from.
     pub fn labelled_data(self) -> LabelledData {
-        match self {
-            MethodKind::SourceOnly => LabelledData::Source,
-            MethodKind::FineTune => LabelledData::SourceAndTarget,
-            MethodKind::TargetOnly => LabelledData::Target,
-            MethodKind::Multitask | MethodKind::ZeroShot => LabelledData::Source,
-            // Labelled target images (`--target-labels K`) join the classification loss.
-            _ => LabelledData::SourceAndTarget,
-        }
+        self.info().labelled
     }
 
     /// True when the method also looks at unlabeled target batches.
     pub fn uses_unlabeled_target(self) -> bool {
-        Self::ADAPTATION.contains(&self)
+        self.info().uses_unlabeled_target
     }
 
     /// The default adaptation weight λ, for methods that have one.
     pub fn default_lambda(self) -> Option<f64> {
-        match self {
-            MethodKind::Ddc => Some(ddc::DEFAULT_LAMBDA),
-            MethodKind::Dan => Some(dan::DEFAULT_LAMBDA),
-            MethodKind::Coral => Some(coral::DEFAULT_LAMBDA),
-            MethodKind::Dann => Some(dann::DEFAULT_LAMBDA),
-            MethodKind::InstanceWeighting => Some(instance_weighting::DEFAULT_LAMBDA),
-            _ => None,
-        }
+        self.info().hyperparameter("lambda").map(|h| h.default)
     }
 
     /// Width of the adaptation (bottleneck) layer the method adds, if any.
     pub fn bottleneck(self) -> Option<usize> {
-        match self {
-            MethodKind::Ddc | MethodKind::Dan | MethodKind::Coral | MethodKind::Dann => {
-                Some(DEFAULT_BOTTLENECK)
-            }
-            _ => None,
-        }
+        self.info().bottleneck
     }
 }
+
+/// Multitask learning (runs through `crate::tasks::multitask`).
+const MULTITASK: MethodInfo = MethodInfo {
+    name: "multitask",
+    family: Family::Task,
+    summary: "Train one trunk with a head per task (from a labels CSV) on the summed losses, side by side with each task trained alone.",
+    labelled: LabelledData::Source,
+    uses_unlabeled_target: false,
+    bottleneck: None,
+    hyperparameters: &[],
+    build: None,
+};
+
+/// Zero-shot learning by attributes (runs through `crate::tasks::zeroshot`).
+const ZERO_SHOT: MethodInfo = MethodInfo {
+    name: "zero-shot",
+    family: Family::Task,
+    summary: "Learn to predict class attributes (from an attributes CSV) on the seen classes, then name unseen classes by the closest attribute signature.",
+    labelled: LabelledData::Source,
+    uses_unlabeled_target: false,
+    bottleneck: None,
+    hyperparameters: &[],
+    build: None,
+};
 
 /// Width of the adaptation layer of the feature-based and adversarial methods.
 pub const DEFAULT_BOTTLENECK: usize = 256;
@@ -220,12 +194,22 @@ pub const DEFAULT_BOTTLENECK: usize = 256;
 pub struct MethodSettings {
     /// Weight of the adaptation loss.
     pub lambda: f64,
+    /// Every hyperparameter of the method by key, defaults filled in.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, f64>,
     /// Total optimisation steps of the run (for schedules such as DANN's λ ramp).
     pub total_steps: usize,
     pub seed: u64,
     /// File of each source sample (for per-file results such as instance weights).
     #[serde(skip)]
     pub source_files: Vec<String>,
+}
+
+impl MethodSettings {
+    /// The value of hyperparameter `key` (its default when it was not set).
+    pub fn param(&self, key: &str) -> Option<f64> {
+        self.params.get(key).copied()
+    }
 }
 
 /// One training step's inputs.
@@ -273,22 +257,13 @@ pub fn build_method(
     settings: &MethodSettings,
     net: &Network,
 ) -> Result<Box<dyn Method>> {
-    Ok(match kind {
-        MethodKind::SourceOnly | MethodKind::FineTune | MethodKind::TargetOnly => {
-            Box::new(supervised::Supervised::new(kind))
-        }
-        MethodKind::Ddc => Box::new(ddc::Ddc::new(settings)),
-        MethodKind::Dan => Box::new(dan::Dan::new(settings)),
-        MethodKind::Coral => Box::new(coral::Coral::new(settings)),
-        MethodKind::Dann => Box::new(dann::Dann::new(settings, net)?),
-        MethodKind::InstanceWeighting => {
-            Box::new(instance_weighting::InstanceWeighting::new(settings, net)?)
-        }
-        MethodKind::Multitask | MethodKind::ZeroShot => candle_core::bail!(
+    match kind.info().build {
+        Some(build) => build(settings, net),
+        None => candle_core::bail!(
             "{} is not a domain-transfer method: it runs through transferlab::tasks",
             kind.name()
         ),
-    })
+    }
 }
 
 /// The usual warm-up of an adaptation weight, 2/(1+exp(−10p))−1: 0 at the start of the run,

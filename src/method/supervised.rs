@@ -1,9 +1,45 @@
 //! Plain supervised training with cross-entropy: `source-only`, `target-only` and
 //! `fine-tune` differ only in which labelled images they see and where the weights start.
 
-use super::{Method, MethodKind, TrainBatch};
+use super::{Family, LabelledData, Method, MethodInfo, MethodKind, TrainBatch};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
+
+/// Train on the source, evaluate on the target.
+pub const SOURCE_ONLY: MethodInfo = MethodInfo {
+    name: "source-only",
+    family: Family::Baseline,
+    summary: "Train on the labelled source only and test on the target: how far plain training gets.",
+    labelled: LabelledData::Source,
+    uses_unlabeled_target: false,
+    bottleneck: None,
+    hyperparameters: &[],
+    build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::SourceOnly)))),
+};
+
+/// Train on the labelled target images only.
+pub const TARGET_ONLY: MethodInfo = MethodInfo {
+    name: "target-only",
+    family: Family::Baseline,
+    summary: "Train on the few labelled target images only: the no-transfer baseline that reveals negative transfer.",
+    labelled: LabelledData::Target,
+    uses_unlabeled_target: false,
+    bottleneck: None,
+    hyperparameters: &[],
+    build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::TargetOnly)))),
+};
+
+/// Start from a trained model and train on every labelled image.
+pub const FINE_TUNE: MethodInfo = MethodInfo {
+    name: "fine-tune",
+    family: Family::Parameter,
+    summary: "Reuse a trained network (the model the run starts from), freeze its first stages and train the rest on every labelled image.",
+    labelled: LabelledData::SourceAndTarget,
+    uses_unlabeled_target: false,
+    bottleneck: None,
+    hyperparameters: &[],
+    build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::FineTune)))),
+};
 
 /// Cross-entropy on the labelled batch.
 pub struct Supervised {

@@ -178,13 +178,16 @@ pub fn read_meta(path: &Path) -> Result<ModelMeta, ModelError> {
     }
     let tensors = read_tensors(path)?;
     if tensors.contains_key("layer4.1.conv2.weight") && tensors.contains_key("conv1.weight") {
+        // A user's file: any tensor may have any rank, even none.
         let channels = tensors["conv1.weight"].dims().get(1).copied().unwrap_or(3);
-        let classes = tensors.get("fc.weight").map(|t| t.dims()[0]).unwrap_or(0);
+        let classes = tensors
+            .get("fc.weight")
+            .and_then(|t| t.dims().first().copied())
+            .unwrap_or(0);
+        let info = BackboneKind::Resnet18.info();
         return Ok(ModelMeta {
             backbone: BackboneKind::Resnet18,
-            stages: ["stem", "layer1", "layer2", "layer3", "layer4"]
-                .map(String::from)
-                .to_vec(),
+            stages: info.stages.iter().map(|s| s.to_string()).collect(),
             input: SampleShape::Image {
                 channels,
                 height: 64,

@@ -1,12 +1,23 @@
 //! A small fully connected backbone for 2-D points: `fc1` and `fc2` (64 units, ReLU).
 
-use super::{Backbone, Stage, StageInfo, layers};
+use super::{Backbone, BackboneInfo, DefaultNormalisation, InputKind, Stage, StageInfo, layers};
 use crate::data::SampleShape;
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 
 /// Hidden width of the MLP.
 pub const HIDDEN: usize = 64;
+
+/// The MLP's descriptor.
+pub const INFO: BackboneInfo = BackboneInfo {
+    name: "mlp",
+    title: "MLP",
+    summary: "A small fully connected net for 2-D points (images are flattened).",
+    stages: &["fc1", "fc2"],
+    input: InputKind::Vector,
+    head: "head",
+    normalisation: DefaultNormalisation::FromData,
+};
 
 struct Dense(Linear);
 
@@ -19,7 +30,7 @@ impl Stage for Dense {
 /// Build the MLP for `input` (a vector, or an image flattened).
 pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
     let d_in = input.len();
-    let names = ["fc1", "fc2"];
+    let names = INFO.stages;
     let fc1 = layers::linear(d_in, HIDDEN, vb.pp(names[0]))?;
     let fc2 = layers::linear(HIDDEN, HIDDEN, vb.pp(names[1]))?;
     Ok(Backbone {

@@ -31,14 +31,133 @@ pub enum BackboneKind {
     Resnet18,
 }
 
+/// What kind of input a backbone takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// Any vector (images are flattened).
+    Vector,
+    /// Images of `min_side..=max_side` pixels a side; `channels` None: any count, with
+    /// `default_channels` when the data does not decide (benchmarks, random inputs).
+    Image {
+        min_side: usize,
+        default_side: usize,
+        max_side: usize,
+        channels: Option<usize>,
+        default_channels: usize,
+    },
+}
+
+/// How a fresh network (not loaded from `--init`) normalises its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultNormalisation {
+    /// Per-channel statistics of the training images.
+    FromData,
+    /// ImageNet's statistics (for networks whose weights were trained on it).
+    Imagenet,
+}
+
+/// What the rest of the program knows about a backbone: the CLI, the GUI's picker and
+/// diagram, validation and the benchmarks all read it from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackboneInfo {
+    /// Name used on the command line and in checkpoints.
+    pub name: &'static str,
+    /// Name for people.
+    pub title: &'static str,
+    /// One sentence on what it is for.
+    pub summary: &'static str,
+    /// Its stages, in order (freezing depth k freezes the first k).
+    pub stages: &'static [&'static str],
+    pub input: InputKind,
+    /// Variable prefix of the classifier head.
+    pub head: &'static str,
+    pub normalisation: DefaultNormalisation,
+}
+
+impl BackboneInfo {
+    /// The image side used when none is asked for (None for vector input).
+    pub fn default_side(&self) -> Option<usize> {
+        match self.input {
+            InputKind::Image { default_side, .. } => Some(default_side),
+            InputKind::Vector => None,
+        }
+    }
+
+    /// The input shape of benchmarks and examples: the default side (or `side`), the
+    /// default channels; a 2-D point for vector input.
+    pub fn example_shape(&self, side: Option<usize>) -> SampleShape {
+        match self.input {
+            InputKind::Image {
+                default_side,
+                default_channels,
+                ..
+            } => {
+                let side = side.unwrap_or(default_side);
+                SampleShape::Image {
+                    channels: default_channels,
+                    height: side,
+                    width: side,
+                }
+            }
+            InputKind::Vector => SampleShape::Vector { dim: 2 },
+        }
+    }
+
+    /// Check an image side against the backbone's range; the error says the range.
+    pub fn check_side(&self, side: usize) -> std::result::Result<(), String> {
+        match self.input {
+            InputKind::Image {
+                min_side, max_side, ..
+            } if !(min_side..=max_side).contains(&side) => Err(format!(
+                "{} takes images of {min_side} to {max_side} pixels a side, not {side}",
+                self.title
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Check a channel count against what the backbone takes.
+    pub fn check_channels(&self, channels: usize) -> std::result::Result<(), String> {
+        match self.input {
+            _ if !(channels == 1 || channels == 3) => Err(format!(
+                "images have 1 channel (gray) or 3 (colour), not {channels}"
+            )),
+            InputKind::Image {
+                channels: Some(c), ..
+            } if c != channels => Err(format!(
+                "{} takes {c}-channel images, not {channels}",
+                self.title
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl BackboneKind {
+    /// Every backbone, in menu order.
+    pub const ALL: [BackboneKind; 3] = [
+        BackboneKind::SmallCnn,
+        BackboneKind::Resnet18,
+        BackboneKind::Mlp,
+    ];
+
+    /// Everything known about this backbone.
+    pub fn info(self) -> &'static BackboneInfo {
+        match self {
+            BackboneKind::Mlp => &mlp::INFO,
+            BackboneKind::SmallCnn => &small_cnn::INFO,
+            BackboneKind::Resnet18 => &resnet::INFO,
+        }
+    }
+
     /// Name used on the command line and in checkpoints.
     pub fn name(self) -> &'static str {
-        match self {
-            BackboneKind::Mlp => "mlp",
-            BackboneKind::SmallCnn => "small-cnn",
-            BackboneKind::Resnet18 => "resnet18",
-        }
+        self.info().name
+    }
+
+    /// Parse a command-line name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
     }
 
     /// The default backbone for a sample shape.
@@ -51,10 +170,7 @@ impl BackboneKind {
 
     /// Variable prefix of the classifier head.
     pub fn head_name(self) -> &'static str {
-        match self {
-            BackboneKind::Resnet18 => "fc",
-            _ => "head",
-        }
+        self.info().head
     }
 }
 

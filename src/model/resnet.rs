@@ -4,7 +4,7 @@
 //! Unlike candle-transformers' ResNet, batch-norm trains and the max-pool has a gradient.
 
 use super::layers::{self, ConvBn};
-use super::{Backbone, Stage, StageInfo};
+use super::{Backbone, BackboneInfo, DefaultNormalisation, InputKind, Stage, StageInfo};
 use crate::data::SampleShape;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -82,6 +82,23 @@ impl Stage for LastLayer {
     }
 }
 
+/// ResNet-18's descriptor.
+pub const INFO: BackboneInfo = BackboneInfo {
+    name: "resnet18",
+    title: "ResNet-18",
+    summary: "ResNet-18 with the usual parameter names, so pretrained files load; for colour images of 32 px and more.",
+    stages: &["stem", "layer1", "layer2", "layer3", "layer4"],
+    input: InputKind::Image {
+        min_side: 32,
+        default_side: 32,
+        max_side: 256,
+        channels: None,
+        default_channels: 3,
+    },
+    head: "fc",
+    normalisation: DefaultNormalisation::FromData,
+};
+
 /// Build ResNet-18 for an image input of at least 32×32.
 pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
     let SampleShape::Image {
@@ -92,8 +109,8 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
     else {
         candle_core::bail!("ResNet-18 needs image input, got {}", input.describe());
     };
-    if height < 32 || width < 32 {
-        candle_core::bail!("ResNet-18 needs images of at least 32×32, got {height}×{width}");
+    if let Err(e) = INFO.check_side(height.min(width)) {
+        candle_core::bail!("{e}");
     }
     let stem = ConvBn {
         conv: layers::conv_no_bias(channels, 64, 7, 2, 3, vb.pp("conv1"))?,
@@ -102,12 +119,12 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
     let widths = [64, 128, 256, 512];
     let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(Stem(stem))];
     let mut info = vec![StageInfo {
-        name: "stem".into(),
+        name: INFO.stages[0].into(),
         var_prefixes: vec!["conv1.".into(), "bn1.".into()],
     }];
     let mut c_in = 64;
     for (i, &w) in widths.iter().enumerate() {
-        let name = format!("layer{}", i + 1);
+        let name = INFO.stages[i + 1].to_string();
         let stride = if i == 0 { 1 } else { 2 };
         let lvb = vb.pp(&name);
         let layer = Layer(vec![

@@ -3,13 +3,31 @@
 //! flattened conv output is 64×4×4 = 1024.
 
 use super::layers::{self, Conv, Dense};
-use super::{Backbone, Stage, StageInfo, ops};
+use super::{Backbone, BackboneInfo, DefaultNormalisation, InputKind, Stage, StageInfo, ops};
 use crate::data::SampleShape;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// Width of the features the small CNN produces.
 pub const FEATURES: usize = 1024;
+
+/// The small CNN's descriptor.
+pub const INFO: BackboneInfo = BackboneInfo {
+    name: "small-cnn",
+    title: "Small CNN",
+    summary: "A LeNet-sized CNN for small images (digits at 28 px): quick to train from scratch.",
+    stages: &["conv1", "conv2", "fc1"],
+    input: InputKind::Image {
+        min_side: 16,
+        default_side: 28,
+        // Its dense layer grows with the square of the side (1024 × 64·29² weights at 128).
+        max_side: 128,
+        channels: None,
+        default_channels: 1,
+    },
+    head: "head",
+    normalisation: DefaultNormalisation::FromData,
+};
 
 struct ConvPool(Conv);
 
@@ -39,8 +57,8 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
     else {
         candle_core::bail!("the small CNN needs image input, got {}", input.describe());
     };
-    if height < 16 || width < 16 {
-        candle_core::bail!("the small CNN needs images of at least 16×16, got {height}×{width}");
+    if let Err(e) = INFO.check_side(height.min(width)) {
+        candle_core::bail!("{e}");
     }
     let out = |s: usize| ((s - 4) / 2 - 4) / 2;
     let flat = 64 * out(height) * out(width);
@@ -53,7 +71,8 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
             Box::new(ConvPool(conv2)),
             Box::new(FlattenDense(fc1)),
         ],
-        info: ["conv1", "conv2", "fc1"]
+        info: INFO
+            .stages
             .iter()
             .map(|n| StageInfo {
                 name: n.to_string(),

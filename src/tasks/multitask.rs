@@ -9,19 +9,18 @@
 //! label (an empty cell) leaves that task's loss and accuracy for that image out.
 
 use super::tables::{TaskInfo, normalise_file, read_label_table};
-use super::{
-    EpochFigures, Learner, base_report, build_network, in_epoch, masked_cross_entropy, outputs,
-    prepare, rows, stratified_split, train_epochs,
-};
+use super::{TaskRun, masked_cross_entropy, outputs, rows, stratified_split, train_task};
 use crate::data::folder::{FolderScan, LoadOptions, decode_scan, looks_colour, scan_folder};
 use crate::data::shapes::{self, COLOURS, FILLS, SHAPES};
 use crate::data::{DataError, Domain, LoadProgress, SampleShape};
 use crate::model::save_checkpoint;
-use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
+use crate::train::epoch_loop::EpochFigures;
 use crate::train::events::{DataReport, EventSink, RunReport};
 use crate::train::experiment::{Control, validate_config};
+use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
+use crate::train::{Invalid, RunError, Setting};
 use candle_core::Tensor;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -225,36 +224,39 @@ pub fn run_multitask(
     let started = Instant::now();
     let n_tasks = data.tasks.len();
     if n_tasks < 2 {
-        return Err(RunError::Invalid(format!(
+        return Err(RunError::Invalid(Invalid::text(format!(
             "multitask needs at least two tasks (label columns), got {}",
             n_tasks
-        )));
+        ))));
     }
     let weights: Vec<f64> = if config.task_weights.is_empty() {
         vec![1.0; n_tasks]
     } else if config.task_weights.len() != n_tasks {
-        return Err(RunError::Invalid(format!(
-            "--task-weights has {} value(s) but there are {} tasks ({})",
-            config.task_weights.len(),
-            n_tasks,
-            data.tasks
-                .iter()
-                .map(|t| t.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+        return Err(RunError::Invalid(Invalid::setting(
+            Setting::TaskWeights,
+            format!(
+                " has {} value(s) but there are {} tasks ({})",
+                config.task_weights.len(),
+                n_tasks,
+                data.tasks
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )));
     } else {
         config.task_weights.clone()
     };
     if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
-        return Err(RunError::Invalid(format!(
+        return Err(RunError::Invalid(Invalid::text(format!(
             "task weights must be ≥ 0, got {w}"
-        )));
+        ))));
     }
     if weights.iter().all(|&w| w == 0.0) {
-        return Err(RunError::Invalid(
-            "at least one task weight must be above 0".into(),
-        ));
+        return Err(RunError::Invalid(Invalid::text(
+            "at least one task weight must be above 0",
+        )));
     }
     let domain = &data.domain;
     let n = domain.len();
@@ -268,9 +270,9 @@ pub fn run_multitask(
         "split-multitask",
     );
     if train.is_empty() || eval.is_empty() {
-        return Err(RunError::Invalid(format!(
+        return Err(RunError::Invalid(Invalid::text(format!(
             "multitask needs images to train on and to hold out: {n} image(s) loaded"
-        )));
+        ))));
     }
     let prepared = prepare(config, domain, &train, data.warnings.clone())?;
     let sizes: Vec<usize> = data.tasks.iter().map(|t| t.classes.len()).collect();
@@ -286,11 +288,13 @@ pub fn run_multitask(
     let network = |outputs: usize| {
         build_network(
             config,
-            prepared.meta.as_ref(),
+            &prepared,
             domain.shape,
-            outputs,
-            prepared.normalisation.clone(),
-            &prepared.device,
+            NetworkGoal {
+                outputs,
+                default_bottleneck: None,
+                keep_head: false,
+            },
         )
     };
     let (joint_net, init_report) = network(sizes.iter().sum())?;
@@ -403,8 +407,18 @@ pub fn run_multitask(
         })
     };
     let params = state.0.net.param_counts(config.freeze);
-    let (history, stopped_early) = train_epochs(
-        config, &train, params, &prepared, &mut state, sink, control, step, end_epoch,
+    let outcome = train_task(
+        config,
+        &prepared,
+        TaskRun {
+            train: &train,
+            params,
+            state: &mut state,
+            step,
+            end_epoch,
+        },
+        sink,
+        control,
     )?;
     let (joint, _, joint_acc, alone_acc) = state;
     let outcomes: Vec<TaskOutcome> = data
@@ -427,13 +441,13 @@ pub fn run_multitask(
                 .count(),
         })
         .collect();
-    let mut report = base_report(
+    let mut report = RunReport::base(
         config,
         &joint.net,
-        &prepared,
-        history,
-        stopped_early,
-        started,
+        prepared.device_label(),
+        prepared.warnings.clone(),
+        outcome,
+        started.elapsed().as_secs_f64(),
     );
     report.data = DataReport {
         source: data.origin.clone(),

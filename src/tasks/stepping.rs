@@ -15,10 +15,10 @@ use crate::data::folder::{LoadOptions, decode_scan, scan_folder};
 use crate::data::{DataError, Domain, DomainPair, LoadProgress, align_pair};
 use crate::method::LabelledData;
 use crate::model::checkpoint::sidecar_path;
-use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
 use crate::train::events::{Event, EventSink, RunReport};
 use crate::train::experiment::{Control, Experiment};
+use crate::train::{Invalid, RunError, Setting};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -177,14 +177,16 @@ pub fn run_stepping(
 ) -> Result<RunReport, RunError> {
     if vias.is_empty() {
         return Err(RunError::Invalid(
-            "stepping stones need at least one intermediate domain (--via DIR)".into(),
+            Invalid::text("stepping stones need at least one intermediate domain (")
+                .name(Setting::Via)
+                .then(")"),
         ));
     }
     if config.method.labelled_data() == LabelledData::Target {
-        return Err(RunError::Invalid(format!(
+        return Err(RunError::Invalid(Invalid::text(format!(
             "{} never trains on the source, so it cannot step through intermediate domains",
             config.method.name()
-        )));
+        ))));
     }
     let started = std::time::Instant::now();
     let hops = vias.len() + 1;

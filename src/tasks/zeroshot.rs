@@ -10,20 +10,19 @@
 //! signature, corrected for how common each attribute is.
 
 use super::tables::{AttributeTable, read_attribute_table};
-use super::{
-    EpochFigures, Learner, base_report, build_network, in_epoch, outputs, prepare, rows,
-    stratified_split, train_epochs,
-};
+use super::{TaskRun, outputs, rows, stratified_split, train_task};
 use crate::data::folder::{LoadOptions, decode_scan, looks_colour, scan_folder};
 use crate::data::shapes;
 use crate::data::{DataError, Domain, LoadProgress, SampleShape};
 use crate::method::domain_classifier::bce_with_logits;
 use crate::model::save_checkpoint;
-use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
+use crate::train::epoch_loop::EpochFigures;
 use crate::train::events::{DataReport, EventSink, RunReport};
 use crate::train::experiment::{Control, validate_config};
+use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
+use crate::train::{Invalid, RunError, Setting};
 use candle_core::Tensor;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -131,26 +130,35 @@ pub fn plan_classes(data: &ZeroShotData, unseen: &[String]) -> Result<ClassPlan,
         unseen.to_vec()
     };
     if unseen.len() < 2 {
-        return Err(RunError::Invalid(format!(
-            "zero-shot needs at least two unseen classes (--unseen a,b,…), got {}{}",
-            unseen.len(),
-            if unseen.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", unseen.join(", "))
-            }
-        )));
+        return Err(RunError::Invalid(
+            Invalid::text("zero-shot needs at least two unseen classes (")
+                .name(Setting::Unseen)
+                .then(format!(
+                    "), got {}{}",
+                    unseen.len(),
+                    if unseen.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", unseen.join(", "))
+                    }
+                )),
+        ));
     }
     let mut unseen_idx = Vec::new();
     for u in &unseen {
         match classes.iter().position(|c| c == u) {
             Some(i) if !unseen_idx.contains(&i) => unseen_idx.push(i),
-            Some(_) => return Err(RunError::Invalid(format!("--unseen names '{u}' twice"))),
+            Some(_) => {
+                return Err(RunError::Invalid(Invalid::setting(
+                    Setting::Unseen,
+                    format!(" names '{u}' twice"),
+                )));
+            }
             None => {
-                return Err(RunError::Invalid(format!(
+                return Err(RunError::Invalid(Invalid::text(format!(
                     "unseen class '{u}' has no images: the classes are {}",
                     classes.join(", ")
-                )));
+                ))));
             }
         }
     }
@@ -159,24 +167,24 @@ pub fn plan_classes(data: &ZeroShotData, unseen: &[String]) -> Result<ClassPlan,
         match data.table.find(c) {
             Some(r) => table_row.push(r),
             None if unseen_idx.contains(&i) => {
-                return Err(RunError::Invalid(format!(
+                return Err(RunError::Invalid(Invalid::text(format!(
                     "{table_name}: unseen class '{c}' has no attribute signature (no row for it)"
-                )));
+                ))));
             }
             None => {
-                return Err(RunError::Invalid(format!(
+                return Err(RunError::Invalid(Invalid::text(format!(
                     "{table_name}: class '{c}' has images but no row (every class needs its attributes)"
-                )));
+                ))));
             }
         }
     }
     for &u in &unseen_idx {
         for (c, &row) in table_row.iter().enumerate() {
             if c != u && data.table.signatures[row] == data.table.signatures[table_row[u]] {
-                return Err(RunError::Invalid(format!(
+                return Err(RunError::Invalid(Invalid::text(format!(
                     "{table_name}, line {}: unseen class '{}' has the same attributes as '{}' (line {}): zero-shot cannot tell them apart",
                     data.table.lines[table_row[u]], classes[u], classes[c], data.table.lines[row]
-                )));
+                ))));
             }
         }
     }
@@ -184,10 +192,10 @@ pub fn plan_classes(data: &ZeroShotData, unseen: &[String]) -> Result<ClassPlan,
         .filter(|i| !unseen_idx.contains(i))
         .collect();
     if seen.len() < 2 {
-        return Err(RunError::Invalid(format!(
+        return Err(RunError::Invalid(Invalid::text(format!(
             "zero-shot needs at least two seen classes to learn attributes from; only {} remain",
             seen.len()
-        )));
+        ))));
     }
     let mut warnings = Vec::new();
     for (a, name) in data.table.attributes.iter().enumerate() {
@@ -278,10 +286,11 @@ pub fn run_zero_shot(
     let started = Instant::now();
     let plan = plan_classes(data, &config.unseen)?;
     let domain = &data.domain;
-    let labels = domain
-        .labels
-        .as_ref()
-        .ok_or_else(|| RunError::Invalid("zero-shot needs a folder of class subfolders".into()))?;
+    let labels = domain.labels.as_ref().ok_or_else(|| {
+        RunError::Invalid(Invalid::text(
+            "zero-shot needs a folder of class subfolders",
+        ))
+    })?;
     let n = domain.len();
     let n_attr = data.table.attributes.len();
     let class_sig: Vec<&[f32]> = plan
@@ -303,11 +312,11 @@ pub fn run_zero_shot(
         "split-zero-shot",
     );
     if train.is_empty() || unseen_samples.is_empty() {
-        return Err(RunError::Invalid(format!(
+        return Err(RunError::Invalid(Invalid::text(format!(
             "zero-shot needs images of seen classes to train on ({}) and of unseen classes to test on ({})",
             train.len(),
             unseen_samples.len()
-        )));
+        ))));
     }
     let prior_logit: Vec<f32> = (0..n_attr)
         .map(|a| {
@@ -321,11 +330,13 @@ pub fn run_zero_shot(
     let setup = |e: candle_core::Error| RunError::Setup(e.to_string());
     let (net, init_report) = build_network(
         config,
-        prepared.meta.as_ref(),
+        &prepared,
         domain.shape,
-        n_attr,
-        prepared.normalisation.clone(),
-        device,
+        NetworkGoal {
+            outputs: n_attr,
+            default_bottleneck: None,
+            keep_head: false,
+        },
     )?;
     let mut learner = Learner::new(net, config.learning_rate)?;
     let x = Tensor::from_slice(&domain.x, domain.shape.batch_dims(n).as_slice(), device)
@@ -454,30 +465,29 @@ pub fn run_zero_shot(
         })
     };
     let params = learner.net.param_counts(config.freeze);
-    let (history, stopped_early) = train_epochs(
+    let outcome = train_task(
         config,
-        &train,
-        params,
         &prepared,
-        &mut learner,
+        TaskRun {
+            train: &train,
+            params,
+            state: &mut learner,
+            step,
+            end_epoch,
+        },
         sink,
         control,
-        step,
-        end_epoch,
     )?;
-    let final_eval = evaluate(&learner.net, true).map_err(|e| RunError::Training {
-        epoch: history.len(),
-        message: e.to_string(),
-    })?;
+    let final_eval = evaluate(&learner.net, true).map_err(in_epoch(outcome.history.len()))?;
     let names =
         |idx: &[usize]| -> Vec<String> { idx.iter().map(|&c| classes[c].clone()).collect() };
-    let mut report = base_report(
+    let mut report = RunReport::base(
         config,
         &learner.net,
-        &prepared,
-        history,
-        stopped_early,
-        started,
+        prepared.device_label(),
+        prepared.warnings.clone(),
+        outcome,
+        started.elapsed().as_secs_f64(),
     );
     report.data = DataReport {
         source: data.origin.clone(),

@@ -38,24 +38,10 @@ pub fn throughput(
         crate::model::ops::tune_allocator();
     }
     let device = device.clone();
-    let (shape, classes) = match backbone {
-        BackboneKind::Mlp => (SampleShape::Vector { dim: 2 }, 2),
-        BackboneKind::SmallCnn => (
-            SampleShape::Image {
-                channels: 1,
-                height: side,
-                width: side,
-            },
-            10,
-        ),
-        BackboneKind::Resnet18 => (
-            SampleShape::Image {
-                channels: 3,
-                height: side,
-                width: side,
-            },
-            10,
-        ),
+    let shape = backbone.info().example_shape(Some(side));
+    let classes = match shape {
+        SampleShape::Vector { .. } => 2,
+        SampleShape::Image { .. } => 10,
     };
     let groups = match shape {
         SampleShape::Image { channels, .. } => channels,
@@ -147,16 +133,7 @@ pub fn freeze_sweep(
     images: usize,
     device: DeviceChoice,
 ) -> Result<Vec<SweepRow>> {
-    let channels = if backbone == BackboneKind::Resnet18 {
-        3
-    } else {
-        1
-    };
-    let shape = SampleShape::Image {
-        channels,
-        height: side,
-        width: side,
-    };
+    let shape = backbone.info().example_shape(Some(side));
     let classes = 10;
     let domain = |role: &str, n: usize| {
         let mut rng = rng_for(3, role);
@@ -179,10 +156,7 @@ pub fn freeze_sweep(
         classes: (0..classes).map(|c| c.to_string()).collect(),
         warnings: Vec::new(),
     });
-    let stages = match backbone {
-        BackboneKind::Resnet18 => 5,
-        _ => 3,
-    };
+    let stages = backbone.info().stages.len();
     let mut rows = Vec::new();
     for (label, freeze) in [
         ("fine-tune all", 0),

@@ -57,6 +57,10 @@ pub struct ExperimentConfig {
     pub target_labels: usize,
     /// Adaptation weight; None: the method's default.
     pub lambda: Option<f64>,
+    /// The method's other hyperparameters by key (`--param KEY=VALUE`); missing ones take
+    /// the method's defaults.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: std::collections::BTreeMap<String, f64>,
     /// Width of the adaptation (bottleneck) layer; None: the method's default, 0: none.
     pub bottleneck: Option<usize>,
     /// Fraction of the source held out for source accuracy.
@@ -93,6 +97,7 @@ impl Default for ExperimentConfig {
             seed: 1,
             target_labels: 0,
             lambda: None,
+            params: Default::default(),
             bottleneck: None,
             val_fraction: 0.2,
             device: DeviceChoice::Auto,

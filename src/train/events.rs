@@ -111,6 +111,38 @@ pub struct RunReport {
     pub predictions: Vec<Prediction>,
 }
 
+impl RunReport {
+    /// The parts every kind of run fills the same way; the run adds its data counts,
+    /// confusion matrix, predictions and extra results.
+    pub fn base(
+        config: &ExperimentConfig,
+        net: &crate::model::Network,
+        device: String,
+        warnings: Vec<String>,
+        outcome: super::epoch_loop::LoopOutcome,
+        elapsed_secs: f64,
+    ) -> Self {
+        let (trainable_params, total_params) = net.param_counts(config.freeze);
+        Self {
+            method: config.method.name().into(),
+            backbone: net.spec.backbone.name().into(),
+            freeze: config.freeze,
+            stages: net.stages().iter().map(|s| s.name.clone()).collect(),
+            seed: config.seed,
+            device,
+            trainable_params,
+            total_params,
+            final_metrics: FinalMetrics::of(&outcome.history),
+            history: outcome.history,
+            stopped_early: outcome.stopped_early,
+            elapsed_secs,
+            warnings,
+            config: config.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// What the worker reports.
 #[derive(Clone, Debug)]
 pub enum Event {

@@ -4,20 +4,15 @@
 //! and reports through an [`EventSink`], checking its [`Control`] every batch.
 
 use super::config::ExperimentConfig;
-use super::events::{
-    DataReport, EpochRecord, Event, EventSink, FinalMetrics, Prediction, RunReport,
-};
+use super::epoch_loop::{EpochFigures, LoopPlan, StepAt, TrainStep, train_epochs};
+use super::events::{DataReport, EventSink, Prediction, RunReport};
+use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, setup};
+use super::settings::{Audience, Invalid, Setting};
 use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
-use crate::device::{device_name, open_device};
 use crate::method::{LabelledData, Method, MethodKind, MethodSettings, TrainBatch, build_method};
 use crate::model::checkpoint::ModelError;
-use crate::model::ops::FusedAdamW;
-use crate::model::{
-    BackboneKind, InitReport, ModelMeta, Network, NetworkSpec, Normalisation, load_init, read_meta,
-    save_checkpoint,
-};
+use crate::model::{InitReport, Network, save_checkpoint};
 use candle_core::{D, Device, Tensor};
-use candle_nn::{Optimizer, ParamsAdamW};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,7 +49,7 @@ pub enum RunError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Invalid),
     #[error("could not set up the run: {0}")]
     Setup(String),
     #[error(
@@ -66,6 +61,15 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// The message in `audience`'s words: settings by their flags on the command line, by
+    /// their labels in the app.
+    pub fn words(&self, audience: Audience) -> String {
+        match self {
+            RunError::Invalid(problem) => problem.words(audience),
+            other => other.to_string(),
+        }
+    }
+
     /// The epoch the error happened in, if training had started.
     pub fn epoch(&self) -> Option<usize> {
         match self {
@@ -73,10 +77,6 @@ impl RunError {
             _ => None,
         }
     }
-}
-
-fn setup<E: std::fmt::Display>(e: E) -> RunError {
-    RunError::Setup(e.to_string())
 }
 
 /// A validated, ready-to-train run.
@@ -99,78 +99,60 @@ pub struct Experiment {
 
 /// Check the settings that do not depend on the data.
 pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
-    let bad = |m: String| Err(RunError::Invalid(m));
+    let bad =
+        |setting: Setting, rest: String| Err(RunError::Invalid(Invalid::setting(setting, rest)));
     if config.epochs == 0 {
-        return bad("--epochs must be at least 1".into());
+        return bad(Setting::Epochs, " must be at least 1".into());
     }
     if config.batch_size == 0 {
-        return bad("--batch-size must be at least 1".into());
+        return bad(Setting::BatchSize, " must be at least 1".into());
     }
     if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
-        return bad(format!(
-            "--lr must be a positive number, got {}",
-            config.learning_rate
-        ));
-    }
-    if !(0.0..0.95).contains(&config.val_fraction) {
-        return bad(format!(
-            "--val-fraction must be in [0, 0.95), got {}",
-            config.val_fraction
-        ));
-    }
-    if let Some(l) = config.lambda
-        && !(l.is_finite() && l > 0.0)
-    {
-        return bad(format!("--lambda must be a positive number, got {l}"));
-    }
-    if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
         return bad(
-            "target-only trains on labelled target images: pass --target-labels K (K ≥ 1)".into(),
+            Setting::LearningRate,
+            format!(" must be a positive number, got {}", config.learning_rate),
         );
     }
-    Ok(())
-}
-
-/// The model file's metadata when the config starts from one.
-pub fn init_meta(config: &ExperimentConfig) -> Result<Option<ModelMeta>, RunError> {
-    config
-        .init
-        .as_deref()
-        .map(read_meta)
-        .transpose()
-        .map_err(RunError::from)
-}
-
-/// The backbone of a run: the `--init` model's (`--backbone`, if given, must agree), else
-/// the one asked for, else the default for the data; an `--init` model must also take
-/// inputs of `shape`.
-pub fn resolve_backbone(
-    meta: Option<&ModelMeta>,
-    asked: Option<BackboneKind>,
-    shape: crate::data::SampleShape,
-) -> Result<BackboneKind, RunError> {
-    let backbone = match (meta, asked) {
-        (Some(m), Some(b)) if m.backbone != b => {
-            return Err(RunError::Invalid(format!(
-                "--backbone {} differs from the --init model's backbone {}",
-                b.name(),
-                m.backbone.name()
-            )));
-        }
-        (Some(m), _) => m.backbone,
-        (None, Some(b)) => b,
-        (None, None) => BackboneKind::default_for(shape),
-    };
-    if let Some(m) = meta
-        && m.input != shape
-    {
-        return Err(RunError::Invalid(format!(
-            "the --init model expects {} input but the data was loaded as {}",
-            m.input.describe(),
-            shape.describe()
-        )));
+    if !(0.0..0.95).contains(&config.val_fraction) {
+        return bad(
+            Setting::ValFraction,
+            format!(" must be in [0, 0.95), got {}", config.val_fraction),
+        );
     }
-    Ok(backbone)
+    let info = config.method.info();
+    if let (Some(l), Some(h)) = (config.lambda, info.hyperparameter("lambda"))
+        && let Err(e) = h.check(l)
+    {
+        return bad(Setting::Lambda, format!(" {e}"));
+    }
+    for (key, &value) in &config.params {
+        let Some(h) = info.hyperparameter(key) else {
+            let known: Vec<&str> = info.hyperparameters.iter().map(|h| h.key).collect();
+            return bad(
+                Setting::Param,
+                format!(
+                    " {key}: {} has no such hyperparameter ({})",
+                    info.name,
+                    if known.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        format!("it has {}", known.join(", "))
+                    }
+                ),
+            );
+        };
+        if let Err(e) = h.check(value) {
+            return bad(Setting::Param, format!(" {key} {e}"));
+        }
+    }
+    if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
+        return Err(RunError::Invalid(
+            Invalid::text("target-only trains on labelled target images: set ")
+                .name(Setting::TargetLabels)
+                .then(" to 1 or more"),
+        ));
+    }
+    Ok(())
 }
 
 impl Experiment {
@@ -178,20 +160,19 @@ impl Experiment {
     pub fn new(config: ExperimentConfig, pair: Arc<DomainPair>) -> Result<Self, RunError> {
         validate_config(&config)?;
         if config.method.is_task_method() {
-            return Err(RunError::Invalid(format!(
-                "{} learns across tasks, not from a source to a target domain: run it with train::run_job",
+            return Err(RunError::Invalid(Invalid::text(format!(
+                "{} learns across tasks, not from a source to a target domain: run it with run::run_job",
                 config.method.name()
-            )));
+            ))));
         }
         let mut warnings = pair.warnings.clone();
         if config.target_labels > 0 && !pair.target_labelled() {
-            return Err(RunError::Invalid(
-                "--target-labels needs a labelled target folder (one subfolder per class)".into(),
-            ));
+            return Err(RunError::Invalid(Invalid::setting(
+                Setting::TargetLabels,
+                " needs a labelled target folder (one subfolder per class)",
+            )));
         }
         let shape = pair.source.shape;
-        let meta = init_meta(&config)?;
-        let backbone = resolve_backbone(meta.as_ref(), config.backbone, shape)?;
         let (split, split_warnings) = split_indices(
             &pair,
             config.val_fraction,
@@ -210,88 +191,71 @@ impl Experiment {
                 .collect(),
         };
         if pool.is_empty() {
-            return Err(RunError::Invalid(format!(
+            return Err(RunError::Invalid(Invalid::text(format!(
                 "{} has no labelled images to train on",
                 config.method.name()
-            )));
+            ))));
         }
         if config.method.uses_unlabeled_target() && pair.target.len() < config.batch_size.max(2) {
-            return Err(RunError::Invalid(format!(
-                "{} adapts to batches of {} target images, but the target has only {}: add target images or lower --batch-size",
-                config.method.name(),
-                config.batch_size.max(2),
-                pair.target.len()
-            )));
+            return Err(RunError::Invalid(
+                Invalid::text(format!(
+                    "{} adapts to batches of {} target images, but the target has only {}: add target images or lower ",
+                    config.method.name(),
+                    config.batch_size.max(2),
+                    pair.target.len()
+                ))
+                .name(Setting::BatchSize),
+            ));
         }
-        let normalisation = match &meta {
-            Some(m) => m.normalisation.clone(),
-            // target-only never sees the source: take the statistics of what it trains on.
-            None if config.method.labelled_data() == LabelledData::Target => {
-                Normalisation::from_data(&pair.target.subset(&split.target_train).x, shape)
-            }
-            None => {
-                let train_source = pair.source.subset(&split.source_train);
-                let data = if train_source.is_empty() {
-                    &pair.source
-                } else {
-                    &train_source
-                };
-                Normalisation::from_data(&data.x, shape)
-            }
+        // The normalisation comes from what the run trains on (all of the source when
+        // nothing of it is held for training); target-only never sees the source.
+        let (norm_domain, norm_train) = match config.method.labelled_data() {
+            LabelledData::Target => (&pair.target, split.target_train.as_slice()),
+            _ => (&pair.source, split.source_train.as_slice()),
         };
-        let (device, note) = open_device(config.device);
-        if let Some(note) = note {
-            warnings.push(note);
-        }
-        let spec = NetworkSpec {
-            backbone,
-            input: shape,
-            num_classes: pair.classes.len(),
-            // --bottleneck 0 turns the adaptation layer off; an --init model keeps its own.
-            bottleneck: match config.bottleneck {
-                Some(0) => None,
-                Some(w) => Some(w),
-                None => config
-                    .method
-                    .bottleneck()
-                    .or(meta.as_ref().and_then(|m| m.bottleneck)),
+        let prepared = prepare(&config, norm_domain, norm_train, warnings)?;
+        let keep_head = prepared
+            .meta
+            .as_ref()
+            .is_some_and(|m| m.class_names == pair.classes);
+        let (net, init_report) = build_network(
+            &config,
+            &prepared,
+            shape,
+            NetworkGoal {
+                outputs: pair.classes.len(),
+                default_bottleneck: config.method.bottleneck(),
+                keep_head,
             },
-        };
-        let mut net = Network::new(spec, normalisation, &device, config.seed).map_err(setup)?;
-        let n_stages = net.stages().len();
-        if config.freeze > n_stages {
-            return Err(RunError::Invalid(format!(
-                "--freeze {} is more than the {} stages of {} ({}); {} freezes every stage (a linear probe)",
-                config.freeze,
-                n_stages,
-                backbone.name(),
-                net.stages()
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                n_stages
-            )));
+        )?;
+        let mut warnings = prepared.warnings.clone();
+        if let (Some(report), Some(m)) = (&init_report, &prepared.meta)
+            && report.new_head
+        {
+            warnings.push(format!(
+                "the model this run starts from was trained on other classes ({}): its backbone is reused with a new head",
+                m.class_names.join(", ")
+            ));
         }
-        net.set_freeze(config.freeze);
-        let init_report = match (&config.init, &meta) {
-            (Some(path), Some(m)) => {
-                let report = load_init(&net, path, m.class_names == pair.classes)?;
-                if report.new_head {
-                    warnings.push(format!(
-                        "the --init model was trained on other classes ({}): its backbone is reused with a new head",
-                        m.class_names.join(", ")
-                    ));
-                }
-                Some(report)
-            }
-            _ => None,
-        };
+        let device = prepared.device.clone();
+        let mut params: std::collections::BTreeMap<String, f64> = config
+            .method
+            .info()
+            .hyperparameters
+            .iter()
+            .map(|h| (h.key.to_string(), h.default))
+            .collect();
+        params.extend(config.params.clone());
+        let lambda = config
+            .lambda
+            .or(config.method.default_lambda())
+            .unwrap_or(1.0);
+        if params.contains_key("lambda") {
+            params.insert("lambda".into(), lambda);
+        }
         let settings = MethodSettings {
-            lambda: config
-                .lambda
-                .or(config.method.default_lambda())
-                .unwrap_or(1.0),
+            lambda,
+            params,
             total_steps: config.epochs * pool.len().div_ceil(config.batch_size),
             seed: config.seed,
             source_files: pair.source.files.clone(),
@@ -303,7 +267,7 @@ impl Experiment {
         let source_x = to_tensor(&pair.source)?;
         let target_x = to_tensor(&pair.target)?;
         Ok(Self {
-            device_label: device_name(&device).to_string(),
+            device_label: prepared.device_label(),
             config,
             pair,
             split,
@@ -507,125 +471,33 @@ impl Experiment {
         control: &mut dyn Control,
     ) -> Result<RunReport, RunError> {
         let started = Instant::now();
-        let vars: Vec<candle_core::Var> = self
-            .net
-            .trainable_vars()
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect();
         let (trainable_params, total_params) = self.net.param_counts(self.config.freeze);
-        let mut opt = FusedAdamW::new(
-            vars,
-            ParamsAdamW {
-                lr: self.config.learning_rate,
-                ..Default::default()
-            },
-        )
-        .map_err(setup)?;
-        let batches = self.batches_per_epoch();
-        sink.emit(Event::Started {
+        let plan = LoopPlan {
             epochs: self.config.epochs,
-            batches_per_epoch: batches,
+            batch_size: self.config.batch_size,
+            seed: self.config.seed,
+            pool: self.pool.len(),
             trainable_params,
             total_params,
             device: self.device_label.clone(),
             warnings: self.warnings.clone(),
-        });
-        self.cache_frozen_stages().map_err(setup)?;
-        let seed = self.config.seed;
-        let mut batcher = Batcher::new(
-            (0..self.pool.len()).collect(),
-            self.config.batch_size,
-            seed,
-            "batches",
-        );
-        let uses_target = self.config.method.uses_unlabeled_target();
-        let mut target_batcher = Batcher::new(
-            target_stream_order(&self.pair, &self.split),
-            self.config.batch_size,
-            seed,
-            "target-batches",
-        );
-        let total_steps = (self.config.epochs * batches).max(1);
-        let mut history: Vec<EpochRecord> = Vec::new();
-        let mut stopped_early = false;
-        let mut step = 0usize;
-        let mut last_emit = Instant::now();
-        'epochs: for epoch in 1..=self.config.epochs {
-            let fail = |e: candle_core::Error| RunError::Training {
-                epoch,
-                message: e.to_string(),
-            };
-            let epoch_start = Instant::now();
-            batcher.reshuffle();
-            let (mut loss_sum, mut loss_n, mut images) = (0f64, 0usize, 0usize);
-            let mut b = 0;
-            while let Some(idx) = batcher.next_batch() {
-                if control.check(sink) == Flow::Stop {
-                    stopped_early = true;
-                    break 'epochs;
-                }
-                let tb = if uses_target {
-                    Some(target_batcher.next_cycling())
-                } else {
-                    None
-                };
-                let batch = self.make_batch(&idx, tb).map_err(fail)?;
-                let progress = step as f64 / total_steps as f64;
-                let loss = self
-                    .method
-                    .step_loss(&self.net, &batch, progress)
-                    .map_err(fail)?;
-                let value = loss.to_scalar::<f32>().map_err(fail)? as f64;
-                if !value.is_finite() {
-                    return Err(RunError::NonFinite { epoch, value });
-                }
-                opt.set_learning_rate(self.config.learning_rate * self.method.lr_scale(progress));
-                opt.backward_step(&loss).map_err(fail)?;
-                loss_sum += value;
-                loss_n += 1;
-                images += idx.len();
-                b += 1;
-                step += 1;
-                if last_emit.elapsed().as_millis() >= 100 || b == batches {
-                    last_emit = Instant::now();
-                    let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
-                    let per_batch = secs / b as f64;
-                    sink.emit(Event::BatchFinished {
-                        epoch,
-                        batch: b,
-                        batches,
-                        loss: value,
-                        images_per_sec: images as f64 / secs,
-                        eta_secs: per_batch * (total_steps - step) as f64,
-                    });
-                }
-            }
-            let train_secs = epoch_start.elapsed().as_secs_f64();
-            let source_accuracy = self.accuracy(false, &self.split.source_val).map_err(fail)?;
-            let target_accuracy = self.accuracy(true, &self.split.target_eval).map_err(fail)?;
-            let record = EpochRecord {
-                epoch,
-                train_loss: loss_sum / loss_n.max(1) as f64,
-                source_accuracy,
-                target_accuracy,
-                seconds: epoch_start.elapsed().as_secs_f64(),
-                images_per_sec: images as f64 / train_secs.max(1e-9),
-                metrics: self.method.epoch_metrics().into_iter().collect(),
-            };
-            // The file on disk always holds the last completed epoch, before anyone hears
-            // the epoch has ended.
-            self.save()?;
-            sink.emit(Event::EpochFinished(record.clone()));
-            history.push(record);
-        }
+        };
+        let mut step = TransferStep {
+            opt: Optimiser::new(&self.net, self.config.learning_rate)?,
+            target_batcher: Batcher::new(
+                target_stream_order(&self.pair, &self.split),
+                self.config.batch_size,
+                self.config.seed,
+                "target-batches",
+            ),
+            uses_target: self.config.method.uses_unlabeled_target(),
+            exp: self,
+        };
+        let outcome = train_epochs(&plan, &mut step, sink, control)?;
         let all_target: Vec<usize> = (0..self.pair.target.len()).collect();
         let preds = self
             .predict(true, &all_target)
-            .map_err(|e| RunError::Training {
-                epoch: history.len(),
-                message: e.to_string(),
-            })?;
+            .map_err(in_epoch(outcome.history.len()))?;
         let predictions: Vec<Prediction> = preds
             .iter()
             .enumerate()
@@ -645,28 +517,60 @@ impl Experiment {
             }
             m
         });
-        let report = RunReport {
-            method: self.config.method.name().into(),
-            backbone: self.net.spec.backbone.name().into(),
-            freeze: self.config.freeze,
-            stages: self.net.stages().iter().map(|s| s.name.clone()).collect(),
-            seed,
-            device: self.device_label.clone(),
-            trainable_params,
-            total_params,
-            data: self.data_report(),
-            final_metrics: FinalMetrics::of(&history),
-            history,
-            confusion,
-            stopped_early,
-            elapsed_secs: started.elapsed().as_secs_f64(),
-            init: self.init_report.clone(),
-            warnings: self.warnings.clone(),
-            extra: self.method.report_extra(),
-            config: self.config.clone(),
-            predictions,
-        };
+        let mut report = RunReport::base(
+            &self.config,
+            &self.net,
+            self.device_label.clone(),
+            self.warnings.clone(),
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
+        report.data = self.data_report();
+        report.confusion = confusion;
+        report.init = self.init_report.clone();
+        report.extra = self.method.report_extra();
+        report.predictions = predictions;
         Ok(report)
+    }
+}
+
+/// A transfer experiment's part of the shared loop: a labelled batch from the pool (and an
+/// unlabeled target batch for the adaptation methods) through the method's loss.
+struct TransferStep<'a> {
+    exp: &'a mut Experiment,
+    opt: Optimiser,
+    target_batcher: Batcher,
+    uses_target: bool,
+}
+
+impl TrainStep for TransferStep<'_> {
+    fn before_training(&mut self) -> Result<(), RunError> {
+        self.exp.cache_frozen_stages().map_err(setup)
+    }
+
+    fn step(&mut self, batch: &[usize], at: StepAt) -> Result<f64, RunError> {
+        let fail = in_epoch(at.epoch);
+        let target_batch = self.uses_target.then(|| self.target_batcher.next_cycling());
+        let batch = self.exp.make_batch(batch, target_batch).map_err(&fail)?;
+        let exp = &mut *self.exp;
+        let loss = exp
+            .method
+            .step_loss(&exp.net, &batch, at.progress)
+            .map_err(&fail)?;
+        self.opt.set_lr_scale(exp.method.lr_scale(at.progress));
+        self.opt.step(&loss, at.epoch)
+    }
+
+    fn end_epoch(&mut self, epoch: usize) -> Result<EpochFigures, RunError> {
+        let fail = in_epoch(epoch);
+        let exp = &mut *self.exp;
+        let figures = EpochFigures {
+            source_accuracy: exp.accuracy(false, &exp.split.source_val).map_err(&fail)?,
+            target_accuracy: exp.accuracy(true, &exp.split.target_eval).map_err(&fail)?,
+            metrics: exp.method.epoch_metrics().into_iter().collect(),
+        };
+        exp.save()?;
+        Ok(figures)
     }
 }
 

@@ -1,10 +1,13 @@
 //! Loading a run's two domains from a [`DataSource`] at the shape the model needs.
 
 use super::config::DataSource;
+use super::experiment::RunError;
+use super::settings::{Invalid, Setting};
 use crate::data::folder::{LoadOptions, decode_scan, image_to_values, looks_colour, scan_folder};
 use crate::data::{
     DataError, Domain, DomainPair, LoadProgress, SampleShape, align_pair, generate_demo,
 };
+use crate::model::{BackboneKind, ModelMeta};
 use rayon::prelude::*;
 
 /// The image shape to load at: `None` channels = decide from the images (colour → 3).
@@ -20,6 +23,60 @@ impl Default for ShapeHint {
             channels: None,
             size: crate::data::demo::DIGIT_SIDE,
         }
+    }
+}
+
+/// Largest image side any run loads at, whatever the backbone (memory grows with its square).
+pub const MAX_SIDE: usize = 512;
+
+impl ShapeHint {
+    /// The shape a run loads its images at: `size` (`--input-size`), else the starting
+    /// model's, else the backbone's default; `channels` (`--channels`), else the model's,
+    /// else the images decide. Both are checked against the backbone (the model's, else
+    /// `backbone`, else the small CNN) before anything is loaded; a model's sidecar is
+    /// checked like a flag, since a model file can come from anywhere.
+    pub fn for_run(
+        backbone: Option<BackboneKind>,
+        meta: Option<&ModelMeta>,
+        size: Option<usize>,
+        channels: Option<usize>,
+    ) -> Result<Self, RunError> {
+        let info = meta
+            .map(|m| m.backbone)
+            .or(backbone)
+            .unwrap_or(BackboneKind::SmallCnn)
+            .info();
+        let (size, size_from) = match (size, meta) {
+            (Some(s), _) => (s, Setting::InputSize),
+            (None, Some(m)) => (m.input_size[0], Setting::Init),
+            (None, None) => (
+                info.default_side().unwrap_or(crate::data::demo::DIGIT_SIDE),
+                Setting::Backbone,
+            ),
+        };
+        let invalid = |from: Setting, e: String| {
+            RunError::Invalid(match from {
+                Setting::Init => Invalid::setting(from, format!(" (its sidecar): {e}")),
+                _ => Invalid::setting(from, format!(": {e}")),
+            })
+        };
+        if !(1..=MAX_SIDE).contains(&size) {
+            return Err(invalid(
+                size_from,
+                format!("{size} pixels a side; images are loaded at 1 to {MAX_SIDE}"),
+            ));
+        }
+        info.check_side(size).map_err(|e| invalid(size_from, e))?;
+        let (channels, channels_from) = match (channels, meta) {
+            (Some(c), _) => (Some(c), Setting::Channels),
+            (None, Some(m)) => (Some(m.channels.max(1)), Setting::Init),
+            (None, None) => (None, Setting::Channels),
+        };
+        if let Some(c) = channels {
+            info.check_channels(c)
+                .map_err(|e| invalid(channels_from, e))?;
+        }
+        Ok(Self { channels, size })
     }
 }
 

@@ -1,21 +1,24 @@
 //! The experiment runner and the worker thread that runs it. A run is configured by an
 //! [`ExperimentConfig`], loads its data ([`load_pair`]), is prepared into an
 //! [`Experiment`] (validated before anything trains), and reports through an
-//! [`EventSink`]: the CLI prints, the GUI forwards events over a bounded channel.
+//! [`EventSink`]: the CLI prints, the GUI forwards events over a bounded channel. Every kind
+//! of run (here and in `crate::tasks`) trains through the one loop in [`epoch_loop`] and
+//! builds its network through [`learner`]. Dispatching a config to the right kind of run
+//! is `crate::run`'s job.
 
 pub mod bench;
 pub mod config;
+pub mod epoch_loop;
 pub mod events;
 pub mod experiment;
-pub mod job;
+pub mod learner;
 pub mod load;
 pub mod method_bench;
+pub mod settings;
 pub mod similarity;
-pub mod worker;
 
 pub use config::{DataSource, ExperimentConfig};
 pub use events::{Command, EpochRecord, Event, EventSink, FinalMetrics, RunReport};
 pub use experiment::{Control, Experiment, Flow, NoControl, RunError};
-pub use job::run_job;
 pub use load::{ShapeHint, load_pair};
-pub use worker::Worker;
+pub use settings::{Audience, Invalid, Setting};

@@ -6,6 +6,7 @@
 use super::config::DataSource;
 use super::events::RunReport;
 use super::experiment::RunError;
+use super::settings::{Invalid, Setting};
 use crate::analysis::advisor::{
     Advice, NegativeTransferWarning, RunOutcome, advise, negative_transfer,
 };
@@ -114,11 +115,11 @@ pub fn feature_model(
     if let Some(m) = &meta
         && m.input != shape
     {
-        return Err(RunError::Invalid(format!(
+        return Err(RunError::Invalid(Invalid::text(format!(
             "the model expects {} input but the data was loaded as {}",
             m.input.describe(),
             shape.describe()
-        )));
+        ))));
     }
     let spec = NetworkSpec {
         backbone,
@@ -137,10 +138,13 @@ pub fn feature_model(
     let names: Vec<String> = net.stages().iter().map(|s| s.name.clone()).collect();
     let stage = match &source.layer {
         Some(l) => names.iter().position(|n| n == l).ok_or_else(|| {
-            RunError::Invalid(format!(
-                "--layer {l} is not a stage of {}; stages: pixels, {}",
-                backbone.name(),
-                names.join(", ")
+            RunError::Invalid(Invalid::setting(
+                Setting::Layer,
+                format!(
+                    " {l} is not a stage of {}; stages: pixels, {}",
+                    backbone.name(),
+                    names.join(", ")
+                ),
             ))
         })?,
         None => names.len() - 1,
@@ -191,7 +195,7 @@ pub fn domain_features(
             (out, d)
         }
     };
-    Features::new(data, idx.len(), d).map_err(|e| RunError::Invalid(e.to_string()))
+    Features::new(data, idx.len(), d).map_err(|e| RunError::Invalid(Invalid::text(e.to_string())))
 }
 
 /// Read earlier run reports and flag negative transfer among them.
@@ -199,10 +203,17 @@ pub fn check_runs(paths: &[PathBuf]) -> Result<Vec<NegativeTransferWarning>, Run
     let mut outcomes = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(p).map_err(|e| {
-            RunError::Invalid(format!("cannot read the run report ({e}): {}", p.display()))
+            RunError::Invalid(Invalid::text(format!(
+                "cannot read the run report ({e}): {}",
+                p.display()
+            )))
         })?;
-        let r: RunReport = serde_json::from_str(&text)
-            .map_err(|e| RunError::Invalid(format!("not a run report ({e}): {}", p.display())))?;
+        let r: RunReport = serde_json::from_str(&text).map_err(|e| {
+            RunError::Invalid(Invalid::text(format!(
+                "not a run report ({e}): {}",
+                p.display()
+            )))
+        })?;
         if let Some(acc) = r.final_metrics.target_accuracy {
             outcomes.push(RunOutcome {
                 label: p
@@ -250,7 +261,7 @@ pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityO
         &pair.classes,
         &req.options,
     )
-    .map_err(|e| RunError::Invalid(e.to_string()))?;
+    .map_err(|e| RunError::Invalid(Invalid::text(e.to_string())))?;
     let points = report
         .embedding
         .points

@@ -3,12 +3,12 @@
 //! Errors and panics in the thread become a `Failed` event; the thread never takes the
 //! process down.
 
-use super::config::ExperimentConfig;
-use super::events::{Command, Event, EventSink};
-use super::experiment::{Control, Flow};
-use super::job::run_job;
-use super::load::ShapeHint;
+use super::run_job;
 use crate::data::DomainPair;
+use crate::train::config::ExperimentConfig;
+use crate::train::events::{Command, Event, EventSink};
+use crate::train::experiment::{Control, Flow};
+use crate::train::load::ShapeHint;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -104,13 +104,8 @@ impl Worker {
                 let mut sink = ChannelSink { tx: ev_tx, wake };
                 let mut control = ChannelControl { rx: cmd_rx };
                 let body = || -> Result<(), super::RunError> {
-                    let meta = super::experiment::init_meta(&config)?;
-                    let hint = meta
-                        .map(|m| ShapeHint {
-                            channels: Some(m.channels.max(1)),
-                            size: m.input_size[0],
-                        })
-                        .unwrap_or_default();
+                    let meta = crate::train::learner::init_meta(&config)?;
+                    let hint = ShapeHint::for_run(config.backbone, meta.as_ref(), None, None)?;
                     let report = run_job(&config, pair, hint, &mut sink, &mut control)?;
                     sink.emit(Event::Finished(Box::new(report)));
                     Ok(())
@@ -128,7 +123,8 @@ impl Worker {
                 };
                 let failure = match result {
                     Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some((e.epoch(), e.to_string())),
+                    // This worker serves the app: settings are named as the app names them.
+                    Ok(Err(e)) => Some((e.epoch(), e.words(crate::train::Audience::App))),
                     Err(p) => Some((None, format!("internal error: {}", panic_message(p)))),
                 };
                 if let Some((epoch, message)) = failure {

@@ -1,12 +1,13 @@
-//! One entry point for every kind of run, shared by the CLI and the GUI's worker: load
-//! what the config names (unless the caller already holds the domain pair), then run an
-//! ordinary transfer experiment, a stepping-stone chain, a multitask comparison or a
-//! zero-shot run.
+//! Run dispatch: one entry point for every kind of run, shared by the CLI and the GUI's
+//! worker thread ([`Worker`]). It loads what the config names (unless the caller already
+//! holds the domain pair), then runs an ordinary transfer experiment ([`crate::train`]), a
+//! stepping-stone chain, a multitask comparison or a zero-shot run ([`crate::tasks`]).
+//! It sits above both, so `train` never imports `tasks`.
 
-use super::config::{DataSource, ExperimentConfig};
-use super::events::{Event, EventSink, RunReport};
-use super::experiment::{Control, Experiment, RunError};
-use super::load::{ShapeHint, load_pair};
+pub mod worker;
+
+pub use worker::Worker;
+
 use crate::data::demo::{demo_intermediates, find_demo};
 use crate::data::{DataError, DomainPair, LoadProgress, align_pair};
 use crate::method::MethodKind;
@@ -17,6 +18,11 @@ use crate::tasks::stepping::{load_via_folder, run_stepping};
 use crate::tasks::zeroshot::{
     ZeroShotData, load_zero_shot_folder, run_zero_shot, shapes_zero_shot,
 };
+use crate::train::config::{DataSource, ExperimentConfig};
+use crate::train::events::{Event, EventSink, RunReport};
+use crate::train::experiment::{Control, Experiment, RunError};
+use crate::train::load::{ShapeHint, load_pair};
+use crate::train::settings::{Invalid, Setting};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -51,11 +57,16 @@ fn task_folder(config: &ExperimentConfig) -> Option<PathBuf> {
     }
 }
 
-fn wrong_demo(config: &ExperimentConfig, table: &str) -> RunError {
-    RunError::Invalid(format!(
-        "{} runs on --demo {TASK_DEMO}, or on --source DIR with {table}",
-        config.method.name()
-    ))
+fn wrong_demo(config: &ExperimentConfig, table: Setting) -> RunError {
+    RunError::Invalid(
+        Invalid::text(format!("{} runs on ", config.method.name()))
+            .name(Setting::Demo)
+            .then(format!(" {TASK_DEMO}, or on "))
+            .name(Setting::Source)
+            .then(" DIR with ")
+            .name(table)
+            .then(" CSV"),
+    )
 }
 
 /// Load a multitask run's images and labels.
@@ -75,9 +86,11 @@ pub fn load_multitask(
             })?)
         }
         (_, Some(_), None) => Err(RunError::Invalid(
-            "multitask needs --labels CSV (a file column, then one column per task)".into(),
+            Invalid::text("multitask needs ")
+                .name(Setting::Labels)
+                .then(" CSV (a file column, then one column per task)"),
         )),
-        _ => Err(wrong_demo(config, "--labels CSV")),
+        _ => Err(wrong_demo(config, Setting::Labels)),
     }
 }
 
@@ -98,10 +111,11 @@ pub fn load_zero_shot(
             })?)
         }
         (_, Some(_), None) => Err(RunError::Invalid(
-            "zero-shot needs --attributes CSV (a class column, then one column per attribute)"
-                .into(),
+            Invalid::text("zero-shot needs ")
+                .name(Setting::Attributes)
+                .then(" CSV (a class column, then one column per attribute)"),
         )),
-        _ => Err(wrong_demo(config, "--attributes CSV")),
+        _ => Err(wrong_demo(config, Setting::Attributes)),
     }
 }
 
@@ -115,18 +129,23 @@ pub fn load_vias(
     if config.stepping_stones {
         let DataSource::Demo { name } = &config.data else {
             return Err(RunError::Invalid(
-                "--stepping-stones uses a demo's built-in intermediate domains; with folders, name them with --via DIR".into(),
+                Invalid::setting(
+                    Setting::SteppingStones,
+                    " uses a demo's built-in intermediate domains; with folders, name them with ",
+                )
+                .name(Setting::Via)
+                .then(" DIR"),
             ));
         };
         let per_class = find_demo(name)?.per_class.1;
         let vias = demo_intermediates(name, DEMO_SEED, per_class);
         if vias.is_empty() {
-            return Err(RunError::Invalid(format!(
+            return Err(RunError::Invalid(Invalid::text(format!(
                 "the demo '{name}' has no intermediate domains; digits-steps has"
-            )));
+            ))));
         }
         for v in vias {
-            let v = super::load::convert_domain(v, pair.source.shape);
+            let v = crate::train::load::convert_domain(v, pair.source.shape);
             out.push(v);
         }
     }
@@ -157,13 +176,17 @@ pub fn run_job(
     sink: &mut dyn EventSink,
     control: &mut dyn Control,
 ) -> Result<RunReport, RunError> {
-    super::experiment::validate_config(config)?;
+    crate::train::experiment::validate_config(config)?;
     let stepping = config.stepping_stones || !config.via.is_empty();
     if stepping && config.method.is_task_method() {
-        return Err(RunError::Invalid(format!(
-            "stepping stones (--via) go from a source domain to a target domain; {} does not",
-            config.method.name()
-        )));
+        return Err(RunError::Invalid(
+            Invalid::text("stepping stones (")
+                .name(Setting::Via)
+                .then(format!(
+                    ") go from a source domain to a target domain; {} does not",
+                    config.method.name()
+                )),
+        ));
     }
     match config.method {
         MethodKind::Multitask => {
@@ -179,10 +202,16 @@ pub fn run_job(
                 Some(p) => p,
                 None => {
                     if let DataSource::Folder { .. } = config.data {
-                        return Err(RunError::Invalid(format!(
-                            "{} needs a source and a target (--source DIR --target DIR)",
-                            config.method.name()
-                        )));
+                        return Err(RunError::Invalid(
+                            Invalid::text(format!(
+                                "{} needs a source and a target (",
+                                config.method.name()
+                            ))
+                            .name(Setting::Source)
+                            .then(" DIR ")
+                            .name(Setting::Target)
+                            .then(" DIR)"),
+                        ));
                     }
                     let mut progress = loading(sink);
                     Arc::new(load_pair(&config.data, hint, &mut progress).map_err(|e| {
@@ -190,9 +219,13 @@ pub fn run_job(
                             (DataSource::Demo { name }, DataError::UnknownDemo { .. })
                                 if name == TASK_DEMO =>
                             {
-                                RunError::Invalid(format!(
-                                    "the '{TASK_DEMO}' demo is for --method multitask or --method zero-shot"
-                                ))
+                                RunError::Invalid(
+                                    Invalid::text(format!("the '{TASK_DEMO}' demo is for "))
+                                        .name(Setting::Method)
+                                        .then(" multitask or ")
+                                        .name(Setting::Method)
+                                        .then(" zero-shot"),
+                                )
                             }
                             (_, e) => e.into(),
                         }

@@ -1,0 +1,84 @@
+//! What a method declares about itself, so the CLI, the app's method list and settings
+//! panel, validation and the advisor all read one place: its family and summary, the data
+//! it needs, the adaptation layer it adds, its hyperparameters, and how to build it.
+
+use super::{Family, LabelledData, Method, MethodSettings};
+use crate::model::Network;
+
+/// A method's tunable number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyperparameter {
+    /// Key in reports and in `--param KEY=VALUE`.
+    pub key: &'static str,
+    /// Its own command-line flag, if it has one (λ has `--lambda`).
+    pub flag: Option<&'static str>,
+    /// Name in the app's settings panel.
+    pub label: &'static str,
+    /// One sentence: what it changes.
+    pub help: &'static str,
+    pub default: f64,
+    /// Valid range, both ends included.
+    pub min: f64,
+    pub max: f64,
+    /// Whether the app's control steps on a log scale.
+    pub logarithmic: bool,
+}
+
+impl Hyperparameter {
+    /// The weight of a method's adaptation term (`--lambda`), with its default.
+    pub const fn lambda(default: f64) -> Self {
+        Self {
+            key: "lambda",
+            flag: Some("--lambda"),
+            label: "λ (adaptation weight)",
+            help: "Weight of the adaptation term against the classification loss.",
+            default,
+            min: 1e-4,
+            max: 1e4,
+            logarithmic: true,
+        }
+    }
+
+    /// Check a value; the error says the range.
+    pub fn check(&self, value: f64) -> Result<(), String> {
+        if value.is_finite() && (self.min..=self.max).contains(&value) {
+            Ok(())
+        } else if self.min > 0.0 && !(value > 0.0) {
+            Err(format!("must be a positive number, got {value}"))
+        } else {
+            Err(format!(
+                "must be between {} and {}, got {value}",
+                self.min, self.max
+            ))
+        }
+    }
+}
+
+/// Builds a method; its own layers (if any) are created in the network's variables.
+pub type BuildMethod = fn(&MethodSettings, &Network) -> candle_core::Result<Box<dyn Method>>;
+
+/// Everything the program knows about a method.
+#[derive(Clone, Copy)]
+pub struct MethodInfo {
+    /// Command-line name.
+    pub name: &'static str,
+    pub family: Family,
+    /// One sentence saying what the method does.
+    pub summary: &'static str,
+    /// The labelled images it learns from.
+    pub labelled: LabelledData,
+    /// Whether it also looks at unlabeled target batches.
+    pub uses_unlabeled_target: bool,
+    /// Width of the adaptation layer it adds between backbone and head, if any.
+    pub bottleneck: Option<usize>,
+    pub hyperparameters: &'static [Hyperparameter],
+    /// None for the methods that run through `crate::tasks` (multitask, zero-shot).
+    pub build: Option<BuildMethod>,
+}
+
+impl MethodInfo {
+    /// The hyperparameter named `key`.
+    pub fn hyperparameter(&self, key: &str) -> Option<&'static Hyperparameter> {
+        self.hyperparameters.iter().find(|h| h.key == key)
+    }
+}
