@@ -8,7 +8,8 @@ use super::events::{Command, Event, EventSink};
 use super::experiment::{Control, Flow};
 use super::job::run_job;
 use super::load::ShapeHint;
-use crate::data::DomainPair;
+use crate::data::{DomainPair, SampleShape};
+use crate::device::without_backtrace;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -105,11 +106,22 @@ impl Worker {
                 let mut control = ChannelControl { rx: cmd_rx };
                 let body = || -> Result<(), super::RunError> {
                     let meta = super::experiment::init_meta(&config)?;
-                    let hint = meta
-                        .map(|m| ShapeHint {
+                    // Loaded data fixes the shape (stepping stones load at it too); else
+                    // the starting model's input, else the default.
+                    let loaded = pair.as_ref().and_then(|p| match p.source.shape {
+                        SampleShape::Image {
+                            channels, height, ..
+                        } => Some(ShapeHint {
+                            channels: Some(channels),
+                            size: height,
+                        }),
+                        SampleShape::Vector { .. } => None,
+                    });
+                    let hint = loaded
+                        .or(meta.map(|m| ShapeHint {
                             channels: Some(m.channels.max(1)),
                             size: m.input_size[0],
-                        })
+                        }))
                         .unwrap_or_default();
                     let report = run_job(&config, pair, hint, &mut sink, &mut control)?;
                     sink.emit(Event::Finished(Box::new(report)));
@@ -128,7 +140,9 @@ impl Worker {
                 };
                 let failure = match result {
                     Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some((e.epoch(), e.to_string())),
+                    // Never a backtrace in front of a person (Candle prints one in
+                    // its messages when RUST_BACKTRACE is set).
+                    Ok(Err(e)) => Some((e.epoch(), without_backtrace(&e.to_string()))),
                     Err(p) => Some((None, format!("internal error: {}", panic_message(p)))),
                 };
                 if let Some((epoch, message)) = failure {
