@@ -505,11 +505,11 @@ impl Runs {
                 (0, Some(init)) => ModelSource::Checkpoint(init.clone()),
                 (0, None) => ModelSource::Untrained {
                     backbone: run.config.backbone,
-                    seed: run.config.seed,
                 },
                 _ => ModelSource::Checkpoint(run.checkpoint.clone()),
             },
             per_domain: self.map_points,
+            seed: run.config.seed,
         };
         match Job::spawn("live-map", ctx, move |_| compute_map(&req)) {
             Ok(job) => self.map_job = Some(MapJob { run_id, epoch, job }),

@@ -6,6 +6,7 @@
 
 use super::jobs::{Job, take_finished};
 use super::runs::RunRecord;
+use super::format::pct;
 use super::task_setup::attribute_grid_ui;
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
@@ -61,11 +62,6 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map(|a| format!("{:.1}%", a * 100.0))
-        .unwrap_or_else(|| "—".into())
 }
 
 /// The report's `extra` when it is of this kind.

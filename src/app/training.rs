@@ -3,11 +3,12 @@
 //! ETA and images/s, and the feature map recomputed after every epoch, so the two domains
 //! can be seen moving together.
 
-use super::feature_map::{ColourBy, map_ui};
+use super::context::ViewContext;
+use super::feature_map::{ColourBy, MapPlot, map_ui};
+use super::format;
 use super::frame_stats::percentile;
-use super::runs::{RunKind, RunRecord, RunStatus, Runs};
+use super::runs::{RunKind, RunRecord, RunStatus};
 use super::theme::Look;
-use super::thumbs::Thumbnails;
 use crate::train::EpochRecord;
 use egui::RichText;
 use egui_plot::{HLine, Line, LineStyle, Plot, PlotPoint, PlotPoints, PlotUi, Points, Text, VLine};
@@ -21,13 +22,8 @@ pub struct TrainingView {
 }
 
 /// Draw the training view for the live (or latest) run.
-pub fn training_ui(
-    ui: &mut egui::Ui,
-    view: &mut TrainingView,
-    runs: &Runs,
-    thumbs: &mut Thumbnails,
-    look: Look,
-) {
+pub fn training_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, view: &mut TrainingView) {
+    let (runs, look) = (ctx.runs, ctx.look);
     let Some(run) = runs.live().or_else(|| runs.latest()) else {
         ui.add_space(20.0);
         ui.heading("No run yet");
@@ -49,7 +45,7 @@ pub fn training_ui(
         });
     match &run.pair {
         Some(pair) if !run.config.method.is_task_method() => {
-            live_map_ui(&mut right, view, runs, run, pair, thumbs, look)
+            live_map_ui(&mut right, ctx, view, run, pair)
         }
         _ => task_side_ui(&mut right, run, look),
     }
@@ -82,8 +78,8 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         if run.total_params > 0 {
             ui.label(format!(
                 "· {} of {} parameters trainable · on {}",
-                super::setup::thousands(run.trainable_params),
-                super::setup::thousands(run.total_params),
+                format::thousands(run.trainable_params),
+                format::thousands(run.total_params),
                 run.device
             ));
         }
@@ -127,7 +123,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                         p.batch,
                         p.batches,
                         p.images_per_sec,
-                        duration_words(p.eta_secs)
+                        format::duration_words(p.eta_secs)
                     ),
                 };
                 ui.add(egui::ProgressBar::new(done as f32 / total as f32).text(text));
@@ -136,19 +132,6 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
     }
     for w in &run.warnings {
         ui.colored_label(look.warn(), super::setup::gui_words(w));
-    }
-}
-
-/// "42 s", "3 min 5 s".
-pub fn duration_words(secs: f64) -> String {
-    if !secs.is_finite() {
-        return "?".into();
-    }
-    let s = secs.round() as u64;
-    if s < 60 {
-        format!("{s} s")
-    } else {
-        format!("{} min {} s", s / 60, s % 60)
     }
 }
 
@@ -325,13 +308,12 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
 
 fn live_map_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     view: &mut TrainingView,
-    runs: &Runs,
     run: &RunRecord,
-    pair: &std::sync::Arc<crate::data::DomainPair>,
-    thumbs: &mut Thumbnails,
-    look: Look,
+    pair: &crate::data::DomainPair,
 ) {
+    let (runs, look) = (ctx.runs, ctx.look);
     ui.heading("Feature map, live");
     ui.horizontal(|ui| {
         ui.label("Colour by");
@@ -392,17 +374,15 @@ fn live_map_ui(
         ui.weak("Stepping stones: the map follows the model in the last hop (towards the target); the direct run is not mapped.");
     }
     let h = (ui.available_height() - 50.0).max(200.0);
-    map_ui(
-        ui,
-        "live-map-plot",
+    let plot = MapPlot {
+        id: "live-map-plot",
         map,
         pair,
-        run.pair_id,
-        view.colour_by,
-        look,
-        thumbs,
-        h,
-    );
+        pair_id: run.pair_id,
+        colour_by: view.colour_by,
+        height: h,
+    };
+    map_ui(ui, &plot, ctx.thumbs, look);
     if runs.map_busy() {
         ui.horizontal(|ui| {
             ui.spinner();
