@@ -257,8 +257,14 @@ mod tests {
             inner: Box::new(inner),
             backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
         };
-        assert!(e.to_string().lines().count() > 3, "Candle prints the backtrace");
-        assert_eq!(error_message(&e), "ResNet-18 needs images of at least 32×32");
+        assert!(
+            e.to_string().lines().count() > 3,
+            "Candle prints the backtrace"
+        );
+        assert_eq!(
+            error_message(&e),
+            "ResNet-18 needs images of at least 32×32"
+        );
         let e = e.context("building the network");
         assert_eq!(
             error_message(&e),

@@ -5,8 +5,8 @@
 
 use super::commands::AppCommand;
 use super::context::ViewContext;
-use super::format::{duration_words, pct};
 use super::export::ExportKind;
+use super::format::{duration_words, pct};
 use super::jobs::{Job, block_on, take_finished};
 use super::runs::{RunKind, RunRecord, RunStatus, Runs};
 use super::task_results::{TaskResultsState, task_details_ui};

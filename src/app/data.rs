@@ -539,6 +539,7 @@ fn map_card_ui(
         }
     }
     if ui.button("Measure the similarity").clicked() {
-        ctx.commands.push(AppCommand::ShowView(super::commands::View::Similarity));
+        ctx.commands
+            .push(AppCommand::ShowView(super::commands::View::Similarity));
     }
 }

@@ -4,11 +4,11 @@
 //! model and the device.
 
 use super::context::ViewContext;
+use super::format::thousands;
 use super::jobs::Job;
 use super::runs::Runs;
 use super::state::Settings;
 use super::task_setup::{TaskData, TaskSetup, stepping_ui, task_data_ui};
-use super::format::thousands;
 use super::theme::Look;
 use super::widgets::{BoxKind, arrow_ui, stage_box_ui};
 use crate::data::{DomainPair, SampleShape};

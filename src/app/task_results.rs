@@ -4,9 +4,9 @@
 //! class, and for a picked image its predicted attributes and the class they point to),
 //! and stepping stones (each hop, and stepping against direct transfer).
 
+use super::format::pct;
 use super::jobs::{Job, take_finished};
 use super::runs::RunRecord;
-use super::format::pct;
 use super::task_setup::attribute_grid_ui;
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};

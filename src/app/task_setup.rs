@@ -6,8 +6,8 @@
 
 use super::files::{FieldStatus, PathField, path_field_ui};
 use super::jobs::{Job, block_on, take_finished};
-use super::widgets::{BoxKind, arrow_ui, stage_box_ui};
 use super::theme::Look;
+use super::widgets::{BoxKind, arrow_ui, stage_box_ui};
 use crate::data::demo::{STEPS_ANGLES, demo_intermediates};
 use crate::method::{LabelledData, MethodKind};
 use crate::tasks::tables::{AttributeTable, LabelTable, read_attribute_table, read_label_table};

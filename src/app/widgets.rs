@@ -84,12 +84,7 @@ pub enum BoxKind {
 }
 
 /// A box of a diagram (a network stage, or a domain), clickable.
-pub fn stage_box_ui(
-    ui: &mut egui::Ui,
-    text: &str,
-    kind: BoxKind,
-    look: Look,
-) -> egui::Response {
+pub fn stage_box_ui(ui: &mut egui::Ui, text: &str, kind: BoxKind, look: Look) -> egui::Response {
     let font = egui::TextStyle::Body.resolve(ui.style());
     let galley = ui
         .painter()

@@ -13,9 +13,9 @@ use crate::analysis::embedding::{EmbeddingMethod, EmbeddingOptions, embed_domain
 use crate::analysis::{
     Domain as Side, Embedding, Features, SimilarityOptions, SimilarityReport, similarity_report,
 };
-use crate::device::error_message;
 use crate::data::split::rng_for;
 use crate::data::{Domain, DomainPair};
+use crate::device::error_message;
 use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation, load_init, read_meta};
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
@@ -177,7 +177,12 @@ pub fn feature_model_at(
     Ok(Some(describe(net, backbone, stage, model)))
 }
 
-fn describe(net: Network, backbone: BackboneKind, stage: usize, model: &ModelSource) -> FeatureModel {
+fn describe(
+    net: Network,
+    backbone: BackboneKind,
+    stage: usize,
+    model: &ModelSource,
+) -> FeatureModel {
     let stage_name = net
         .stages()
         .get(stage)
