@@ -12,7 +12,7 @@ use super::runs::{RunKind, RunRecord, RunStatus, Runs};
 use super::task_results::{TaskResultsState, task_details_ui};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
-use super::widgets::delta_ui;
+use super::widgets::{delta_ui, header_row_ui, table};
 use crate::analysis::RunOutcome;
 use crate::method::MethodKind;
 use egui::RichText;
@@ -164,27 +164,26 @@ fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look
         .id_salt("runs-table")
         .max_height(max_h)
         .show(ui, |ui| {
-            egui::Grid::new("runs-grid")
-                .striped(true)
+            table("runs-grid")
                 .num_columns(11)
                 .spacing([14.0, 4.0])
                 .show(ui, |ui| {
-                    for h in [
-                        "show",
-                        "run",
-                        "method",
-                        "frozen",
-                        "seed",
-                        "target labels",
-                        "target acc.",
-                        "Δ vs source-only",
-                        "source acc.",
-                        "time",
-                        "status",
-                    ] {
-                        ui.label(RichText::new(h).strong());
-                    }
-                    ui.end_row();
+                    header_row_ui(
+                        ui,
+                        &[
+                            "show",
+                            "run",
+                            "method",
+                            "frozen",
+                            "seed",
+                            "target labels",
+                            "target acc.",
+                            "Δ vs source-only",
+                            "source acc.",
+                            "time",
+                            "status",
+                        ],
+                    );
                     for r in &runs.records {
                         let mut on = state.overlaid.contains(&r.id);
                         if ui
@@ -676,37 +675,22 @@ mod tests {
     use crate::train::{EpochRecord, ExperimentConfig};
 
     fn run(id: usize, pair_id: u64, method: MethodKind, target_accuracy: f64) -> RunRecord {
-        RunRecord {
-            id,
-            config: ExperimentConfig {
-                method,
-                ..ExperimentConfig::default()
-            },
-            pair: None,
-            pair_id,
-            total_epochs: 1,
-            status: RunStatus::Finished,
-            history: vec![EpochRecord {
-                epoch: 1,
-                train_loss: 0.5,
-                source_accuracy: Some(0.9),
-                target_accuracy: Some(target_accuracy),
-                seconds: 1.0,
-                images_per_sec: 100.0,
-                metrics: Default::default(),
-            }],
-            batch_losses: Vec::new(),
-            progress: None,
-            trainable_params: 0,
-            total_params: 0,
-            device: String::new(),
-            warnings: Vec::new(),
-            report: None,
-            checkpoint: std::path::PathBuf::new(),
-            maps: Vec::new(),
-            started: std::time::Instant::now(),
-            elapsed_secs: 1.0,
-        }
+        let config = ExperimentConfig {
+            method,
+            ..ExperimentConfig::default()
+        };
+        let mut r = RunRecord::new(id, config, None, pair_id, Default::default());
+        r.status = RunStatus::Finished;
+        r.history.push(EpochRecord {
+            epoch: 1,
+            train_loss: 0.5,
+            source_accuracy: Some(0.9),
+            target_accuracy: Some(target_accuracy),
+            seconds: 1.0,
+            images_per_sec: 100.0,
+            metrics: Default::default(),
+        });
+        r
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct SetupState {
     pub init_text: String,
     /// Data of the across-task methods and the stepping stones.
     pub tasks: TaskSetup,
+    /// Height of the network diagram when last drawn (kept free while it is rebuilt).
+    diagram_height: Option<f32>,
 }
 
 impl Default for SetupState {
@@ -86,6 +88,7 @@ impl Default for SetupState {
             devices: crate::device::available_devices(),
             init_text: String::new(),
             tasks: TaskSetup::default(),
+            diagram_height: None,
         }
     }
 }
@@ -366,12 +369,34 @@ fn network_ui(
         );
     }
     let Some(net) = &state.net else {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label("building the network…");
+        // Keep the diagram's room, so the controls below do not jump when it arrives.
+        let row = ui.text_style_height(&egui::TextStyle::Body);
+        let gap = ui.spacing().item_spacing.y;
+        let room = state
+            .diagram_height
+            .unwrap_or(3.0 * row + 18.0 + ui.spacing().interact_size.y + 3.0 * gap);
+        ui.allocate_ui(egui::vec2(ui.available_width(), room), |ui| {
+            ui.set_min_height(room);
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("building the network…");
+            });
         });
         return;
     };
+    let top = ui.cursor().top();
+    diagram_ui(ui, net, config, pair, look);
+    state.diagram_height = Some(ui.cursor().top() - top);
+}
+
+/// The network as a row of stage boxes, the freezing slider and what it means.
+fn diagram_ui(
+    ui: &mut egui::Ui,
+    net: &NetInfo,
+    config: &mut ExperimentConfig,
+    pair: &DomainPair,
+    look: Look,
+) {
     let n = net.stages.len();
     if config.freeze > n {
         config.freeze = n;

@@ -449,14 +449,22 @@ fn controls_ui(
     });
 }
 
-fn card_ui(ui: &mut egui::Ui, title: &str, value: &str, sure: &str, meaning: &str, width: f32) {
+/// A figure with how sure it is and what it means.
+struct Card {
+    title: &'static str,
+    value: String,
+    sure: String,
+    meaning: &'static str,
+}
+
+fn card_ui(ui: &mut egui::Ui, card: &Card, width: f32) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.vertical(|ui| {
             ui.set_width(width);
-            ui.label(RichText::new(title).strong());
-            ui.label(RichText::new(value).heading().strong());
-            ui.weak(sure);
-            ui.label(RichText::new(meaning).small());
+            ui.label(RichText::new(card.title).strong());
+            ui.label(RichText::new(&card.value).heading().strong());
+            ui.weak(&card.sure);
+            ui.label(RichText::new(card.meaning).small());
         });
     });
 }
@@ -477,30 +485,33 @@ fn metric_cards_ui(ui: &mut egui::Ui, a: &Analysis, look: Look) {
         } else {
             format!("p = {:.3}", m.mmd_p_value)
         };
-        card_ui(
-            ui,
-            "MMD²",
-            &format!("{:.4}", m.mmd2),
-            &format!("{p} ({} permutations)", m.mmd_permutations),
-            "Distance between the two feature distributions; a small p says the difference is real.",
-            w,
-        );
-        card_ui(
-            ui,
-            "Proxy A-distance",
-            &format!("{:.2}", m.a_distance),
-            &format!("± {:.2} · classifier error {:.0}%", m.a_distance_se, m.held_out_error * 100.0),
-            "0 = a classifier cannot tell the domains apart, 2 = it always can.",
-            w,
-        );
-        card_ui(
-            ui,
-            "CORAL distance",
-            &format!("{:.4}", m.coral_distance),
-            &format!("{} features", m.dim),
-            "How differently the features vary together (second-order statistics).",
-            w,
-        );
+        let cards = [
+            Card {
+                title: "MMD²",
+                value: format!("{:.4}", m.mmd2),
+                sure: format!("{p} ({} permutations)", m.mmd_permutations),
+                meaning: "Distance between the two feature distributions; a small p says the difference is real.",
+            },
+            Card {
+                title: "Proxy A-distance",
+                value: format!("{:.2}", m.a_distance),
+                sure: format!(
+                    "± {:.2} · classifier error {:.0}%",
+                    m.a_distance_se,
+                    m.held_out_error * 100.0
+                ),
+                meaning: "0 = a classifier cannot tell the domains apart, 2 = it always can.",
+            },
+            Card {
+                title: "CORAL distance",
+                value: format!("{:.4}", m.coral_distance),
+                sure: format!("{} features", m.dim),
+                meaning: "How differently the features vary together (second-order statistics).",
+            },
+        ];
+        for card in &cards {
+            card_ui(ui, card, w);
+        }
     });
 }
 

@@ -162,59 +162,41 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
             ("epoch loss", look.source()),
         ],
     );
-    Plot::new("loss-plot")
-        .height(h)
-        .link_axis(link, [true, false])
-        .y_axis_min_width(40.0)
-        .include_x(0.0)
-        .include_x(max_x)
-        .include_y(0.0)
-        .x_axis_label("epoch")
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            // The first batches' loss can be ten times the rest: scale the axis to the
-            // bulk of the curve (95th percentile) so its fall stays visible.
-            if let Some(p95) = percentile(run.batch_losses.iter().map(|p| p.y as f32), 0.95) {
-                let top = run
-                    .history
-                    .iter()
-                    .map(|r| r.train_loss)
-                    .fold(p95 as f64, f64::max);
-                if top.is_finite() && top > 0.0 {
-                    plot.set_plot_bounds_y(0.0..=top * 1.15);
-                }
-            }
-            plot.line(
-                Line::new("batch loss", PlotPoints::Borrowed(&run.batch_losses))
-                    .width(width * 0.6)
-                    .color(look.source().gamma_multiply(0.6)),
-            );
-            let epoch_loss: Vec<[f64; 2]> = run
+    epoch_plot("loss-plot", h, link, max_x).show(ui, |plot| {
+        // The first batches' loss can be ten times the rest: scale the axis to the
+        // bulk of the curve (95th percentile) so its fall stays visible.
+        if let Some(p95) = percentile(run.batch_losses.iter().map(|p| p.y as f32), 0.95) {
+            let top = run
                 .history
                 .iter()
-                .map(|r| [r.epoch as f64, r.train_loss])
-                .collect();
-            plot.line(
-                Line::new("epoch loss", epoch_loss.clone())
-                    .width(width)
-                    .color(look.source()),
-            );
-            plot.points(
-                Points::new("epoch loss", epoch_loss)
-                    .radius(width * 1.5)
-                    .color(look.source()),
-            );
-        });
-    let accuracy_plot = Plot::new("accuracy-plot")
-        .height(h)
-        .link_axis(link, [true, false])
-        .y_axis_min_width(40.0)
-        .include_x(0.0)
-        .include_x(max_x)
-        .include_y(0.0)
-        .include_y(1.0)
-        .x_axis_label("epoch")
-        .allow_scroll(false);
+                .map(|r| r.train_loss)
+                .fold(p95 as f64, f64::max);
+            if top.is_finite() && top > 0.0 {
+                plot.set_plot_bounds_y(0.0..=top * 1.15);
+            }
+        }
+        plot.line(
+            Line::new("batch loss", PlotPoints::Borrowed(&run.batch_losses))
+                .width(width * 0.6)
+                .color(look.source().gamma_multiply(0.6)),
+        );
+        let epoch_loss: Vec<[f64; 2]> = run
+            .history
+            .iter()
+            .map(|r| [r.epoch as f64, r.train_loss])
+            .collect();
+        plot.line(
+            Line::new("epoch loss", epoch_loss.clone())
+                .width(width)
+                .color(look.source()),
+        );
+        plot.points(
+            Points::new("epoch loss", epoch_loss)
+                .radius(width * 1.5)
+                .color(look.source()),
+        );
+    });
+    let accuracy_plot = epoch_plot("accuracy-plot", h, link, max_x).include_y(1.0);
     match run.kind() {
         RunKind::Multitask => multitask_accuracy_ui(ui, run, look, accuracy_plot),
         RunKind::SteppingStones => stepping_accuracy_ui(ui, run, look, accuracy_plot),
@@ -275,28 +257,19 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
             entries.push(("chance (0.5)", egui::Color32::GRAY));
         }
         key_row_ui(ui, "The method's own figures", &entries);
-        Plot::new("method-plot")
-            .height(h)
-            .link_axis(link, [true, false])
-            .y_axis_min_width(40.0)
-            .include_x(0.0)
-            .include_x(max_x)
-            .include_y(0.0)
-            .x_axis_label("epoch")
-            .allow_scroll(false)
-            .show(ui, |plot| {
-                for (i, k) in keys.iter().enumerate() {
-                    let pts = points(run, |r| r.metrics.get(k).copied());
-                    plot_series(plot, k, pts, look.class(i + 2), width, false);
-                    if k.contains("domain") && k.contains("acc") {
-                        plot.hline(
-                            HLine::new("chance (0.5)", 0.5)
-                                .color(egui::Color32::GRAY)
-                                .width(1.0),
-                        );
-                    }
+        epoch_plot("method-plot", h, link, max_x).show(ui, |plot| {
+            for (i, k) in keys.iter().enumerate() {
+                let pts = points(run, |r| r.metrics.get(k).copied());
+                plot_series(plot, k, pts, look.class(i + 2), width, false);
+                if k.contains("domain") && k.contains("acc") {
+                    plot.hline(
+                        HLine::new("chance (0.5)", 0.5)
+                            .color(egui::Color32::GRAY)
+                            .width(1.0),
+                    );
                 }
-            });
+            }
+        });
         if keys
             .iter()
             .any(|k| k.contains("domain") && k.contains("acc"))
@@ -389,6 +362,19 @@ fn live_map_ui(
             ui.weak("updating…");
         });
     }
+}
+
+/// A plot over the run's epochs (0 to `max_x`), its x axis linked to the others by `link`.
+fn epoch_plot(id: &str, height: f32, link: egui::Id, max_x: f64) -> Plot<'static> {
+    Plot::new(id)
+        .height(height)
+        .link_axis(link, [true, false])
+        .y_axis_min_width(40.0)
+        .include_x(0.0)
+        .include_x(max_x)
+        .include_y(0.0)
+        .x_axis_label("epoch")
+        .allow_scroll(false)
 }
 
 /// A plot's title with its colour key, in one row above the plot (a legend inside a

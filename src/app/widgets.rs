@@ -35,6 +35,19 @@ pub fn split_right(ui: &mut egui::Ui, right_width: f32) -> (egui::Ui, egui::Ui) 
     (left, right)
 }
 
+/// A striped table (rows alternate their shade), its columns as wide as their cells.
+pub fn table(id: &str) -> egui::Grid {
+    egui::Grid::new(id).striped(true)
+}
+
+/// A table's header row: the column titles in bold, then the end of the row.
+pub fn header_row_ui(ui: &mut egui::Ui, titles: &[&str]) {
+    for t in titles {
+        ui.label(RichText::new(*t).strong());
+    }
+    ui.end_row();
+}
+
 /// A red box: what went wrong (the message says what to do).
 pub fn error_box_ui(ui: &mut egui::Ui, look: Look, title: &str, message: &str) {
     egui::Frame::group(ui.style())
