@@ -73,7 +73,6 @@ pub struct FeatureMap {
     by_domain: [Vec<PlotPoint>; 2],
     /// Plot points grouped by class; the last group holds unlabeled points.
     by_class: Vec<Vec<PlotPoint>>,
-    pub seconds: f64,
 }
 
 impl FeatureMap {
@@ -167,7 +166,6 @@ pub fn message(e: &RunError) -> String {
 
 /// Compute a map: features, then a 2-D PCA.
 pub fn compute_map(req: &MapRequest) -> Result<FeatureMap, String> {
-    let started = std::time::Instant::now();
     let (features, layer_name) = features(req)?;
     let embedding = features
         .map(EmbeddingMethod::Pca, req.seed)
@@ -177,9 +175,12 @@ pub fn compute_map(req: &MapRequest) -> Result<FeatureMap, String> {
         .iter()
         .map(MapPoint::from)
         .collect();
-    let mut map = FeatureMap::new(points, req.pair.classes.len(), layer_name, "PCA");
-    map.seconds = started.elapsed().as_secs_f64();
-    Ok(map)
+    Ok(FeatureMap::new(
+        points,
+        req.pair.classes.len(),
+        layer_name,
+        "PCA",
+    ))
 }
 
 /// A map to draw, and the data its points stand for.

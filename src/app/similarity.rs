@@ -269,7 +269,7 @@ pub fn recommend(
     labelled_per_class: usize,
     classes: usize,
     stages: usize,
-) -> Option<Recommendation> {
+) -> Recommendation {
     let a = advise(
         labelled_per_class,
         classes,
@@ -277,7 +277,7 @@ pub fn recommend(
         metrics.mmd_p_value,
     );
     let method_name = a.recommended_method.as_str().to_string();
-    Some(Recommendation {
+    Recommendation {
         case: format!(
             "({}) {}",
             format!("{:?}", a.case).to_lowercase(),
@@ -288,7 +288,7 @@ pub fn recommend(
         freeze: a.freeze.stages(stages),
         freeze_words: a.recommended_freeze,
         reason: a.reason,
-    })
+    }
 }
 
 /// Draw the similarity view; `stages` are the Setup network's stage names.
@@ -534,10 +534,7 @@ fn advisor_ui(
     } else {
         0
     };
-    let Some(r) = recommend(m, labelled, pair.classes.len(), stages) else {
-        ui.weak("No recommendation for these numbers.");
-        return;
-    };
+    let r = recommend(m, labelled, pair.classes.len(), stages);
     ui.label(RichText::new(format!("Case {}", r.case)).strong());
     ui.label(&r.reason);
     ui.add_space(4.0);
