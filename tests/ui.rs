@@ -706,9 +706,12 @@ fn resnet18_trains_from_the_gui_on_a_32px_folder() {
         .focus();
     h.run_steps(1);
     h.key_press(egui::Key::ArrowDown);
-    wait_for(&mut h, "the folders at 31 px", |a| {
-        loaded_side(a) == 31 && !a.data.is_loading()
-    });
+    wait_for(
+        &mut h,
+        "the folders at 31 px and the network's verdict",
+        |a| loaded_side(a) == 31 && !a.data.is_loading() && a.setup.net_error.is_some(),
+    );
+    text_containing(&h, "Cannot build this network");
     let problem = text_containing(&h, "Image size\" to 32 or more");
     assert!(
         problem.contains("resnet18 needs images of at least 32×32"),

@@ -362,21 +362,28 @@ fn network_ui(
         ui.label("Load data first: the network depends on the image size and classes.");
         return;
     };
-    if let Some(e) = &state.net_error {
-        ui.colored_label(
-            look.error(),
-            format!("Cannot build this network: {}", gui_words(e)),
-        );
-    }
-    let Some(net) = &state.net else {
-        // Keep the diagram's room, so the controls below do not jump when it arrives.
-        let row = ui.text_style_height(&egui::TextStyle::Body);
-        let gap = ui.spacing().item_spacing.y;
-        let room = state
-            .diagram_height
-            .unwrap_or(3.0 * row + 18.0 + ui.spacing().interact_size.y + 3.0 * gap);
+    // While the network is (re)built, or cannot be, its message takes the diagram's room:
+    // the controls below do not jump under the pointer.
+    let row = ui.text_style_height(&egui::TextStyle::Body);
+    let gap = ui.spacing().item_spacing.y;
+    let room = state
+        .diagram_height
+        .unwrap_or(3.0 * row + 18.0 + ui.spacing().interact_size.y + 3.0 * gap);
+    let in_room = |ui: &mut egui::Ui, add: &mut dyn FnMut(&mut egui::Ui)| {
         ui.allocate_ui(egui::vec2(ui.available_width(), room), |ui| {
             ui.set_min_height(room);
+            add(ui);
+        });
+    };
+    if let Some(e) = &state.net_error {
+        let text = format!("Cannot build this network: {}", gui_words(e));
+        in_room(ui, &mut |ui| {
+            ui.colored_label(look.error(), &text);
+        });
+        return;
+    }
+    let Some(net) = &state.net else {
+        in_room(ui, &mut |ui| {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("building the network…");
