@@ -3,7 +3,6 @@
 //! the data when the image size changes, and queue dropped folders.
 
 use super::commands::AppCommand;
-use super::setup::wanted_side;
 use super::state::{NOTICE_SECS, TransferLabApp};
 use super::theme::apply;
 use crate::data::SampleShape;
@@ -94,7 +93,9 @@ impl TransferLabApp {
         let SampleShape::Image { height, .. } = loaded.pair.source.shape else {
             return;
         };
-        let side = wanted_side(&self.settings.config, self.settings.input_size);
+        let side = self
+            .setup
+            .wanted_side(&self.settings.config, self.settings.input_size);
         if height != side && self.data.requested_side != Some(side) {
             let origin = loaded.origin.clone();
             self.load(origin);

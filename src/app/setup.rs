@@ -77,6 +77,8 @@ pub struct SetupState {
     pub tasks: TaskSetup,
     /// Height of the network diagram when last drawn (kept free while it is rebuilt).
     diagram_height: Option<f32>,
+    /// The starting model and the image side it was trained at (if it says).
+    init_side: Option<(std::path::PathBuf, Option<usize>)>,
 }
 
 impl Default for SetupState {
@@ -89,6 +91,7 @@ impl Default for SetupState {
             init_text: String::new(),
             tasks: TaskSetup::default(),
             diagram_height: None,
+            init_side: None,
         }
     }
 }
@@ -122,11 +125,6 @@ pub fn default_side(b: Option<BackboneKind>) -> usize {
     }
 }
 
-/// The side to load images at: the user's choice, else the chosen backbone's default.
-pub fn wanted_side(config: &ExperimentConfig, input_size: Option<usize>) -> usize {
-    input_size.unwrap_or_else(|| default_side(config.backbone))
-}
-
 fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
     matches!(
         (b, shape),
@@ -139,6 +137,36 @@ fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
 }
 
 impl SetupState {
+    /// The side to load images at: the user's choice, else the starting model's input
+    /// size (as `--init` does in the CLI), else the chosen backbone's default.
+    pub fn wanted_side(&self, config: &ExperimentConfig, input_size: Option<usize>) -> usize {
+        let init_side = self
+            .init_side
+            .as_ref()
+            .filter(|(p, _)| config.init.as_ref() == Some(p))
+            .and_then(|(_, side)| *side);
+        input_size
+            .or(init_side)
+            .unwrap_or_else(|| default_side(config.backbone))
+    }
+
+    /// Read the starting model's input size when the starting model changes (a small
+    /// JSON file beside it; None when it has none).
+    pub fn refresh_init_side(&mut self, config: &ExperimentConfig) {
+        let Some(path) = &config.init else {
+            self.init_side = None;
+            return;
+        };
+        if self.init_side.as_ref().is_some_and(|(p, _)| p == path) {
+            return;
+        }
+        let side = crate::model::read_meta(path)
+            .ok()
+            .map(|m| m.input_size[0])
+            .filter(|s| SIDE_RANGE.contains(s));
+        self.init_side = Some((path.clone(), side));
+    }
+
     /// Keep the network summary in step with the config and data (computed in the background).
     pub fn poll(
         &mut self,
@@ -147,6 +175,7 @@ impl SetupState {
         pair: Option<&DomainPair>,
     ) {
         self.tasks.poll(ctx);
+        self.refresh_init_side(config);
         if let Some((_, job)) = &self.job {
             match job.poll() {
                 super::jobs::Polled::Pending => return,
@@ -588,7 +617,8 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
                 ui.end_row();
             }
             if !task && matches!(shape, Some(SampleShape::Image { .. })) {
-                image_size_ui(ui, config, input_size);
+                let default = state.wanted_side(config, None);
+                image_size_ui(ui, default, input_size, config.init.is_some());
                 ui.end_row();
             }
             let l = ui.label("Device");
@@ -675,11 +705,16 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
     }
 }
 
-/// The side images are loaded at: the chosen backbone's default until the user sets one.
-fn image_size_ui(ui: &mut egui::Ui, config: &ExperimentConfig, input_size: &mut Option<usize>) {
+/// The "Image size" control: `default` is the side used when the user sets none.
+fn image_size_ui(
+    ui: &mut egui::Ui,
+    default: usize,
+    input_size: &mut Option<usize>,
+    from_model: bool,
+) {
     let l = ui.label("Image size");
     ui.horizontal(|ui| {
-        let mut side = wanted_side(config, *input_size);
+        let mut side = input_size.unwrap_or(default);
         let r = ui
             .add(
                 egui::DragValue::new(&mut side)
@@ -697,13 +732,16 @@ fn image_size_ui(ui: &mut egui::Ui, config: &ExperimentConfig, input_size: &mut 
             *input_size = Some(side);
         }
         match input_size {
+            None if from_model => {
+                ui.weak("the starting model's size, or the backbone's default");
+            }
             None => {
                 ui.weak("the backbone's default");
             }
             Some(_) => {
                 if ui
                     .small_button("default")
-                    .on_hover_text("Use the backbone's usual size (28, or 32 for ResNet-18)")
+                    .on_hover_text(format!("Use {default} px: the starting model's size, else the backbone's usual one (28, or 32 for ResNet-18)"))
                     .clicked()
                 {
                     *input_size = None;
@@ -788,6 +826,33 @@ mod tests {
         );
         assert!(m.contains("Labelled target images per class"), "{m}");
         assert!(!m.contains("--"), "{m}");
+    }
+
+    #[test]
+    fn images_load_at_the_set_size_else_the_starting_models_else_the_backbones() {
+        let dir = std::env::temp_dir().join(format!("tl-init-side-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("model.safetensors");
+        let meta = crate::model::ModelMeta {
+            input_size: [40, 40],
+            ..Default::default()
+        };
+        std::fs::write(
+            crate::model::checkpoint::sidecar_path(&model),
+            serde_json::to_string(&meta).unwrap(),
+        )
+        .unwrap();
+        let mut state = SetupState::default();
+        let mut config = ExperimentConfig::default();
+        state.refresh_init_side(&config);
+        assert_eq!(state.wanted_side(&config, None), 28);
+        config.backbone = Some(BackboneKind::Resnet18);
+        assert_eq!(state.wanted_side(&config, None), 32);
+        config.init = Some(model);
+        state.refresh_init_side(&config);
+        assert_eq!(state.wanted_side(&config, None), 40);
+        assert_eq!(state.wanted_side(&config, Some(64)), 64);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::export::default_export_dir;
 use super::feature_map::{ColourBy, Layer};
 use super::frame_stats::FrameStats;
 use super::runs::Runs;
-use super::setup::{SetupState, run_problem, wanted_side};
+use super::setup::{SetupState, run_problem};
 use super::similarity::SimilarityState;
 use super::task_setup::TaskData;
 use super::theme::{Look, ThemeChoice};
@@ -199,7 +199,10 @@ impl TransferLabApp {
 
     /// Start loading `origin`, images at the side the settings ask for.
     pub(super) fn load(&mut self, origin: DataSource) {
-        let side = wanted_side(&self.settings.config, self.settings.input_size);
+        self.setup.refresh_init_side(&self.settings.config);
+        let side = self
+            .setup
+            .wanted_side(&self.settings.config, self.settings.input_size);
         self.data
             .start_load(&self.ctx, origin, side, self.options.demo_size);
     }
