@@ -668,7 +668,7 @@ fn resnet18_trains_from_the_gui_on_a_32px_folder() {
     opts.demo = None;
     {
         let s = opts.settings.as_mut().unwrap();
-        s.data_mode = transferlab::app::data::DataMode::Folders;
+        s.data_mode = transferlab::app::settings::DataMode::Folders;
         s.source_folder = source.display().to_string();
         s.target_folder = target.display().to_string();
         s.config.epochs = 1;

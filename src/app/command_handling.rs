@@ -2,8 +2,8 @@
 //! load data, apply the advice, export…) is applied here, in order.
 
 use super::commands::{AppCommand, View};
-use super::data::DataMode;
 use super::export::{ExportKind, export_file, save_png, stem};
+use super::settings::DataMode;
 use super::state::TransferLabApp;
 use crate::method::MethodKind;
 use crate::train::{Command, DataSource};

@@ -4,7 +4,7 @@
 
 use super::commands::AppCommand;
 use super::runs::Runs;
-use super::state::Settings;
+use super::settings::Settings;
 use super::theme::Look;
 use super::thumbs::Thumbnails;
 use crate::data::DomainPair;

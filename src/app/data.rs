@@ -8,6 +8,7 @@ use super::context::ViewContext;
 use super::feature_map::{ColourBy, FeatureMap, MapPlot, map_ui};
 use super::files::{FieldStatus, PathField, path_field_ui, with_advice};
 use super::jobs::{Job, take_finished};
+use super::settings::DataMode;
 use super::theme::{Look, plain};
 use super::thumbs::{SampleKey, thumb_ui};
 use crate::data::demo::generate_demo_sized;
@@ -15,7 +16,6 @@ use crate::data::{DEMOS, Domain, DomainPair, SampleShape};
 use crate::train::load::convert_domain;
 use crate::train::{DataSource, ShapeHint, load_pair};
 use egui::RichText;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Thumbnails shown per class.
@@ -43,14 +43,6 @@ fn evenly_spaced(n: usize, m: usize) -> Vec<usize> {
         return (0..n).collect();
     }
     (0..m).map(|i| i * n / m).collect()
-}
-
-/// Demo or folders.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DataMode {
-    #[default]
-    Demo,
-    Folders,
 }
 
 /// What the view shows of one domain, computed once when it loads.

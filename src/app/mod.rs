@@ -23,6 +23,7 @@ pub mod help;
 pub mod jobs;
 mod poll;
 pub mod runs;
+pub mod settings;
 pub mod setup;
 pub mod similarity;
 pub mod state;
@@ -34,7 +35,8 @@ pub mod training;
 pub mod widgets;
 
 pub use commands::{AppCommand, View};
-pub use state::{AppOptions, Settings, TransferLabApp};
+pub use settings::Settings;
+pub use state::{AppOptions, TransferLabApp};
 
 use anyhow::{Result, anyhow};
 

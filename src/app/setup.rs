@@ -7,7 +7,7 @@ use super::context::ViewContext;
 use super::format::thousands;
 use super::jobs::Job;
 use super::runs::Runs;
-use super::state::Settings;
+use super::settings::Settings;
 use super::task_setup::{TaskData, TaskSetup, stepping_ui, task_data_ui};
 use super::theme::Look;
 use super::widgets::{BoxKind, arrow_ui, stage_box_ui};

@@ -12,8 +12,8 @@ use super::feature_map::{
 };
 use super::jobs::{Job, Polled};
 use super::runs::Runs;
+use super::settings::Settings;
 use super::setup::backbone_for;
-use super::state::Settings;
 use super::theme::Look;
 use crate::analysis::embedding::EmbeddingMethod;
 use crate::analysis::{SimilarityOptions, advise};

@@ -4,21 +4,18 @@
 
 use super::commands::{AppCommand, View};
 use super::compare::CompareState;
-use super::data::{DataMode, DataState};
-use super::export::default_export_dir;
-use super::feature_map::{ColourBy, Layer};
+use super::data::DataState;
 use super::frame_stats::FrameStats;
 use super::runs::Runs;
+use super::settings::{DataMode, Settings};
 use super::setup::{SetupState, run_problem};
 use super::similarity::SimilarityState;
-use super::task_setup::TaskData;
 use super::theme::{Look, ThemeChoice};
 use super::thumbs::Thumbnails;
 use super::training::TrainingView;
 use crate::data::DEMOS;
-use crate::train::{DataSource, ExperimentConfig};
+use crate::train::DataSource;
 use crossbeam_channel::{Receiver, Sender, bounded};
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -27,55 +24,6 @@ pub(super) type ExportResult = Result<PathBuf, String>;
 
 /// How long a notice stays in the run bar.
 pub(super) const NOTICE_SECS: u64 = 8;
-
-/// What is remembered between sessions. Every field has a default, so saves from older
-/// versions still load; a corrupt save is ignored and the defaults are used.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    pub view: View,
-    pub theme: ThemeChoice,
-    pub presentation: bool,
-    pub help_open: bool,
-    pub data_mode: DataMode,
-    pub demo: String,
-    pub source_folder: String,
-    pub target_folder: String,
-    /// Settings of the next run (its data and save path are set when it starts).
-    pub config: ExperimentConfig,
-    /// Data of the multitask and zero-shot runs.
-    pub tasks: TaskData,
-    pub map_layer: Layer,
-    pub map_colour: ColourBy,
-    pub map_points: usize,
-    /// Side images are loaded at; None = the chosen backbone's default (28, ResNet-18 32).
-    pub input_size: Option<usize>,
-    pub export_dir: String,
-    pub frame_overlay: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            view: View::Data,
-            theme: ThemeChoice::Dark,
-            presentation: false,
-            help_open: true,
-            data_mode: DataMode::Demo,
-            demo: DEMOS[0].name.into(),
-            source_folder: String::new(),
-            target_folder: String::new(),
-            config: ExperimentConfig::default(),
-            tasks: TaskData::default(),
-            map_layer: Layer::Pixels,
-            map_colour: ColourBy::Domain,
-            map_points: 400,
-            input_size: None,
-            export_dir: default_export_dir(),
-            frame_overlay: false,
-        }
-    }
-}
 
 /// How the app starts (not persisted).
 #[derive(Clone, Debug, Default)]
