@@ -1,7 +1,10 @@
-//! `transferlab similarity`: measure how far apart two domains are, on raw pixels or on a
-//! network stage's features (a random-initialised backbone or a saved/imported model), map
-//! them to 2-D, and advise on how to transfer. This is the glue between domains and models
-//! (Candle) and the plain-matrix analysis in `crate::analysis`.
+//! Measuring how far apart two domains are, on raw pixels or on a network stage's features
+//! (a random-initialised backbone or a saved/imported model), mapping them to 2-D, and
+//! advising on how to transfer. One pipeline for both front ends: `transferlab similarity`
+//! ([`measure`]) and the GUI's analysis and live maps ([`feature_model_at`],
+//! [`pair_features`]) read the same seeded subsample of the same features, so the same
+//! data and seed give the same numbers and points. This is the glue between domains and
+//! models (Candle) and the plain-matrix analysis in `crate::analysis`.
 
 use super::config::DataSource;
 use super::events::RunReport;
