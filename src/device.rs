@@ -120,10 +120,46 @@ fn describe_cuda(_: &Device) -> Option<String> {
 /// A one-line message for a device error: without the backtrace Candle attaches when
 /// `RUST_BACKTRACE` is set.
 fn short(e: &candle_core::Error) -> String {
+    error_message(e)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What a Candle error says, for a person: its message and context chain, without the
+/// backtrace Candle attaches (its `Display` prints it) when `RUST_BACKTRACE` is set.
+pub fn error_message(e: &candle_core::Error) -> String {
+    use candle_core::Error as E;
     match e {
-        candle_core::Error::WithBacktrace { inner, .. } => short(inner),
-        e => e.to_string().lines().next().unwrap_or_default().to_string(),
+        E::WithBacktrace { inner, .. } => error_message(inner),
+        E::Context { inner, context } => format!("{context}: {}", error_message(inner)),
+        E::WithPath { inner, path } => format!("{}: {}", error_message(inner), path.display()),
+        e => without_backtrace(&e.to_string()),
     }
+}
+
+/// `text` without a Rust backtrace (the numbered `N: function` / `at file:line` lines
+/// `std::backtrace::Backtrace` prints). A last guard for messages that were made into
+/// strings before they reached a person, e.g. an engine error wrapping a Candle one.
+pub fn without_backtrace(text: &str) -> String {
+    let is_frame = |l: &str| {
+        let t = l.trim_start();
+        let numbered = t
+            .split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        (numbered && l.starts_with(' ')) || (t.starts_with("at ") && l.starts_with("    "))
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !is_frame(l) && l.trim() != "stack backtrace:")
+        .collect();
+    kept.join("\n").trim_end().to_string()
+}
+
+/// The CPU device (the app builds small networks on it without naming Candle).
+pub fn cpu() -> Device {
+    Device::Cpu
 }
 
 /// Run a device probe, turning a panic in the layers below into an error.
@@ -212,6 +248,34 @@ mod tests {
         assert!(devices[0].selectable);
         let (d, note) = open_device(DeviceChoice::Cpu);
         assert!(d.is_cpu() && note.is_none());
+    }
+
+    #[test]
+    fn error_messages_leave_out_the_backtrace() {
+        let inner = candle_core::Error::Msg("ResNet-18 needs images of at least 32×32".into());
+        let e = candle_core::Error::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(
+            e.to_string().lines().count() > 3,
+            "Candle prints the backtrace"
+        );
+        assert_eq!(
+            error_message(&e),
+            "ResNet-18 needs images of at least 32×32"
+        );
+        let e = e.context("building the network");
+        assert_eq!(
+            error_message(&e),
+            "building the network: ResNet-18 needs images of at least 32×32"
+        );
+        // Made into a string first: the frames are still dropped.
+        let text = format!("could not set up the run: {e}");
+        assert_eq!(
+            without_backtrace(&text),
+            "could not set up the run: building the network\nResNet-18 needs images of at least 32×32"
+        );
     }
 
     #[test]

@@ -646,3 +646,148 @@ fn compare_shows_and_overlays_each_new_run() {
         compare.overlaid
     );
 }
+
+/// Side of the loaded images (0 for vectors).
+fn loaded_side(a: &TransferLabApp) -> usize {
+    match a.data.pair().map(|p| p.source.shape) {
+        Some(transferlab::data::SampleShape::Image { height, .. }) => height,
+        _ => 0,
+    }
+}
+
+#[test]
+fn resnet18_trains_from_the_gui_on_a_32px_folder() {
+    use egui::accesskit::Role;
+    use transferlab::data::demo::Style;
+    use transferlab::model::BackboneKind;
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, target) = (tmp.path().join("source"), tmp.path().join("target"));
+    common::write_digit_folder(&source, &[0, 1, 2], 6, Style::Clean, 32, "png", 1);
+    common::write_digit_folder(&target, &[0, 1, 2], 4, Style::Inverted, 32, "png", 2);
+    let mut opts = options();
+    opts.demo = None;
+    {
+        let s = opts.settings.as_mut().unwrap();
+        s.data_mode = transferlab::app::settings::DataMode::Folders;
+        s.source_folder = source.display().to_string();
+        s.target_folder = target.display().to_string();
+        s.config.epochs = 1;
+        s.config.batch_size = 8;
+    }
+    let mut h = harness(opts);
+    wait_for(&mut h, "the folders", |a| {
+        a.data.pair().is_some_and(|p| p.source.len() == 18) && !a.data.is_loading()
+    });
+    // The small CNN's usual size.
+    assert_eq!(loaded_side(app(&h)), 28);
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::ComboBox, "Backbone").click();
+    h.run_steps(2);
+    h.get_by_label("resnet18").click();
+    // ResNet-18 needs 32 px: the folders reload at its size, the network follows.
+    wait_for(
+        &mut h,
+        "the folders at 32 px and the ResNet-18 summary",
+        |a| {
+            loaded_side(a) == 32
+                && !a.data.is_loading()
+                && a.setup
+                    .net
+                    .as_ref()
+                    .is_some_and(|n| n.key.backbone == BackboneKind::Resnet18)
+        },
+    );
+    let size = h.get_by_role_and_label(Role::SpinButton, "Image size");
+    assert_eq!(size.accesskit_node().numeric_value(), Some(32.0));
+    text_containing(&h, "32×32");
+    // One pixel less is refused, with what to do; "default" goes back to 32.
+    h.get_by_role_and_label(Role::SpinButton, "Image size")
+        .focus();
+    h.run_steps(1);
+    h.key_press(egui::Key::ArrowDown);
+    wait_for(
+        &mut h,
+        "the folders at 31 px and the network's verdict",
+        |a| loaded_side(a) == 31 && !a.data.is_loading() && a.setup.net_error.is_some(),
+    );
+    text_containing(&h, "Cannot build this network");
+    let problem = text_containing(&h, "Image size\" to 32 or more");
+    assert!(
+        problem.contains("resnet18 needs images of at least 32×32"),
+        "{problem}"
+    );
+    assert!(!is_enabled(&h, "Train"));
+    press(&mut h, "default");
+    wait_for(&mut h, "the folders at 32 px again", |a| {
+        loaded_side(a) == 32 && !a.data.is_loading() && a.train_blocker().is_none()
+    });
+    h.get_by_label("Train").click();
+    wait_for_run(&mut h);
+    let run = app(&h).runs.latest().unwrap();
+    assert_eq!(run.config.backbone, Some(BackboneKind::Resnet18));
+    assert_eq!(run.history.len(), 1);
+    assert!(run.target_accuracy().is_some());
+    assert!(run.total_params > 10_000_000, "{}", run.total_params);
+}
+
+/// The GUI's analysis job and `transferlab similarity` read the same subsample of the same
+/// features with the same seed: the same MMD², A-distance, CORAL distance and map points.
+#[test]
+fn the_gui_and_the_cli_measure_the_same_similarity() {
+    use transferlab::app::feature_map::Layer;
+    for (layer, cli_layer) in [(Layer::Pixels, None), (Layer::Stage(1), Some("conv2"))] {
+        let mut opts = options();
+        opts.demo_size = None; // the CLI's demo, at full size
+        opts.settings.as_mut().unwrap().map_layer = layer;
+        opts.settings.as_mut().unwrap().config.seed = 3;
+        let mut h = harness(opts);
+        wait_for(&mut h, "the analysis", |a| {
+            a.similarity
+                .analysis
+                .as_ref()
+                .is_some_and(|x| x.key.layer == layer && x.metrics.is_some())
+        });
+        let gui = app(&h).similarity.analysis.clone().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let json = tmp.path().join("similarity.json");
+        let mut args = vec![
+            "similarity".to_string(),
+            "--demo".into(),
+            "digits-rotated".into(),
+            "--max-per-domain".into(),
+            "60".into(),
+            "--seed".into(),
+            "3".into(),
+            "--json".into(),
+            json.display().to_string(),
+        ];
+        if let Some(l) = cli_layer {
+            assert!(gui.map.layer_name.contains(l), "{}", gui.map.layer_name);
+            args.extend([
+                "--backbone".into(),
+                "small-cnn".into(),
+                "--layer".into(),
+                l.into(),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, err) = common::run_cli(&args);
+        assert!(ok, "{err}");
+        let cli: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let m = gui.metrics.as_ref().unwrap();
+        assert_eq!(m.mmd2, cli["mmd2"].as_f64().unwrap(), "MMD², {layer:?}");
+        assert_eq!(m.a_distance, cli["a_distance"].as_f64().unwrap());
+        assert_eq!(m.coral_distance, cli["coral_distance"].as_f64().unwrap());
+        assert_eq!(m.samples, (60, 60));
+        let points = cli["points"].as_array().unwrap();
+        assert_eq!(gui.map.points.len(), points.len());
+        for (g, c) in gui.map.points.iter().zip(points) {
+            assert_eq!(g.index as u64, c["index"].as_u64().unwrap());
+            assert_eq!(g.target, c["domain"] == "target");
+            assert_eq!(g.pos[0] as f32, c["x"].as_f64().unwrap() as f32);
+            assert_eq!(g.pos[1] as f32, c["y"].as_f64().unwrap() as f32);
+        }
+    }
+}

@@ -57,8 +57,6 @@ pub enum AppCommand {
     Resume,
     Stop,
     ShowView(View),
-    /// Recompute the similarity analysis with the current settings.
-    Analyse,
     /// Set method, freezing depth and labelled-target count (the advisor's "Apply").
     ApplyAdvice {
         method: MethodKind,

@@ -4,13 +4,15 @@
 //! transfer warnings and exports (CSV, JSON, checkpoint, PNG).
 
 use super::commands::AppCommand;
+use super::context::ViewContext;
 use super::export::ExportKind;
+use super::format::{duration_words, pct};
 use super::jobs::{Job, block_on, take_finished};
 use super::runs::{RunKind, RunRecord, RunStatus, Runs};
 use super::task_results::{TaskResultsState, task_details_ui};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
-use super::widgets::delta_ui;
+use super::widgets::{delta_ui, header_row_ui, table};
 use crate::analysis::RunOutcome;
 use crate::method::MethodKind;
 use egui::RichText;
@@ -82,6 +84,8 @@ pub fn source_only_baseline<'a>(runs: &'a Runs, run: &RunRecord) -> Option<&'a R
 /// they used target labels, source-only otherwise.
 pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
     let mut pair_ids: Vec<u64> = runs.records.iter().map(|r| r.pair_id).collect();
+    // Runs on one pair need not be adjacent (data A, then B, then A again).
+    pair_ids.sort_unstable();
     pair_ids.dedup();
     let mut out = Vec::new();
     for pair_id in pair_ids {
@@ -110,23 +114,9 @@ pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
     out
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map(|a| format!("{:.1}%", a * 100.0))
-        .unwrap_or_else(|| "—".into())
-}
-
 /// Draw the compare view.
-#[allow(clippy::too_many_arguments)]
-pub fn compare_ui(
-    ui: &mut egui::Ui,
-    state: &mut CompareState,
-    runs: &Runs,
-    export_dir: &mut String,
-    presentation: bool,
-    thumbs: &mut Thumbnails,
-    look: Look,
-    commands: &mut Vec<AppCommand>,
-) {
+pub fn compare_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut CompareState) {
+    let (runs, look) = (ctx.runs, ctx.look);
     if runs.records.is_empty() {
         ui.add_space(20.0);
         ui.heading("No runs yet");
@@ -163,17 +153,7 @@ pub fn compare_ui(
         .auto_shrink([false, false])
         .show(&mut right, |ui| {
             if let Some(run) = state.detail.and_then(|id| runs.get(id)) {
-                detail_ui(
-                    ui,
-                    state,
-                    run,
-                    &warnings,
-                    export_dir,
-                    presentation,
-                    thumbs,
-                    look,
-                    commands,
-                );
+                detail_ui(ui, ctx, state, run, &warnings);
             }
         });
 }
@@ -184,27 +164,26 @@ fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look
         .id_salt("runs-table")
         .max_height(max_h)
         .show(ui, |ui| {
-            egui::Grid::new("runs-grid")
-                .striped(true)
+            table("runs-grid")
                 .num_columns(11)
                 .spacing([14.0, 4.0])
                 .show(ui, |ui| {
-                    for h in [
-                        "show",
-                        "run",
-                        "method",
-                        "frozen",
-                        "seed",
-                        "target labels",
-                        "target acc.",
-                        "Δ vs source-only",
-                        "source acc.",
-                        "time",
-                        "status",
-                    ] {
-                        ui.label(RichText::new(h).strong());
-                    }
-                    ui.end_row();
+                    header_row_ui(
+                        ui,
+                        &[
+                            "show",
+                            "run",
+                            "method",
+                            "frozen",
+                            "seed",
+                            "target labels",
+                            "target acc.",
+                            "Δ vs source-only",
+                            "source acc.",
+                            "time",
+                            "status",
+                        ],
+                    );
                     for r in &runs.records {
                         let mut on = state.overlaid.contains(&r.id);
                         if ui
@@ -240,7 +219,7 @@ fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look
                             .and_then(|b| Some(r.target_accuracy()? - b.target_accuracy()?));
                         delta_ui(ui, delta, 0.01, look);
                         ui.label(pct(r.source_accuracy()));
-                        ui.label(super::training::duration_words(r.elapsed_secs));
+                        ui.label(duration_words(r.elapsed_secs));
                         match &r.status {
                             RunStatus::Failed(e) => {
                                 ui.colored_label(look.error(), "failed").on_hover_text(e);
@@ -310,18 +289,15 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Lo
     state.curves_rect = Some(scope.response.rect);
 }
 
-#[allow(clippy::too_many_arguments)]
 fn detail_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     state: &mut CompareState,
     run: &RunRecord,
     warnings: &[(usize, String)],
-    export_dir: &mut String,
-    presentation: bool,
-    thumbs: &mut Thumbnails,
-    look: Look,
-    commands: &mut Vec<AppCommand>,
 ) {
+    let look = ctx.look;
+    let thumbs = &mut *ctx.thumbs;
     ui.heading(format!("Run {}", run.label()));
     let target_labels = if run.config.method.is_task_method() {
         String::new()
@@ -346,8 +322,8 @@ fn detail_ui(
     for (_, w) in warnings.iter().filter(|(id, _)| *id == run.id) {
         ui.colored_label(look.warn(), w.as_str());
     }
-    if !presentation {
-        exports_ui(ui, state, run, export_dir, commands);
+    if !ctx.settings.presentation {
+        exports_ui(ui, state, run, &mut ctx.settings.export_dir, ctx.commands);
     }
     ui.horizontal(|ui| {
         if ui
@@ -360,10 +336,10 @@ fn detail_ui(
             )
             .clicked()
         {
-            commands.push(AppCommand::UseRunAsInit(run.id));
+            ctx.commands.push(AppCommand::UseRunAsInit(run.id));
         }
         if !run.status.is_live() && ui.button("Remove").clicked() {
-            commands.push(AppCommand::RemoveRun(run.id));
+            ctx.commands.push(AppCommand::RemoveRun(run.id));
         }
     });
     let Some(report) = &run.report else {
@@ -687,4 +663,43 @@ fn instance_weights_ui(
         thumbs,
     );
     row_ui(ui, "weighted least:", &bottom, thumbs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::runs::{RunRecord, RunStatus};
+    use crate::train::{EpochRecord, ExperimentConfig};
+
+    fn run(id: usize, pair_id: u64, method: MethodKind, target_accuracy: f64) -> RunRecord {
+        let config = ExperimentConfig {
+            method,
+            ..ExperimentConfig::default()
+        };
+        let mut r = RunRecord::new(id, config, None, pair_id, Default::default());
+        r.status = RunStatus::Finished;
+        r.history.push(EpochRecord {
+            epoch: 1,
+            train_loss: 0.5,
+            source_accuracy: Some(0.9),
+            target_accuracy: Some(target_accuracy),
+            seconds: 1.0,
+            images_per_sec: 100.0,
+            metrics: Default::default(),
+        });
+        r
+    }
+
+    #[test]
+    fn negative_transfer_is_warned_once_when_runs_on_one_pair_are_not_adjacent() {
+        let mut runs = Runs::default();
+        // Data A: source-only 80%, DANN 60% (negative transfer); then data B; then A again.
+        runs.records.push(run(1, 1, MethodKind::SourceOnly, 0.8));
+        runs.records.push(run(2, 1, MethodKind::Dann, 0.6));
+        runs.records.push(run(3, 2, MethodKind::SourceOnly, 0.5));
+        runs.records.push(run(4, 1, MethodKind::Coral, 0.82));
+        let warnings = negative_transfer(&runs);
+        let ids: Vec<usize> = warnings.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![2], "{warnings:?}");
+    }
 }

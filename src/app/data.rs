@@ -4,16 +4,18 @@
 //! with the feature map of both domains beside them.
 
 use super::commands::AppCommand;
-use super::feature_map::{ColourBy, FeatureMap, map_ui};
+use super::context::ViewContext;
+use super::feature_map::{ColourBy, FeatureMap, MapPlot, map_ui};
 use super::files::{FieldStatus, PathField, path_field_ui, with_advice};
 use super::jobs::{Job, take_finished};
+use super::settings::DataMode;
 use super::theme::{Look, plain};
-use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
+use super::thumbs::{SampleKey, thumb_ui};
 use crate::data::demo::generate_demo_sized;
 use crate::data::{DEMOS, Domain, DomainPair, SampleShape};
+use crate::train::load::convert_domain;
 use crate::train::{DataSource, ShapeHint, load_pair};
 use egui::RichText;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Thumbnails shown per class.
@@ -21,12 +23,26 @@ const THUMBS_PER_CLASS: usize = 8;
 /// Thumbnails shown for an unlabeled domain.
 const THUMBS_FLAT: usize = 48;
 
-/// Demo or folders.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DataMode {
-    #[default]
-    Demo,
-    Folders,
+/// A generated image pair at `side`×`side` (a vector pair as it is).
+fn resize_pair(mut pair: DomainPair, side: usize) -> DomainPair {
+    if let SampleShape::Image { channels, .. } = pair.source.shape {
+        let shape = SampleShape::Image {
+            channels,
+            height: side,
+            width: side,
+        };
+        pair.source = convert_domain(pair.source, shape);
+        pair.target = convert_domain(pair.target, shape);
+    }
+    pair
+}
+
+/// Evenly spaced indices of up to `m` of `n` samples (the thumbnails shown).
+fn evenly_spaced(n: usize, m: usize) -> Vec<usize> {
+    if n <= m {
+        return (0..n).collect();
+    }
+    (0..m).map(|i| i * n / m).collect()
 }
 
 /// What the view shows of one domain, computed once when it loads.
@@ -55,7 +71,7 @@ impl DomainSummary {
                     samples: by_class
                         .iter()
                         .map(|v| {
-                            super::feature_map::subsample(v.len(), THUMBS_PER_CLASS)
+                            evenly_spaced(v.len(), THUMBS_PER_CLASS)
                                 .into_iter()
                                 .map(|j| v[j])
                                 .collect()
@@ -65,7 +81,7 @@ impl DomainSummary {
                 }
             }
             None => DomainSummary {
-                flat: super::feature_map::subsample(d.len(), THUMBS_FLAT),
+                flat: evenly_spaced(d.len(), THUMBS_FLAT),
                 ..Default::default()
             },
         }
@@ -91,6 +107,8 @@ pub struct DataState {
     loading: Option<Job<Result<LoadedData, String>>>,
     loading_what: String,
     pub error: Option<String>,
+    /// The image side the last load asked for.
+    pub requested_side: Option<usize>,
 }
 
 impl Default for DataState {
@@ -103,6 +121,7 @@ impl Default for DataState {
             loading: None,
             loading_what: String::new(),
             error: None,
+            requested_side: None,
         }
     }
 }
@@ -118,24 +137,31 @@ impl DataState {
         self.loading.is_some()
     }
 
-    /// Start loading `origin` in the background (`demo_size`: samples per class, for tests).
+    /// Start loading `origin` in the background, images at `side`×`side` (`demo_size`:
+    /// samples per class, for tests).
     pub fn start_load(
         &mut self,
         ctx: &egui::Context,
         origin: DataSource,
+        side: usize,
         demo_size: Option<(usize, usize)>,
     ) {
         self.error = None;
+        self.requested_side = Some(side);
         self.loading_what = match &origin {
             DataSource::Demo { name } => format!("generating the demo '{name}'…"),
             DataSource::Folders { .. } | DataSource::Folder { .. } => "loading the folders…".into(),
         };
         let job = Job::spawn("load", ctx, move |progress| {
+            let hint = ShapeHint {
+                channels: None,
+                size: side,
+            };
             let pair = match (&origin, demo_size) {
-                (DataSource::Demo { name }, Some((s, t))) => generate_demo_sized(name, 7, s, t),
-                _ => load_pair(&origin, ShapeHint::default(), &mut |_, p| {
-                    progress.set(p.done, p.total)
-                }),
+                (DataSource::Demo { name }, Some((s, t))) => {
+                    generate_demo_sized(name, 7, s, t).map(|p| resize_pair(p, side))
+                }
+                _ => load_pair(&origin, hint, &mut |_, p| progress.set(p.done, p.total)),
             }
             .map_err(|e| with_advice(&e.to_string()))?;
             let k = pair.classes.len();
@@ -177,20 +203,16 @@ impl DataState {
     }
 }
 
-/// Draw the data view.
-#[allow(clippy::too_many_arguments)]
+/// Draw the data view; `map` is the similarity view's map of the loaded pair.
 pub fn data_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     data: &mut DataState,
-    mode: &mut DataMode,
-    demo: &str,
     map: Option<&FeatureMap>,
     map_busy: bool,
-    thumbs: &mut Thumbnails,
-    look: Look,
-    commands: &mut Vec<AppCommand>,
 ) {
-    source_picker_ui(ui, data, mode, demo, look, commands);
+    let look = ctx.look;
+    source_picker_ui(ui, ctx, data);
     ui.separator();
     if let Some(e) = &data.error {
         super::widgets::error_box_ui(ui, look, "Could not load the data", e);
@@ -222,56 +244,25 @@ pub fn data_ui(
     {
         super::widgets::warning_box_ui(ui, look, w);
     }
-    let pair_id = data.pair_id;
     let columns = if ui.available_width() > 900.0 { 3 } else { 2 };
     ui.columns(columns, |cols| {
         let (left, rest) = cols.split_at_mut(1);
-        domain_ui(
-            &mut left[0],
-            &pair,
-            &pair.source,
-            &loaded.source_summary,
-            false,
-            pair_id,
-            thumbs,
-            look,
-        );
-        domain_ui(
-            &mut rest[0],
-            &pair,
-            &pair.target,
-            &loaded.target_summary,
-            true,
-            pair_id,
-            thumbs,
-            look,
-        );
+        domain_ui(&mut left[0], ctx, &pair, &loaded.source_summary, false);
+        domain_ui(&mut rest[0], ctx, &pair, &loaded.target_summary, true);
         if columns == 3 {
-            map_card_ui(
-                &mut rest[1],
-                &pair,
-                pair_id,
-                map,
-                map_busy,
-                thumbs,
-                look,
-                commands,
-            );
+            map_card_ui(&mut rest[1], ctx, &pair, map, map_busy);
         }
     });
     if columns == 2 {
-        map_card_ui(ui, &pair, pair_id, map, map_busy, thumbs, look, commands);
+        map_card_ui(ui, ctx, &pair, map, map_busy);
     }
 }
 
-fn source_picker_ui(
-    ui: &mut egui::Ui,
-    data: &mut DataState,
-    mode: &mut DataMode,
-    demo: &str,
-    look: Look,
-    commands: &mut Vec<AppCommand>,
-) {
+fn source_picker_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, data: &mut DataState) {
+    let look = ctx.look;
+    let commands = &mut *ctx.commands;
+    let mode = &mut ctx.settings.data_mode;
+    let demo = ctx.settings.demo.as_str();
     ui.horizontal(|ui| {
         ui.label(RichText::new("Domains from").strong());
         ui.selectable_value(mode, DataMode::Demo, "a built-in demo");
@@ -335,17 +326,16 @@ fn source_picker_ui(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn domain_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     pair: &DomainPair,
-    domain: &Domain,
     summary: &DomainSummary,
     target: bool,
-    pair_id: u64,
-    thumbs: &mut Thumbnails,
-    look: Look,
 ) {
+    let (look, pair_id) = (ctx.look, ctx.pair_id);
+    let thumbs = &mut *ctx.thumbs;
+    let domain = if target { &pair.target } else { &pair.source };
     let role = if target { "Target" } else { "Source" };
     ui.horizontal(|ui| {
         let h = ui.text_style_height(&egui::TextStyle::Heading);
@@ -500,16 +490,12 @@ fn points_ui(ui: &mut egui::Ui, domain: &Domain, target: bool, look: Look) {
         });
 }
 
-#[allow(clippy::too_many_arguments)]
 fn map_card_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     pair: &DomainPair,
-    pair_id: u64,
     map: Option<&FeatureMap>,
     busy: bool,
-    thumbs: &mut Thumbnails,
-    look: Look,
-    commands: &mut Vec<AppCommand>,
 ) {
     ui.heading("Feature map");
     match map {
@@ -523,17 +509,15 @@ fn map_card_ui(
             // Leave room for the caption and the button below the plot.
             let row = ui.text_style_height(&egui::TextStyle::Body);
             let h = (ui.available_height() - 5.5 * row).clamp(180.0, 520.0);
-            map_ui(
-                ui,
-                "data-map",
-                m,
+            let plot = MapPlot {
+                id: "data-map",
+                map: m,
                 pair,
-                pair_id,
-                ColourBy::Domain,
-                look,
-                thumbs,
-                h,
-            );
+                pair_id: ctx.pair_id,
+                colour_by: ColourBy::Domain,
+                height: h,
+            };
+            map_ui(ui, &plot, ctx.thumbs, ctx.look);
             ui.weak("Each dot is an image. Where the colours separate, the domains differ.");
         }
         None if busy => {
@@ -547,6 +531,7 @@ fn map_card_ui(
         }
     }
     if ui.button("Measure the similarity").clicked() {
-        commands.push(AppCommand::ShowView(super::commands::View::Similarity));
+        ctx.commands
+            .push(AppCommand::ShowView(super::commands::View::Similarity));
     }
 }

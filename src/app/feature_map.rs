@@ -1,39 +1,23 @@
 //! The feature map: both domains' features (raw pixels or a network stage's output) on a
 //! subsample, projected to 2-D, and its scatter plot coloured by domain or by class.
-//! Computed on a background thread; drawn by the data, similarity and training views.
+//! The features come from the engine (`train::similarity`, the same pipeline as the CLI's
+//! `similarity`); computed on a background thread; drawn by the data, similarity and
+//! training views.
 
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
-use crate::analysis::{Features, pca_2d};
+use crate::analysis::Domain as Side;
+use crate::analysis::embedding::EmbeddingMethod;
 use crate::data::DomainPair;
-use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation, load_init, read_meta};
-use candle_core::{Device, Tensor};
+use crate::train::RunError;
+use crate::train::similarity::{
+    FeatureModel, MapPoint as EnginePoint, PairFeatures, feature_model_at, pair_features,
+};
 use egui_plot::{Legend, Plot, PlotPoint, Points};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Which features a map is drawn from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Layer {
-    /// The images' pixel values themselves.
-    #[default]
-    Pixels,
-    /// The output of backbone stage `k` (0-based).
-    Stage(usize),
-}
-
-/// Where a stage's weights come from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelSource {
-    /// A freshly initialised network (random features).
-    Untrained {
-        backbone: Option<BackboneKind>,
-        seed: u64,
-    },
-    /// A saved checkpoint (a run's model).
-    Checkpoint(PathBuf),
-}
+pub use crate::train::similarity::{Layer, ModelSource};
 
 /// How the points are coloured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +35,9 @@ pub struct MapRequest {
     pub model: ModelSource,
     /// Samples per domain, at most.
     pub per_domain: usize,
+    /// Seeds the subsample, an untrained network's weights and the projection (the CLI's
+    /// `--seed`, the Setup view's Seed).
+    pub seed: u64,
 }
 
 /// One point of the map.
@@ -61,6 +48,17 @@ pub struct MapPoint {
     pub class: Option<u32>,
     /// Index of the sample in its domain.
     pub index: usize,
+}
+
+impl From<&EnginePoint> for MapPoint {
+    fn from(p: &EnginePoint) -> Self {
+        MapPoint {
+            pos: [p.x as f64, p.y as f64],
+            target: p.domain == Side::Target,
+            class: p.class,
+            index: p.index,
+        }
+    }
 }
 
 /// A 2-D map of both domains.
@@ -75,7 +73,6 @@ pub struct FeatureMap {
     by_domain: [Vec<PlotPoint>; 2],
     /// Plot points grouped by class; the last group holds unlabeled points.
     by_class: Vec<Vec<PlotPoint>>,
-    pub seconds: f64,
 }
 
 impl FeatureMap {
@@ -133,165 +130,80 @@ impl FeatureMap {
     }
 }
 
-/// Evenly spaced indices of up to `m` of `n` samples (deterministic).
-pub fn subsample(n: usize, m: usize) -> Vec<usize> {
-    if n <= m {
-        return (0..n).collect();
-    }
-    (0..m).map(|i| i * n / m).collect()
-}
-
-/// Up to `m` of `n` indices drawn without replacement by a fixed seed (the same draw every
-/// time, so maps of successive epochs show the same samples), in increasing order. Evenly
-/// spaced picks would alias with the class order of generated data.
-pub fn random_subsample(n: usize, m: usize, target: bool) -> Vec<usize> {
-    use rand::seq::SliceRandom;
-    if n <= m {
-        return (0..n).collect();
-    }
-    let mut idx: Vec<usize> = (0..n).collect();
-    let purpose = if target { "map-target" } else { "map-source" };
-    idx.shuffle(&mut crate::data::split::rng_for(7, purpose));
-    idx.truncate(m);
-    idx.sort_unstable();
-    idx
-}
-
-/// Stage names of the network a request's features come from (for the layer picker).
-pub fn stage_names(pair: &DomainPair, model: &ModelSource) -> Result<Vec<String>, String> {
-    let net = build_network(pair, model)?;
-    Ok(net.stages().iter().map(|s| s.name.clone()).collect())
-}
-
-fn build_network(pair: &DomainPair, model: &ModelSource) -> Result<Network, String> {
+/// What a map's features are, in the app's words: "raw pixels" or "stage 'conv2' of an
+/// untrained network".
+pub fn layer_words(model: Option<&FeatureModel>) -> String {
     match model {
-        ModelSource::Untrained { backbone, seed } => {
-            let shape = pair.source.shape;
-            let spec = NetworkSpec {
-                backbone: backbone.unwrap_or_else(|| BackboneKind::default_for(shape)),
-                input: shape,
-                num_classes: pair.classes.len().max(2),
-                bottleneck: None,
+        None => "raw pixels".into(),
+        Some(m) => {
+            let whose = if m.trained {
+                "the trained model"
+            } else {
+                "an untrained network"
             };
-            let norm = Normalisation::from_data(&pair.source.x, shape);
-            Network::new(spec, norm, &Device::Cpu, *seed).map_err(|e| e.to_string())
-        }
-        ModelSource::Checkpoint(path) => {
-            let meta = read_meta(path).map_err(|e| e.to_string())?;
-            if meta.input != pair.source.shape {
-                return Err(format!(
-                    "the model expects {} input but the data is {}",
-                    meta.input.describe(),
-                    pair.source.shape.describe()
-                ));
-            }
-            let spec = NetworkSpec {
-                backbone: meta.backbone,
-                input: meta.input,
-                num_classes: meta.class_names.len().max(1),
-                bottleneck: meta.bottleneck,
-            };
-            let net = Network::new(spec, meta.normalisation.clone(), &Device::Cpu, 0)
-                .map_err(|e| e.to_string())?;
-            load_init(&net, path, true).map_err(|e| e.to_string())?;
-            Ok(net)
+            format!("stage '{}' of {whose}", m.stage_name)
         }
     }
 }
 
-/// Features of the subsample of both domains: (rows, dim, points without positions, layer name).
-pub fn features(req: &MapRequest) -> Result<(Vec<f32>, usize, Vec<MapPoint>, String), String> {
+/// The engine's features for a request (the same rows `transferlab similarity` reads for
+/// the same data, layer, model and seed), with their description.
+pub fn features(req: &MapRequest) -> Result<(PairFeatures, String), String> {
     let pair = &req.pair;
-    let mut meta = Vec::new();
-    for (target, d) in [(false, &pair.source), (true, &pair.target)] {
-        for i in random_subsample(d.len(), req.per_domain, target) {
-            meta.push(MapPoint {
-                pos: [0.0, 0.0],
-                target,
-                class: d.labels.as_ref().map(|l| l[i]),
-                index: i,
-            });
-        }
-    }
-    if meta.len() < 3 {
+    let model = feature_model_at(pair, &req.model, req.layer, req.seed).map_err(|e| message(&e))?;
+    let features =
+        pair_features(pair, model.as_ref(), req.per_domain, req.seed).map_err(|e| message(&e))?;
+    if features.source.n + features.target.n < 3 {
         return Err("too few samples to draw a map (need at least 3)".into());
     }
-    let dim_in = pair.source.shape.len();
-    let row = |p: &MapPoint| {
-        let d = if p.target { &pair.target } else { &pair.source };
-        d.sample(p.index)
-    };
-    match req.layer {
-        Layer::Pixels => {
-            let mut x = Vec::with_capacity(meta.len() * dim_in);
-            for p in &meta {
-                x.extend_from_slice(row(p));
-            }
-            Ok((x, dim_in, meta, "raw pixels".into()))
-        }
-        Layer::Stage(k) => {
-            let net = build_network(pair, &req.model)?;
-            // Out of range (e.g. `usize::MAX`) means the last stage.
-            let k = k.min(net.stages().len().saturating_sub(1));
-            let stage = net
-                .stages()
-                .get(k)
-                .map(|s| s.name.clone())
-                .ok_or_else(|| format!("the network has no stage {}", k + 1))?;
-            let mut out = Vec::new();
-            let mut dim = 0;
-            for chunk in meta.chunks(256) {
-                let mut x = Vec::with_capacity(chunk.len() * dim_in);
-                for p in chunk {
-                    x.extend_from_slice(row(p));
-                }
-                let dims = pair.source.shape.batch_dims(chunk.len());
-                let t = Tensor::from_vec(x, dims.as_slice(), &Device::Cpu)
-                    .and_then(|t| net.stage_output(&t, k))
-                    .and_then(|t| t.to_vec2::<f32>())
-                    .map_err(|e| e.to_string())?;
-                for r in t {
-                    dim = r.len();
-                    out.extend(r);
-                }
-            }
-            let whose = match req.model {
-                ModelSource::Untrained { .. } => "an untrained network",
-                ModelSource::Checkpoint(_) => "the trained model",
-            };
-            Ok((out, dim, meta, format!("stage '{stage}' of {whose}")))
-        }
-    }
+    Ok((features, layer_words(model.as_ref())))
+}
+
+/// An engine error as the app shows it: its message, never a backtrace.
+pub fn message(e: &RunError) -> String {
+    crate::device::without_backtrace(&e.to_string())
 }
 
 /// Compute a map: features, then a 2-D PCA.
 pub fn compute_map(req: &MapRequest) -> Result<FeatureMap, String> {
-    let started = std::time::Instant::now();
-    let (x, dim, mut points, layer_name) = features(req)?;
-    let n = points.len();
-    let all = Features::new(x, n, dim).map_err(|e| e.to_string())?;
-    let proj = pca_2d(&all).map_err(|e| e.to_string())?;
-    for (p, [a, b]) in points.iter_mut().zip(proj) {
-        p.pos = [a as f64, b as f64];
-    }
-    let mut map = FeatureMap::new(points, req.pair.classes.len(), layer_name, "PCA");
-    map.seconds = started.elapsed().as_secs_f64();
-    Ok(map)
+    let (features, layer_name) = features(req)?;
+    let embedding = features
+        .map(EmbeddingMethod::Pca, req.seed)
+        .map_err(|e| message(&e))?;
+    let points = features
+        .points(&req.pair, &embedding)
+        .iter()
+        .map(MapPoint::from)
+        .collect();
+    Ok(FeatureMap::new(
+        points,
+        req.pair.classes.len(),
+        layer_name,
+        "PCA",
+    ))
+}
+
+/// A map to draw, and the data its points stand for.
+pub struct MapPlot<'a> {
+    /// The plot's id (unique in the window).
+    pub id: &'a str,
+    pub map: &'a FeatureMap,
+    pub pair: &'a DomainPair,
+    pub pair_id: u64,
+    pub colour_by: ColourBy,
+    pub height: f32,
 }
 
 /// Draw a map. Hovering a point shows its thumbnail (images) and file.
-#[allow(clippy::too_many_arguments)]
-pub fn map_ui(
-    ui: &mut egui::Ui,
-    id: &str,
-    map: &FeatureMap,
-    pair: &DomainPair,
-    pair_id: u64,
-    colour_by: ColourBy,
-    look: Look,
-    thumbs: &mut Thumbnails,
-    height: f32,
-) {
+pub fn map_ui(ui: &mut egui::Ui, plot: &MapPlot<'_>, thumbs: &mut Thumbnails, look: Look) {
+    let MapPlot {
+        id,
+        map,
+        pair,
+        pair_id,
+        colour_by,
+        height,
+    } = *plot;
     let radius = look.marker_radius();
     let response = Plot::new(id)
         .height(height)
@@ -372,21 +284,5 @@ pub fn map_ui(
                 ui.label(egui::RichText::new(f).small());
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn random_subsample_is_fixed_sorted_and_avoids_class_aliasing() {
-        let a = random_subsample(1000, 100, false);
-        assert_eq!(a, random_subsample(1000, 100, false));
-        assert!(a.windows(2).all(|w| w[0] < w[1]));
-        // Labels cycling 0..10 (as generated demos are ordered): every class is drawn.
-        let classes: std::collections::BTreeSet<usize> = a.iter().map(|i| i % 10).collect();
-        assert_eq!(classes.len(), 10);
-        assert_eq!(random_subsample(5, 100, true), vec![0, 1, 2, 3, 4]);
     }
 }

@@ -2,20 +2,28 @@
 //! Heavy work (loading data, analysis, training) never runs on the UI thread.
 //!
 //! One view per file: `data` (journey 2), `similarity` (3), `setup` (4), `training` (5),
-//! `compare` (6); `state` holds the app and its frame loop; `help` and `theme` serve the
-//! classroom; the rest are helpers (background jobs, path fields, thumbnails, the
-//! feature map, runs, exports, frame timing).
+//! `compare` (6); each draws with the frame's `context::ViewContext`. `state` holds the
+//! app; a frame is `poll` (drain workers and jobs), `draw` (the views queue commands),
+//! `command_handling` (apply them). `help` and `theme` serve the classroom; `format` and
+//! `widgets` are shared by the views; the rest are helpers (background jobs, path fields,
+//! thumbnails, the feature map, runs, exports, frame timing).
 
+mod command_handling;
 pub mod commands;
 pub mod compare;
+pub mod context;
 pub mod data;
+mod draw;
 pub mod export;
 pub mod feature_map;
 pub mod files;
+pub mod format;
 pub mod frame_stats;
 pub mod help;
 pub mod jobs;
+mod poll;
 pub mod runs;
+pub mod settings;
 pub mod setup;
 pub mod similarity;
 pub mod state;
@@ -27,7 +35,8 @@ pub mod training;
 pub mod widgets;
 
 pub use commands::{AppCommand, View};
-pub use state::{AppOptions, Settings, TransferLabApp};
+pub use settings::Settings;
+pub use state::{AppOptions, TransferLabApp};
 
 use anyhow::{Result, anyhow};
 

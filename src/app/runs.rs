@@ -114,6 +114,36 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run that is starting: no epochs, no report yet.
+    pub fn new(
+        id: usize,
+        config: ExperimentConfig,
+        pair: Option<Arc<DomainPair>>,
+        pair_id: u64,
+        checkpoint: PathBuf,
+    ) -> Self {
+        RunRecord {
+            id,
+            total_epochs: config.epochs,
+            config,
+            pair,
+            pair_id,
+            status: RunStatus::Starting,
+            history: Vec::new(),
+            batch_losses: Vec::new(),
+            progress: None,
+            trainable_params: 0,
+            total_params: 0,
+            device: String::new(),
+            warnings: Vec::new(),
+            report: None,
+            checkpoint,
+            maps: Vec::new(),
+            started: Instant::now(),
+            elapsed_secs: 0.0,
+        }
+    }
+
     /// Target accuracy after the last epoch (of a stepping-stone run: its last hop, not
     /// the direct run it is compared with).
     pub fn target_accuracy(&self) -> Option<f64> {
@@ -284,26 +314,8 @@ impl Runs {
         .map_err(|e| format!("could not start the training thread: {e}"))?;
         self.next_id += 1;
         let map_wanted = pair.is_some();
-        self.records.push(RunRecord {
-            id,
-            total_epochs: config.epochs,
-            config,
-            pair,
-            pair_id,
-            status: RunStatus::Starting,
-            history: Vec::new(),
-            batch_losses: Vec::new(),
-            progress: None,
-            trainable_params: 0,
-            total_params: 0,
-            device: String::new(),
-            warnings: Vec::new(),
-            report: None,
-            checkpoint,
-            maps: Vec::new(),
-            started: Instant::now(),
-            elapsed_secs: 0.0,
-        });
+        self.records
+            .push(RunRecord::new(id, config, pair, pair_id, checkpoint));
         self.worker = Some((id, worker));
         self.pending_map = None;
         // Multitask and zero-shot models have no map of the loaded domains.
@@ -506,11 +518,11 @@ impl Runs {
                 (0, Some(init)) => ModelSource::Checkpoint(init.clone()),
                 (0, None) => ModelSource::Untrained {
                     backbone: run.config.backbone,
-                    seed: run.config.seed,
                 },
                 _ => ModelSource::Checkpoint(run.checkpoint.clone()),
             },
             per_domain: self.map_points,
+            seed: run.config.seed,
         };
         match Job::spawn("live-map", ctx, move |_| compute_map(&req)) {
             Ok(job) => self.map_job = Some(MapJob { run_id, epoch, job }),

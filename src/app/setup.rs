@@ -3,17 +3,20 @@
 //! picker grouped by the transfer taxonomy, hyperparameters with defaults, the starting
 //! model and the device.
 
+use super::context::ViewContext;
+use super::format::thousands;
 use super::jobs::Job;
 use super::runs::Runs;
+use super::settings::Settings;
 use super::task_setup::{TaskData, TaskSetup, stepping_ui, task_data_ui};
 use super::theme::Look;
+use super::widgets::{BoxKind, arrow_ui, stage_box_ui};
 use crate::data::{DomainPair, SampleShape};
 use crate::device::{DeviceChoice, DeviceInfo};
 use crate::method::{Family, MethodKind};
 use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation};
 use crate::train::ExperimentConfig;
-use candle_core::Device;
-use egui::{Color32, RichText};
+use egui::RichText;
 
 /// What determines a network's stages and parameter counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +52,8 @@ impl NetInfo {
             num_classes: key.classes.max(2),
             bottleneck: key.bottleneck,
         };
-        let net = Network::new(spec, norm, &Device::Cpu, 1).map_err(|e| e.to_string())?;
+        let net = Network::new(spec, norm, &crate::device::cpu(), 1)
+            .map_err(|e| crate::device::error_message(&e))?;
         let stages: Vec<String> = net.stages().iter().map(|s| s.name.clone()).collect();
         let counts = (0..=stages.len()).map(|k| net.param_counts(k)).collect();
         Ok(NetInfo {
@@ -71,6 +75,10 @@ pub struct SetupState {
     pub init_text: String,
     /// Data of the across-task methods and the stepping stones.
     pub tasks: TaskSetup,
+    /// Height of the network diagram when last drawn (kept free while it is rebuilt).
+    diagram_height: Option<f32>,
+    /// The starting model and the image side it was trained at (if it says).
+    init_side: Option<(std::path::PathBuf, Option<usize>)>,
 }
 
 impl Default for SetupState {
@@ -82,6 +90,8 @@ impl Default for SetupState {
             devices: crate::device::available_devices(),
             init_text: String::new(),
             tasks: TaskSetup::default(),
+            diagram_height: None,
+            init_side: None,
         }
     }
 }
@@ -92,6 +102,27 @@ pub fn backbone_for(config: &ExperimentConfig, pair: &DomainPair) -> BackboneKin
         .backbone
         .filter(|b| backbone_fits(*b, pair.source.shape))
         .unwrap_or_else(|| BackboneKind::default_for(pair.source.shape))
+}
+
+/// Image sides the app loads at (the "Image size" control's range).
+pub const SIDE_RANGE: std::ops::RangeInclusive<usize> = 8..=512;
+
+/// Smallest image side a backbone takes.
+// TODO(issue 15): read it from the backbone's descriptor once `BackboneKind` has one.
+pub fn min_side(b: BackboneKind) -> usize {
+    match b {
+        BackboneKind::Resnet18 => 32,
+        BackboneKind::SmallCnn => 16,
+        BackboneKind::Mlp => 1,
+    }
+}
+
+/// The side images load at when the user has not set one: the backbone's usual input.
+pub fn default_side(b: Option<BackboneKind>) -> usize {
+    match b {
+        Some(BackboneKind::Resnet18) => 32,
+        _ => crate::data::demo::DIGIT_SIDE,
+    }
 }
 
 fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
@@ -106,6 +137,36 @@ fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
 }
 
 impl SetupState {
+    /// The side to load images at: the user's choice, else the starting model's input
+    /// size (as `--init` does in the CLI), else the chosen backbone's default.
+    pub fn wanted_side(&self, config: &ExperimentConfig, input_size: Option<usize>) -> usize {
+        let init_side = self
+            .init_side
+            .as_ref()
+            .filter(|(p, _)| config.init.as_ref() == Some(p))
+            .and_then(|(_, side)| *side);
+        input_size
+            .or(init_side)
+            .unwrap_or_else(|| default_side(config.backbone))
+    }
+
+    /// Read the starting model's input size when the starting model changes (a small
+    /// JSON file beside it; None when it has none).
+    pub fn refresh_init_side(&mut self, config: &ExperimentConfig) {
+        let Some(path) = &config.init else {
+            self.init_side = None;
+            return;
+        };
+        if self.init_side.as_ref().is_some_and(|(p, _)| p == path) {
+            return;
+        }
+        let side = crate::model::read_meta(path)
+            .ok()
+            .map(|m| m.input_size[0])
+            .filter(|s| SIDE_RANGE.contains(s));
+        self.init_side = Some((path.clone(), side));
+    }
+
     /// Keep the network summary in step with the config and data (computed in the background).
     pub fn poll(
         &mut self,
@@ -114,6 +175,7 @@ impl SetupState {
         pair: Option<&DomainPair>,
     ) {
         self.tasks.poll(ctx);
+        self.refresh_init_side(config);
         if let Some((_, job)) = &self.job {
             match job.poll() {
                 super::jobs::Polled::Pending => return,
@@ -154,6 +216,16 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
     if let Err(e) = crate::train::experiment::validate_config(config) {
         return Some(e.words(crate::train::Audience::App));
     }
+    if let SampleShape::Image { height, width, .. } = pair.source.shape {
+        let b = backbone_for(config, pair);
+        let min = min_side(b);
+        if height.min(width) < min {
+            return Some(format!(
+                "{} needs images of at least {min}×{min}, the data is loaded at {height}×{width}: set \"Image size\" to {min} or more",
+                b.name()
+            ));
+        }
+    }
     if config.target_labels > 0 && !pair.target_labelled() {
         return Some(
             "labelled target images need a labelled target folder (one subfolder per class): set \"Labelled target images per class\" to 0"
@@ -180,6 +252,9 @@ pub fn run_problem(
     data: &TaskData,
 ) -> Option<String> {
     if config.method.is_task_method() {
+        if let Err(e) = crate::train::experiment::validate_config(config) {
+            return Some(e.words(crate::train::Audience::App));
+        }
         tasks.problem(config, data)
     } else {
         config_problem(config, pair).or_else(|| tasks.via_problem(config))
@@ -230,43 +305,38 @@ pub fn families() -> Vec<Family> {
     out
 }
 
-/// Draw the setup view.
-#[allow(clippy::too_many_arguments)]
+/// Draw the setup view; `loaded_demo` names the loaded demo (its stepping stones).
 pub fn setup_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     state: &mut SetupState,
-    config: &mut ExperimentConfig,
-    task_data: &mut TaskData,
     loaded_demo: Option<&str>,
-    pair: Option<&DomainPair>,
-    runs: &Runs,
-    running: bool,
-    presentation: bool,
-    look: Look,
 ) {
+    let look = ctx.look;
+    let running = ctx.runs.is_running();
+    let pair = ctx.pair.clone();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.add_enabled_ui(!running, |ui| {
-                if config.method.is_task_method() {
-                    task_data_ui(ui, &mut state.tasks, task_data, config, look);
+                let settings = &mut *ctx.settings;
+                if settings.config.method.is_task_method() {
+                    task_data_ui(
+                        ui,
+                        &mut state.tasks,
+                        &mut settings.tasks,
+                        &mut settings.config,
+                        look,
+                    );
                 } else {
-                    network_ui(ui, state, config, pair, look);
+                    network_ui(ui, state, &mut settings.config, pair.as_deref(), look);
                 }
                 ui.separator();
                 ui.columns(2, |cols| {
-                    method_ui(&mut cols[0], config, look);
-                    settings_ui(
-                        &mut cols[1],
-                        state,
-                        config,
-                        task_data,
-                        pair,
-                        runs,
-                        presentation,
-                        look,
-                    );
+                    method_ui(&mut cols[0], &mut ctx.settings.config, look);
+                    settings_ui(&mut cols[1], ctx, state);
                     // Next to the settings: the method list is long.
+                    let config = &mut ctx.settings.config;
                     if !config.method.is_task_method() {
                         cols[1].separator();
                         // Not justified: buttons keep their own width.
@@ -297,19 +367,48 @@ fn network_ui(
         ui.label("Load data first: the network depends on the image size and classes.");
         return;
     };
+    // While the network is (re)built, or cannot be, its message takes the diagram's room:
+    // the controls below do not jump under the pointer.
+    let row = ui.text_style_height(&egui::TextStyle::Body);
+    let gap = ui.spacing().item_spacing.y;
+    let room = state
+        .diagram_height
+        .unwrap_or(3.0 * row + 18.0 + ui.spacing().interact_size.y + 3.0 * gap);
+    let in_room = |ui: &mut egui::Ui, add: &mut dyn FnMut(&mut egui::Ui)| {
+        ui.allocate_ui(egui::vec2(ui.available_width(), room), |ui| {
+            ui.set_min_height(room);
+            add(ui);
+        });
+    };
     if let Some(e) = &state.net_error {
-        ui.colored_label(
-            look.error(),
-            format!("Cannot build this network: {}", super::theme::plain(e)),
-        );
+        let text = format!("Cannot build this network: {}", super::theme::plain(e));
+        in_room(ui, &mut |ui| {
+            ui.colored_label(look.error(), &text);
+        });
+        return;
     }
     let Some(net) = &state.net else {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label("building the network…");
+        in_room(ui, &mut |ui| {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("building the network…");
+            });
         });
         return;
     };
+    let top = ui.cursor().top();
+    diagram_ui(ui, net, config, pair, look);
+    state.diagram_height = Some(ui.cursor().top() - top);
+}
+
+/// The network as a row of stage boxes, the freezing slider and what it means.
+fn diagram_ui(
+    ui: &mut egui::Ui,
+    net: &NetInfo,
+    config: &mut ExperimentConfig,
+    pair: &DomainPair,
+    look: Look,
+) {
     let n = net.stages.len();
     if config.freeze > n {
         config.freeze = n;
@@ -391,98 +490,6 @@ fn network_ui(
     }
 }
 
-/// What a box of a diagram stands for.
-#[derive(Clone, Copy)]
-pub(crate) enum BoxKind {
-    Io,
-    Stage { frozen: bool },
-}
-
-/// A box of a diagram (a network stage, or a domain), clickable.
-pub(crate) fn stage_box_ui(
-    ui: &mut egui::Ui,
-    text: &str,
-    kind: BoxKind,
-    look: Look,
-) -> egui::Response {
-    let font = egui::TextStyle::Body.resolve(ui.style());
-    let galley = ui
-        .painter()
-        .layout(text.to_string(), font, Color32::PLACEHOLDER, 200.0);
-    let lock_room = if matches!(kind, BoxKind::Stage { frozen: true }) {
-        18.0
-    } else {
-        0.0
-    };
-    let size = galley.size() + egui::vec2(20.0 + lock_room, 14.0);
-    let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::click());
-    let name = text.replace('\n', " ");
-    resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
-    let v = ui.visuals();
-    let (fill, stroke, text_colour) = match kind {
-        BoxKind::Io => (
-            v.faint_bg_color,
-            v.widgets.noninteractive.bg_stroke,
-            v.text_color(),
-        ),
-        BoxKind::Stage { frozen: true } => (
-            v.widgets.inactive.bg_fill,
-            egui::Stroke::new(1.5, v.weak_text_color()),
-            v.weak_text_color(),
-        ),
-        BoxKind::Stage { frozen: false } => (
-            look.source().gamma_multiply(0.25),
-            egui::Stroke::new(2.0, look.source()),
-            v.strong_text_color(),
-        ),
-    };
-    let stroke = if resp.hovered() {
-        egui::Stroke::new(stroke.width + 1.0, v.strong_text_color())
-    } else {
-        stroke
-    };
-    ui.painter()
-        .rect(rect, 6.0, fill, stroke, egui::StrokeKind::Inside);
-    let text_pos = rect.center() - galley.size() / 2.0 - egui::vec2(lock_room / 2.0, 0.0);
-    ui.painter().galley(text_pos, galley, text_colour);
-    if lock_room > 0.0 {
-        let s = 12.0;
-        let at = egui::pos2(rect.right() - 6.0 - s / 2.0, rect.center().y);
-        lock_shape(ui.painter(), at, s, text_colour);
-    }
-    resp
-}
-
-/// An arrow between two boxes.
-pub(crate) fn arrow_ui(ui: &mut egui::Ui) {
-    let h = ui.text_style_height(&egui::TextStyle::Heading);
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 1.2, h * 2.0), egui::Sense::hover());
-    let stroke = egui::Stroke::new(2.0, ui.visuals().text_color());
-    let from = rect.left_center() + egui::vec2(2.0, 0.0);
-    ui.painter()
-        .arrow(from, egui::vec2(rect.width() - 4.0, 0.0), stroke);
-}
-
-/// A small padlock: the frozen-stage mark (drawn, so it needs no icon font).
-fn lock_shape(painter: &egui::Painter, center: egui::Pos2, size: f32, colour: Color32) {
-    let body = egui::Rect::from_center_size(
-        center + egui::vec2(0.0, size * 0.2),
-        egui::vec2(size, size * 0.7),
-    );
-    painter.rect_filled(body, size * 0.12, colour);
-    let stroke = egui::Stroke::new((size * 0.16).max(1.5), colour);
-    let r = size * 0.3;
-    let top = body.center_top();
-    let n = 10;
-    let points: Vec<egui::Pos2> = (0..=n)
-        .map(|i| {
-            let a = std::f32::consts::PI * i as f32 / n as f32;
-            top + egui::vec2(-r * a.cos(), -r * a.sin() - size * 0.05)
-        })
-        .collect();
-    painter.line(points, stroke);
-}
-
 fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
     ui.heading("Method");
     for f in families() {
@@ -511,17 +518,16 @@ fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn settings_ui(
-    ui: &mut egui::Ui,
-    state: &mut SetupState,
-    config: &mut ExperimentConfig,
-    task_data: &TaskData,
-    pair: Option<&DomainPair>,
-    runs: &Runs,
-    presentation: bool,
-    look: Look,
-) {
+fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupState) {
+    let (look, presentation, runs) = (ctx.look, ctx.presentation(), ctx.runs);
+    let pair = ctx.pair.clone();
+    let pair = pair.as_deref();
+    let Settings {
+        config,
+        tasks: task_data,
+        input_size,
+        ..
+    } = &mut *ctx.settings;
     let task = config.method.is_task_method();
     ui.heading("Settings");
     egui::Grid::new("settings-grid")
@@ -584,6 +590,11 @@ fn settings_ui(
                     .response
                     .labelled_by(l.id);
                 config.backbone = choice;
+                ui.end_row();
+            }
+            if !task && matches!(shape, Some(SampleShape::Image { .. })) {
+                let default = state.wanted_side(config, None);
+                image_size_ui(ui, default, input_size, config.init.is_some());
                 ui.end_row();
             }
             let l = ui.label("Device");
@@ -670,6 +681,52 @@ fn settings_ui(
     }
 }
 
+/// The "Image size" control: `default` is the side used when the user sets none.
+fn image_size_ui(
+    ui: &mut egui::Ui,
+    default: usize,
+    input_size: &mut Option<usize>,
+    from_model: bool,
+) {
+    let l = ui.label("Image size");
+    ui.horizontal(|ui| {
+        let mut side = input_size.unwrap_or(default);
+        let r = ui
+            .add(
+                egui::DragValue::new(&mut side)
+                    .range(SIDE_RANGE)
+                    .speed(1)
+                    .suffix(" px"),
+            )
+            .labelled_by(l.id)
+            .on_hover_text(format!(
+                "Images are resized to this many pixels a side when they load (the data reloads when it changes); {} to {}. ResNet-18 needs at least 32.",
+                SIDE_RANGE.start(),
+                SIDE_RANGE.end()
+            ));
+        if r.changed() {
+            *input_size = Some(side);
+        }
+        match input_size {
+            None if from_model => {
+                ui.weak("the starting model's size, or the backbone's default");
+            }
+            None => {
+                ui.weak("the backbone's default");
+            }
+            Some(_) => {
+                if ui
+                    .small_button("default")
+                    .on_hover_text(format!("Use {default} px: the starting model's size, else the backbone's usual one (28, or 32 for ResNet-18)"))
+                    .clicked()
+                {
+                    *input_size = None;
+                }
+            }
+        }
+    });
+}
+
 fn start_from_ui(
     ui: &mut egui::Ui,
     state: &mut SetupState,
@@ -734,29 +791,9 @@ fn start_from_ui(
     }
 }
 
-/// 1234567 → "1,234,567".
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_111_946), "1,111,946");
-    }
 
     #[test]
     fn engine_flags_become_control_names() {
@@ -769,6 +806,33 @@ mod tests {
             .words(crate::train::Audience::App);
         assert!(m.contains("Labelled target images per class"), "{m}");
         assert!(!m.contains("--"), "{m}");
+    }
+
+    #[test]
+    fn images_load_at_the_set_size_else_the_starting_models_else_the_backbones() {
+        let dir = std::env::temp_dir().join(format!("tl-init-side-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("model.safetensors");
+        let meta = crate::model::ModelMeta {
+            input_size: [40, 40],
+            ..Default::default()
+        };
+        std::fs::write(
+            crate::model::checkpoint::sidecar_path(&model),
+            serde_json::to_string(&meta).unwrap(),
+        )
+        .unwrap();
+        let mut state = SetupState::default();
+        let mut config = ExperimentConfig::default();
+        state.refresh_init_side(&config);
+        assert_eq!(state.wanted_side(&config, None), 28);
+        config.backbone = Some(BackboneKind::Resnet18);
+        assert_eq!(state.wanted_side(&config, None), 32);
+        config.init = Some(model);
+        state.refresh_init_side(&config);
+        assert_eq!(state.wanted_side(&config, None), 40);
+        assert_eq!(state.wanted_side(&config, Some(64)), 64);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -5,18 +5,21 @@
 //! background thread whenever the data or the chosen features change.
 
 use super::commands::AppCommand;
+use super::context::ViewContext;
 use super::feature_map::{
-    ColourBy, FeatureMap, Layer, MapPoint, MapRequest, ModelSource, features, map_ui,
+    ColourBy, FeatureMap, Layer, MapPlot, MapPoint, MapRequest, ModelSource, features, map_ui,
+    message,
 };
 use super::jobs::{Job, Polled};
 use super::runs::Runs;
+use super::settings::Settings;
+use super::setup::backbone_for;
 use super::theme::Look;
-use super::thumbs::Thumbnails;
-use crate::analysis::{
-    Domain as AnalysisDomain, Features, SimilarityOptions, advise, pca_2d, similarity_report,
-};
+use crate::analysis::embedding::EmbeddingMethod;
+use crate::analysis::{SimilarityOptions, advise};
 use crate::data::DomainPair;
 use crate::method::MethodKind;
+use crate::model::BackboneKind;
 use egui::RichText;
 use std::sync::Arc;
 
@@ -39,6 +42,9 @@ pub struct AnalysisKey {
     pub per_domain: usize,
     /// t-SNE instead of PCA for the map.
     pub tsne: bool,
+    /// The Setup view's seed and backbone (an untrained network's weights and stages).
+    pub seed: u64,
+    pub backbone: Option<BackboneKind>,
 }
 
 /// Similarity figures, with how sure each is.
@@ -104,15 +110,14 @@ impl SimilarityState {
         self.analysis.as_ref().map(|a| &a.map)
     }
 
-    /// Keep the analysis in step with the data and the chosen features.
+    /// Keep the analysis in step with the data and the chosen features (the map's layer
+    /// and points, the next run's seed and backbone).
     pub fn poll(
         &mut self,
         ctx: &egui::Context,
         pair: Option<(&Arc<DomainPair>, u64)>,
-        layer: Layer,
-        per_domain: usize,
+        settings: &Settings,
         runs: &Runs,
-        seed: u64,
     ) {
         if let Some((_, job)) = &self.job {
             let result = match job.poll() {
@@ -130,6 +135,9 @@ impl SimilarityState {
             self.job = None;
         }
         let Some((pair, pair_id)) = pair else { return };
+        let (layer, per_domain) = (settings.map_layer, settings.map_points);
+        let seed = settings.config.seed;
+        let backbone = Some(backbone_for(&settings.config, pair));
         if let NetworkChoice::Run(id) = self.network
             && !runs.get(id).is_some_and(|r| r.has_pair_model())
         {
@@ -141,6 +149,8 @@ impl SimilarityState {
             network: self.network,
             per_domain,
             tsne: self.tsne,
+            seed,
+            backbone,
         };
         let have = self.analysis.as_ref().map(|a| &a.key);
         let failed = self.error.is_some();
@@ -148,10 +158,7 @@ impl SimilarityState {
             return;
         }
         let model = match self.network {
-            NetworkChoice::Untrained => ModelSource::Untrained {
-                backbone: None,
-                seed,
-            },
+            NetworkChoice::Untrained => ModelSource::Untrained { backbone },
             NetworkChoice::Run(id) => match runs.get(id) {
                 Some(r) => ModelSource::Checkpoint(r.checkpoint.clone()),
                 None => return,
@@ -162,6 +169,7 @@ impl SimilarityState {
             layer,
             model,
             per_domain,
+            seed,
         };
         self.failed_key = Some(key.clone());
         let k = key.clone();
@@ -172,37 +180,20 @@ impl SimilarityState {
     }
 }
 
-/// Features, map and metrics for a request (runs on a background thread).
+/// Features, map and metrics for a request (runs on a background thread): the engine's
+/// pipeline with the CLI's defaults, so `transferlab similarity` with the same data,
+/// layer, model and seed reports the same numbers and points.
 pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
     let started = std::time::Instant::now();
-    let (x, dim, points, layer_name) = features(req)?;
-    let ns = points.iter().filter(|p| !p.target).count();
-    let nt = points.len() - ns;
-    let (xs, xt) = x.split_at(ns * dim);
-    let source = Features::new(xs.to_vec(), ns, dim).map_err(|e| e.to_string())?;
-    let target = Features::new(xt.to_vec(), nt, dim).map_err(|e| e.to_string())?;
-    let labels = |pts: &[MapPoint]| -> Option<Vec<u32>> { pts.iter().map(|p| p.class).collect() };
-    let source_labels = labels(&points[..ns]);
-    let target_labels = labels(&points[ns..]);
+    let (features, layer_name) = features(req)?;
+    let classes = &req.pair.classes;
     let mut opts = SimilarityOptions {
         permutations: 200,
-        seed: 0,
-        embedding_max_points: req.per_domain.max(1),
+        seed: req.seed,
         tsne: key.tsne,
         ..SimilarityOptions::default()
     };
-    let classes = &req.pair.classes;
-    let report = |opts: &SimilarityOptions| {
-        similarity_report(
-            &source,
-            &target,
-            source_labels.as_deref(),
-            target_labels.as_deref(),
-            classes,
-            opts,
-        )
-    };
-    let mut report_result = report(&opts);
+    let mut report_result = features.report(classes, &opts);
     let mut map_note = None;
     if opts.tsne
         && let Err(e) = &report_result
@@ -210,28 +201,23 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
         // t-SNE has its own limits (enough points for its perplexity): keep the metrics
         // and fall back to PCA, saying why.
         map_note = Some(format!(
-            "t-SNE is not possible here ({e}); the map shows PCA."
+            "t-SNE is not possible here ({}); the map shows PCA.",
+            message(e)
         ));
         opts.tsne = false;
-        report_result = report(&opts);
+        report_result = features.report(classes, &opts);
     }
     let projection = if opts.tsne { "t-SNE" } else { "PCA" };
+    let place = |embedding| -> Vec<MapPoint> {
+        features
+            .points(&req.pair, embedding)
+            .iter()
+            .map(MapPoint::from)
+            .collect()
+    };
     let (map, metrics, metrics_note) = match report_result {
         Ok(r) => {
-            let mut placed = Vec::with_capacity(r.embedding.points.len());
-            for e in &r.embedding.points {
-                let row = match e.domain {
-                    AnalysisDomain::Source => e.index,
-                    AnalysisDomain::Target => ns + e.index,
-                };
-                if let Some(p) = points.get(row) {
-                    placed.push(MapPoint {
-                        pos: [e.x as f64, e.y as f64],
-                        ..*p
-                    });
-                }
-            }
-            let map = FeatureMap::new(placed, classes.len(), layer_name, projection);
+            let map = FeatureMap::new(place(&r.embedding), classes.len(), layer_name, projection);
             let metrics = Metrics {
                 mmd2: r.mmd2,
                 mmd_p_value: r.mmd_p_value,
@@ -256,18 +242,15 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
         }
         Err(e) => {
             // The map alone is still worth showing.
-            let all = Features::stack(&source, &target);
-            let proj = pca_2d(&all).map_err(|e| e.to_string())?;
-            let placed = points
-                .iter()
-                .zip(proj)
-                .map(|(p, [a, b])| MapPoint {
-                    pos: [a as f64, b as f64],
-                    ..*p
-                })
-                .collect();
-            let map = FeatureMap::new(placed, classes.len(), layer_name, "PCA");
-            (map, None, Some(format!("No similarity metrics: {e}")))
+            let embedding = features
+                .map(EmbeddingMethod::Pca, req.seed)
+                .map_err(|e| message(&e))?;
+            let map = FeatureMap::new(place(&embedding), classes.len(), layer_name, "PCA");
+            (
+                map,
+                None,
+                Some(format!("No similarity metrics: {}", message(&e))),
+            )
         }
     };
     Ok(Analysis {
@@ -286,7 +269,7 @@ pub fn recommend(
     labelled_per_class: usize,
     classes: usize,
     stages: usize,
-) -> Option<Recommendation> {
+) -> Recommendation {
     let a = advise(
         labelled_per_class,
         classes,
@@ -294,7 +277,7 @@ pub fn recommend(
         metrics.mmd_p_value,
     );
     let method_name = a.recommended_method.as_str().to_string();
-    Some(Recommendation {
+    Recommendation {
         case: format!(
             "({}) {}",
             format!("{:?}", a.case).to_lowercase(),
@@ -305,30 +288,22 @@ pub fn recommend(
         freeze: a.freeze.stages(stages),
         freeze_words: a.recommended_freeze,
         reason: a.reason,
-    })
+    }
 }
 
-/// Draw the similarity view.
-#[allow(clippy::too_many_arguments)]
+/// Draw the similarity view; `stages` are the Setup network's stage names.
 pub fn similarity_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     state: &mut SimilarityState,
-    pair: Option<(&Arc<DomainPair>, u64)>,
-    layer: &mut Layer,
-    per_domain: &mut usize,
-    colour_by: &mut ColourBy,
     stages: &[String],
-    runs: &Runs,
-    labelled_per_class: usize,
-    thumbs: &mut Thumbnails,
-    look: Look,
-    commands: &mut Vec<AppCommand>,
 ) {
-    let Some((pair, pair_id)) = pair else {
+    let look = ctx.look;
+    let Some(pair) = ctx.pair.clone() else {
         ui.label("Load data first (Data view).");
         return;
     };
-    controls_ui(ui, state, layer, per_domain, colour_by, stages, runs);
+    controls_ui(ui, ctx, state, stages);
     if let Some(e) = &state.error {
         super::widgets::error_box_ui(
             ui,
@@ -363,20 +338,19 @@ pub fn similarity_ui(
     let side_w = (ui.available_width() * 0.34).clamp(260.0, 480.0);
     let (mut left, mut right) = super::widgets::split_right(ui, side_w);
     let h = (left.available_height() - 30.0).max(220.0);
-    map_ui(
-        &mut left,
-        "similarity-map",
-        &a.map,
-        pair,
-        pair_id,
-        *colour_by,
-        look,
-        thumbs,
-        h,
-    );
+    let plot = MapPlot {
+        id: "similarity-map",
+        map: &a.map,
+        pair: &pair,
+        pair_id: ctx.pair_id,
+        colour_by: ctx.settings.map_colour,
+        height: h,
+    };
+    map_ui(&mut left, &plot, ctx.thumbs, look);
     left.weak(
         "Each dot is an image (hover for the image and its file). Overlapping colours: similar domains.",
     );
+    let labelled_per_class = ctx.settings.config.target_labels;
     egui::ScrollArea::vertical()
         .id_salt("advisor")
         .auto_shrink([false, false])
@@ -384,11 +358,11 @@ pub fn similarity_ui(
             advisor_ui(
                 ui,
                 a,
-                pair,
+                &pair,
                 labelled_per_class,
                 stages.len(),
                 look,
-                commands,
+                ctx.commands,
             );
             per_class_ui(ui, a);
         });
@@ -396,13 +370,17 @@ pub fn similarity_ui(
 
 fn controls_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     state: &mut SimilarityState,
-    layer: &mut Layer,
-    per_domain: &mut usize,
-    colour_by: &mut ColourBy,
     stages: &[String],
-    runs: &Runs,
 ) {
+    let runs = ctx.runs;
+    let settings = &mut *ctx.settings;
+    let (layer, per_domain, colour_by) = (
+        &mut settings.map_layer,
+        &mut settings.map_points,
+        &mut settings.map_colour,
+    );
     ui.horizontal_wrapped(|ui| {
         let l = ui.label("Features from");
         let layer_text = |l: Layer| match l {
@@ -471,14 +449,22 @@ fn controls_ui(
     });
 }
 
-fn card_ui(ui: &mut egui::Ui, title: &str, value: &str, sure: &str, meaning: &str, width: f32) {
+/// A figure with how sure it is and what it means.
+struct Card {
+    title: &'static str,
+    value: String,
+    sure: String,
+    meaning: &'static str,
+}
+
+fn card_ui(ui: &mut egui::Ui, card: &Card, width: f32) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.vertical(|ui| {
             ui.set_width(width);
-            ui.label(RichText::new(title).strong());
-            ui.label(RichText::new(value).heading().strong());
-            ui.weak(sure);
-            ui.label(RichText::new(meaning).small());
+            ui.label(RichText::new(card.title).strong());
+            ui.label(RichText::new(&card.value).heading().strong());
+            ui.weak(&card.sure);
+            ui.label(RichText::new(card.meaning).small());
         });
     });
 }
@@ -499,30 +485,33 @@ fn metric_cards_ui(ui: &mut egui::Ui, a: &Analysis, look: Look) {
         } else {
             format!("p = {:.3}", m.mmd_p_value)
         };
-        card_ui(
-            ui,
-            "MMD²",
-            &format!("{:.4}", m.mmd2),
-            &format!("{p} ({} permutations)", m.mmd_permutations),
-            "Distance between the two feature distributions; a small p says the difference is real.",
-            w,
-        );
-        card_ui(
-            ui,
-            "Proxy A-distance",
-            &format!("{:.2}", m.a_distance),
-            &format!("± {:.2} · classifier error {:.0}%", m.a_distance_se, m.held_out_error * 100.0),
-            "0 = a classifier cannot tell the domains apart, 2 = it always can.",
-            w,
-        );
-        card_ui(
-            ui,
-            "CORAL distance",
-            &format!("{:.4}", m.coral_distance),
-            &format!("{} features", m.dim),
-            "How differently the features vary together (second-order statistics).",
-            w,
-        );
+        let cards = [
+            Card {
+                title: "MMD²",
+                value: format!("{:.4}", m.mmd2),
+                sure: format!("{p} ({} permutations)", m.mmd_permutations),
+                meaning: "Distance between the two feature distributions; a small p says the difference is real.",
+            },
+            Card {
+                title: "Proxy A-distance",
+                value: format!("{:.2}", m.a_distance),
+                sure: format!(
+                    "± {:.2} · classifier error {:.0}%",
+                    m.a_distance_se,
+                    m.held_out_error * 100.0
+                ),
+                meaning: "0 = a classifier cannot tell the domains apart, 2 = it always can.",
+            },
+            Card {
+                title: "CORAL distance",
+                value: format!("{:.4}", m.coral_distance),
+                sure: format!("{} features", m.dim),
+                meaning: "How differently the features vary together (second-order statistics).",
+            },
+        ];
+        for card in &cards {
+            card_ui(ui, card, w);
+        }
     });
 }
 
@@ -545,10 +534,7 @@ fn advisor_ui(
     } else {
         0
     };
-    let Some(r) = recommend(m, labelled, pair.classes.len(), stages) else {
-        ui.weak("No recommendation for these numbers.");
-        return;
-    };
+    let r = recommend(m, labelled, pair.classes.len(), stages);
     ui.label(RichText::new(format!("Case {}", r.case)).strong());
     ui.label(&r.reason);
     ui.add_space(4.0);

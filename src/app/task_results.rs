@@ -4,12 +4,13 @@
 //! class, and for a picked image its predicted attributes and the class they point to),
 //! and stepping stones (each hop, and stepping against direct transfer).
 
+use super::format::pct;
 use super::jobs::{Job, take_finished};
 use super::runs::RunRecord;
 use super::task_setup::attribute_grid_ui;
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
-use super::widgets::delta_ui;
+use super::widgets::{delta_ui, header_row_ui, table};
 use crate::data::Domain;
 use crate::tasks::tables::AttributeTable;
 use crate::train::RunReport;
@@ -61,11 +62,6 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map(|a| format!("{:.1}%", a * 100.0))
-        .unwrap_or_else(|| "—".into())
 }
 
 /// The report's `extra` when it is of this kind.
@@ -139,21 +135,20 @@ pub fn multitask_table_ui(ui: &mut egui::Ui, rows: &[TaskRow], look: Look) {
         ui.weak("The per-task accuracies appear after the first epoch.");
         return;
     }
-    egui::Grid::new("multitask-table")
-        .striped(true)
+    table("multitask-table")
         .spacing([16.0, 4.0])
         .show(ui, |ui| {
-            for h in [
-                "task",
-                "classes",
-                "weight",
-                "joint",
-                "alone",
-                "Δ joint − alone",
-            ] {
-                ui.label(RichText::new(h).strong());
-            }
-            ui.end_row();
+            header_row_ui(
+                ui,
+                &[
+                    "task",
+                    "classes",
+                    "weight",
+                    "joint",
+                    "alone",
+                    "Δ joint − alone",
+                ],
+            );
             for (i, r) in rows.iter().enumerate() {
                 ui.colored_label(look.class(i), RichText::new(&r.name).strong());
                 ui.label(r.classes.map(|c| c.to_string()).unwrap_or("—".into()));
@@ -249,11 +244,10 @@ fn stepping_ui(ui: &mut egui::Ui, extra: &Value, look: Look) {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    egui::Grid::new("hops-table")
-        .striped(true)
-        .spacing([14.0, 4.0])
-        .show(ui, |ui| {
-            for h in [
+    table("hops-table").spacing([14.0, 4.0]).show(ui, |ui| {
+        header_row_ui(
+            ui,
+            &[
                 "hop",
                 "from",
                 "to",
@@ -261,32 +255,30 @@ fn stepping_ui(ui: &mut egui::Ui, extra: &Value, look: Look) {
                 "accuracy on 'to'",
                 "pseudo-labels",
                 "their accuracy",
-            ] {
-                ui.label(RichText::new(h).strong());
-            }
+            ],
+        );
+        for (i, h) in hops.iter().enumerate() {
+            let s = |k: &str| h.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            ui.label(format!("{}", i + 1));
+            ui.label(s("from"));
+            ui.label(s("to"));
+            ui.label(
+                h.get("epochs")
+                    .and_then(Value::as_u64)
+                    .map(|e| e.to_string())
+                    .unwrap_or("—".into()),
+            );
+            ui.label(pct(num(h, "accuracy")));
+            ui.label(
+                h.get("pseudo_labels")
+                    .and_then(Value::as_u64)
+                    .map(|n| n.to_string())
+                    .unwrap_or("—".into()),
+            );
+            ui.label(pct(num(h, "pseudo_label_accuracy")));
             ui.end_row();
-            for (i, h) in hops.iter().enumerate() {
-                let s = |k: &str| h.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
-                ui.label(format!("{}", i + 1));
-                ui.label(s("from"));
-                ui.label(s("to"));
-                ui.label(
-                    h.get("epochs")
-                        .and_then(Value::as_u64)
-                        .map(|e| e.to_string())
-                        .unwrap_or("—".into()),
-                );
-                ui.label(pct(num(h, "accuracy")));
-                ui.label(
-                    h.get("pseudo_labels")
-                        .and_then(Value::as_u64)
-                        .map(|n| n.to_string())
-                        .unwrap_or("—".into()),
-                );
-                ui.label(pct(num(h, "pseudo_label_accuracy")));
-                ui.end_row();
-            }
-        });
+        }
+    });
     let keep = num(extra, "pseudo_keep").unwrap_or(0.8);
     ui.weak(format!(
         "After each hop but the last the model labels the domain it reached; its most confident {:.0} % become the labelled data of the next hop.",

@@ -6,8 +6,8 @@
 
 use super::files::{FieldStatus, PathField, path_field_ui};
 use super::jobs::{Job, block_on, take_finished};
-use super::setup::{BoxKind, arrow_ui, stage_box_ui};
 use super::theme::Look;
+use super::widgets::{BoxKind, arrow_ui, stage_box_ui};
 use crate::data::demo::{STEPS_ANGLES, demo_intermediates};
 use crate::method::{LabelledData, MethodKind};
 use crate::run::TASK_DEMO;
@@ -252,11 +252,9 @@ impl TaskSetup {
         }
     }
 
-    /// Why a multitask or zero-shot run cannot start, if it cannot.
+    /// Why a multitask or zero-shot run cannot start with its data, if it cannot (the
+    /// config itself is checked by `setup::run_problem`).
     pub fn problem(&self, config: &ExperimentConfig, data: &TaskData) -> Option<String> {
-        if let Err(e) = crate::train::experiment::validate_config(config) {
-            return Some(e.words(crate::train::Audience::App));
-        }
         if data.source == TaskSource::Folder {
             match &self.folder.status {
                 FieldStatus::Valid(s) => {

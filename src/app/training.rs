@@ -3,11 +3,12 @@
 //! ETA and images/s, and the feature map recomputed after every epoch, so the two domains
 //! can be seen moving together.
 
-use super::feature_map::{ColourBy, map_ui};
+use super::context::ViewContext;
+use super::feature_map::{ColourBy, MapPlot, map_ui};
+use super::format;
 use super::frame_stats::percentile;
-use super::runs::{RunKind, RunRecord, RunStatus, Runs};
+use super::runs::{RunKind, RunRecord, RunStatus};
 use super::theme::Look;
-use super::thumbs::Thumbnails;
 use crate::train::EpochRecord;
 use egui::RichText;
 use egui_plot::{HLine, Line, LineStyle, Plot, PlotPoint, PlotPoints, PlotUi, Points, Text, VLine};
@@ -21,13 +22,8 @@ pub struct TrainingView {
 }
 
 /// Draw the training view for the live (or latest) run.
-pub fn training_ui(
-    ui: &mut egui::Ui,
-    view: &mut TrainingView,
-    runs: &Runs,
-    thumbs: &mut Thumbnails,
-    look: Look,
-) {
+pub fn training_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, view: &mut TrainingView) {
+    let (runs, look) = (ctx.runs, ctx.look);
     let Some(run) = runs.live().or_else(|| runs.latest()) else {
         ui.add_space(20.0);
         ui.heading("No run yet");
@@ -49,7 +45,7 @@ pub fn training_ui(
         });
     match &run.pair {
         Some(pair) if !run.config.method.is_task_method() => {
-            live_map_ui(&mut right, view, runs, run, pair, thumbs, look)
+            live_map_ui(&mut right, ctx, view, run, pair)
         }
         _ => task_side_ui(&mut right, run, look),
     }
@@ -82,8 +78,8 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         if run.total_params > 0 {
             ui.label(format!(
                 "· {} of {} parameters trainable · on {}",
-                super::setup::thousands(run.trainable_params),
-                super::setup::thousands(run.total_params),
+                format::thousands(run.trainable_params),
+                format::thousands(run.total_params),
                 run.device
             ));
         }
@@ -127,7 +123,7 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                         p.batch,
                         p.batches,
                         p.images_per_sec,
-                        duration_words(p.eta_secs)
+                        format::duration_words(p.eta_secs)
                     ),
                 };
                 ui.add(egui::ProgressBar::new(done as f32 / total as f32).text(text));
@@ -136,19 +132,6 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
     }
     for w in &run.warnings {
         ui.colored_label(look.warn(), super::theme::plain(w));
-    }
-}
-
-/// "42 s", "3 min 5 s".
-pub fn duration_words(secs: f64) -> String {
-    if !secs.is_finite() {
-        return "?".into();
-    }
-    let s = secs.round() as u64;
-    if s < 60 {
-        format!("{s} s")
-    } else {
-        format!("{} min {} s", s / 60, s % 60)
     }
 }
 
@@ -179,59 +162,41 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
             ("epoch loss", look.source()),
         ],
     );
-    Plot::new("loss-plot")
-        .height(h)
-        .link_axis(link, [true, false])
-        .y_axis_min_width(40.0)
-        .include_x(0.0)
-        .include_x(max_x)
-        .include_y(0.0)
-        .x_axis_label("epoch")
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            // The first batches' loss can be ten times the rest: scale the axis to the
-            // bulk of the curve (95th percentile) so its fall stays visible.
-            if let Some(p95) = percentile(run.batch_losses.iter().map(|p| p.y as f32), 0.95) {
-                let top = run
-                    .history
-                    .iter()
-                    .map(|r| r.train_loss)
-                    .fold(p95 as f64, f64::max);
-                if top.is_finite() && top > 0.0 {
-                    plot.set_plot_bounds_y(0.0..=top * 1.15);
-                }
-            }
-            plot.line(
-                Line::new("batch loss", PlotPoints::Borrowed(&run.batch_losses))
-                    .width(width * 0.6)
-                    .color(look.source().gamma_multiply(0.6)),
-            );
-            let epoch_loss: Vec<[f64; 2]> = run
+    epoch_plot("loss-plot", h, link, max_x).show(ui, |plot| {
+        // The first batches' loss can be ten times the rest: scale the axis to the
+        // bulk of the curve (95th percentile) so its fall stays visible.
+        if let Some(p95) = percentile(run.batch_losses.iter().map(|p| p.y as f32), 0.95) {
+            let top = run
                 .history
                 .iter()
-                .map(|r| [r.epoch as f64, r.train_loss])
-                .collect();
-            plot.line(
-                Line::new("epoch loss", epoch_loss.clone())
-                    .width(width)
-                    .color(look.source()),
-            );
-            plot.points(
-                Points::new("epoch loss", epoch_loss)
-                    .radius(width * 1.5)
-                    .color(look.source()),
-            );
-        });
-    let accuracy_plot = Plot::new("accuracy-plot")
-        .height(h)
-        .link_axis(link, [true, false])
-        .y_axis_min_width(40.0)
-        .include_x(0.0)
-        .include_x(max_x)
-        .include_y(0.0)
-        .include_y(1.0)
-        .x_axis_label("epoch")
-        .allow_scroll(false);
+                .map(|r| r.train_loss)
+                .fold(p95 as f64, f64::max);
+            if top.is_finite() && top > 0.0 {
+                plot.set_plot_bounds_y(0.0..=top * 1.15);
+            }
+        }
+        plot.line(
+            Line::new("batch loss", PlotPoints::Borrowed(&run.batch_losses))
+                .width(width * 0.6)
+                .color(look.source().gamma_multiply(0.6)),
+        );
+        let epoch_loss: Vec<[f64; 2]> = run
+            .history
+            .iter()
+            .map(|r| [r.epoch as f64, r.train_loss])
+            .collect();
+        plot.line(
+            Line::new("epoch loss", epoch_loss.clone())
+                .width(width)
+                .color(look.source()),
+        );
+        plot.points(
+            Points::new("epoch loss", epoch_loss)
+                .radius(width * 1.5)
+                .color(look.source()),
+        );
+    });
+    let accuracy_plot = epoch_plot("accuracy-plot", h, link, max_x).include_y(1.0);
     match run.kind() {
         RunKind::Multitask => multitask_accuracy_ui(ui, run, look, accuracy_plot),
         RunKind::SteppingStones => stepping_accuracy_ui(ui, run, look, accuracy_plot),
@@ -292,28 +257,19 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
             entries.push(("chance (0.5)", egui::Color32::GRAY));
         }
         key_row_ui(ui, "The method's own figures", &entries);
-        Plot::new("method-plot")
-            .height(h)
-            .link_axis(link, [true, false])
-            .y_axis_min_width(40.0)
-            .include_x(0.0)
-            .include_x(max_x)
-            .include_y(0.0)
-            .x_axis_label("epoch")
-            .allow_scroll(false)
-            .show(ui, |plot| {
-                for (i, k) in keys.iter().enumerate() {
-                    let pts = points(run, |r| r.metrics.get(k).copied());
-                    plot_series(plot, k, pts, look.class(i + 2), width, false);
-                    if k.contains("domain") && k.contains("acc") {
-                        plot.hline(
-                            HLine::new("chance (0.5)", 0.5)
-                                .color(egui::Color32::GRAY)
-                                .width(1.0),
-                        );
-                    }
+        epoch_plot("method-plot", h, link, max_x).show(ui, |plot| {
+            for (i, k) in keys.iter().enumerate() {
+                let pts = points(run, |r| r.metrics.get(k).copied());
+                plot_series(plot, k, pts, look.class(i + 2), width, false);
+                if k.contains("domain") && k.contains("acc") {
+                    plot.hline(
+                        HLine::new("chance (0.5)", 0.5)
+                            .color(egui::Color32::GRAY)
+                            .width(1.0),
+                    );
                 }
-            });
+            }
+        });
         if keys
             .iter()
             .any(|k| k.contains("domain") && k.contains("acc"))
@@ -325,13 +281,12 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
 
 fn live_map_ui(
     ui: &mut egui::Ui,
+    ctx: &mut ViewContext<'_>,
     view: &mut TrainingView,
-    runs: &Runs,
     run: &RunRecord,
-    pair: &std::sync::Arc<crate::data::DomainPair>,
-    thumbs: &mut Thumbnails,
-    look: Look,
+    pair: &crate::data::DomainPair,
 ) {
+    let (runs, look) = (ctx.runs, ctx.look);
     ui.heading("Feature map, live");
     ui.horizontal(|ui| {
         ui.label("Colour by");
@@ -392,23 +347,34 @@ fn live_map_ui(
         ui.weak("Stepping stones: the map follows the model in the last hop (towards the target); the direct run is not mapped.");
     }
     let h = (ui.available_height() - 50.0).max(200.0);
-    map_ui(
-        ui,
-        "live-map-plot",
+    let plot = MapPlot {
+        id: "live-map-plot",
         map,
         pair,
-        run.pair_id,
-        view.colour_by,
-        look,
-        thumbs,
-        h,
-    );
+        pair_id: run.pair_id,
+        colour_by: view.colour_by,
+        height: h,
+    };
+    map_ui(ui, &plot, ctx.thumbs, look);
     if runs.map_busy() {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.weak("updating…");
         });
     }
+}
+
+/// A plot over the run's epochs (0 to `max_x`), its x axis linked to the others by `link`.
+fn epoch_plot(id: &str, height: f32, link: egui::Id, max_x: f64) -> Plot<'static> {
+    Plot::new(id)
+        .height(height)
+        .link_axis(link, [true, false])
+        .y_axis_min_width(40.0)
+        .include_x(0.0)
+        .include_x(max_x)
+        .include_y(0.0)
+        .x_axis_label("epoch")
+        .allow_scroll(false)
 }
 
 /// A plot's title with its colour key, in one row above the plot (a legend inside a

@@ -4,7 +4,8 @@
 //! process down.
 
 use super::run_job;
-use crate::data::DomainPair;
+use crate::data::{DomainPair, SampleShape};
+use crate::device::without_backtrace;
 use crate::train::config::ExperimentConfig;
 use crate::train::events::{Command, Event, EventSink};
 use crate::train::experiment::{Control, Flow};
@@ -105,7 +106,21 @@ impl Worker {
                 let mut control = ChannelControl { rx: cmd_rx };
                 let body = || -> Result<(), super::RunError> {
                     let meta = crate::train::learner::init_meta(&config)?;
-                    let hint = ShapeHint::for_run(config.backbone, meta.as_ref(), None, None)?;
+                    // Loaded data fixes the shape (stepping stones load at it too); else
+                    // the starting model's input, else the default.
+                    let loaded = pair.as_ref().and_then(|p| match p.source.shape {
+                        SampleShape::Image {
+                            channels, height, ..
+                        } => Some(ShapeHint {
+                            channels: Some(channels),
+                            size: height,
+                        }),
+                        SampleShape::Vector { .. } => None,
+                    });
+                    let hint = match loaded {
+                        Some(hint) => hint,
+                        None => ShapeHint::for_run(config.backbone, meta.as_ref(), None, None)?,
+                    };
                     let report = run_job(&config, pair, hint, &mut sink, &mut control)?;
                     sink.emit(Event::Finished(Box::new(report)));
                     Ok(())
@@ -123,8 +138,12 @@ impl Worker {
                 };
                 let failure = match result {
                     Ok(Ok(())) => None,
-                    // This worker serves the app: settings are named as the app names them.
-                    Ok(Err(e)) => Some((e.epoch(), e.words(crate::train::Audience::App))),
+                    // This worker serves the app: settings are named as the app names
+                    // them, and never a backtrace in front of a person.
+                    Ok(Err(e)) => Some((
+                        e.epoch(),
+                        without_backtrace(&e.words(crate::train::Audience::App)),
+                    )),
                     Err(p) => Some((None, format!("internal error: {}", panic_message(p)))),
                 };
                 if let Some((epoch, message)) = failure {

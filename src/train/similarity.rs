@@ -1,7 +1,10 @@
-//! `transferlab similarity`: measure how far apart two domains are, on raw pixels or on a
-//! network stage's features (a random-initialised backbone or a saved/imported model), map
-//! them to 2-D, and advise on how to transfer. This is the glue between domains and models
-//! (Candle) and the plain-matrix analysis in `crate::analysis`.
+//! Measuring how far apart two domains are, on raw pixels or on a network stage's features
+//! (a random-initialised backbone or a saved/imported model), mapping them to 2-D, and
+//! advising on how to transfer. One pipeline for both front ends: `transferlab similarity`
+//! ([`measure`]) and the GUI's analysis and live maps ([`feature_model_at`],
+//! [`pair_features`]) read the same seeded subsample of the same features, so the same
+//! data and seed give the same numbers and points. This is the glue between domains and
+//! models (Candle) and the plain-matrix analysis in `crate::analysis`.
 
 use super::config::DataSource;
 use super::events::RunReport;
@@ -10,11 +13,13 @@ use super::settings::{Invalid, Setting};
 use crate::analysis::advisor::{
     Advice, NegativeTransferWarning, RunOutcome, advise, negative_transfer,
 };
+use crate::analysis::embedding::{EmbeddingMethod, EmbeddingOptions, embed_domains};
 use crate::analysis::{
-    Domain as Side, Features, SimilarityOptions, SimilarityReport, similarity_report,
+    Domain as Side, Embedding, Features, SimilarityOptions, SimilarityReport, similarity_report,
 };
 use crate::data::split::rng_for;
 use crate::data::{Domain, DomainPair};
+use crate::device::error_message;
 use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation, load_init, read_meta};
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
@@ -82,31 +87,54 @@ pub fn subsample(n: usize, max: usize, seed: u64, purpose: &str) -> Vec<usize> {
     idx
 }
 
-/// A network to read features from, and which stage (None = pixels).
+/// Which features to read: the raw values, or a backbone stage's output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layer {
+    /// The samples' values themselves (pixels).
+    #[default]
+    Pixels,
+    /// The output of backbone stage `k` (0-based); past the last stage means the last.
+    Stage(usize),
+}
+
+/// Where a feature network's weights come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    /// A freshly initialised network (random weights from the seed).
+    Untrained { backbone: Option<BackboneKind> },
+    /// A saved checkpoint (a run's model, or an imported file).
+    Checkpoint(PathBuf),
+}
+
+/// A network to read features from, and which stage.
 pub struct FeatureModel {
     pub net: Network,
     pub stage: usize,
+    /// The stage's name, e.g. `conv2`.
+    pub stage_name: String,
+    /// True for a checkpoint's weights, false for random ones.
+    pub trained: bool,
+    /// E.g. "small-cnn stage conv2 (random weights)".
     pub description: String,
 }
 
-/// Build the feature model a request asks for (None = raw pixels).
-pub fn feature_model(
+/// The network `model` describes, for data shaped like `pair` (random weights from `seed`
+/// where a checkpoint does not set them).
+fn feature_network(
     pair: &DomainPair,
-    source: &FeatureSource,
+    model: &ModelSource,
     seed: u64,
-) -> Result<Option<FeatureModel>, RunError> {
-    let wants_pixels = source.layer.as_deref() == Some("pixels");
-    if wants_pixels
-        || (source.init.is_none() && source.layer.is_none() && source.backbone.is_none())
-    {
-        return Ok(None);
-    }
+) -> Result<(Network, BackboneKind), RunError> {
     let shape = pair.source.shape;
-    let meta = source.init.as_deref().map(read_meta).transpose()?;
+    let (init, backbone) = match model {
+        ModelSource::Untrained { backbone } => (None, *backbone),
+        ModelSource::Checkpoint(path) => (Some(path.as_path()), None),
+    };
+    let meta = init.map(read_meta).transpose()?;
     let backbone = meta
         .as_ref()
         .map(|m| m.backbone)
-        .or(source.backbone)
+        .or(backbone)
         .unwrap_or(BackboneKind::default_for(shape));
     let normalisation = meta
         .as_ref()
@@ -127,14 +155,77 @@ pub fn feature_model(
         num_classes: meta
             .as_ref()
             .map(|m| m.class_names.len().max(1))
-            .unwrap_or(pair.classes.len()),
+            .unwrap_or(pair.classes.len().max(1)),
         bottleneck: meta.as_ref().and_then(|m| m.bottleneck),
     };
     let net = Network::new(spec, normalisation, &Device::Cpu, seed)
-        .map_err(|e| RunError::Setup(e.to_string()))?;
-    if let Some(path) = &source.init {
+        .map_err(|e| RunError::Setup(error_message(&e)))?;
+    if let Some(path) = init {
         load_init(&net, path, true)?;
     }
+    Ok((net, backbone))
+}
+
+/// The feature model for `layer` of `model` (None = raw values).
+pub fn feature_model_at(
+    pair: &DomainPair,
+    model: &ModelSource,
+    layer: Layer,
+    seed: u64,
+) -> Result<Option<FeatureModel>, RunError> {
+    let Layer::Stage(k) = layer else {
+        return Ok(None);
+    };
+    let (net, backbone) = feature_network(pair, model, seed)?;
+    let stage = k.min(net.stages().len().saturating_sub(1));
+    Ok(Some(describe(net, backbone, stage, model)))
+}
+
+fn describe(
+    net: Network,
+    backbone: BackboneKind,
+    stage: usize,
+    model: &ModelSource,
+) -> FeatureModel {
+    let stage_name = net
+        .stages()
+        .get(stage)
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    let trained = matches!(model, ModelSource::Checkpoint(_));
+    let weights = if trained {
+        "saved weights"
+    } else {
+        "random weights"
+    };
+    FeatureModel {
+        description: format!("{} stage {stage_name} ({weights})", backbone.name()),
+        stage_name,
+        trained,
+        net,
+        stage,
+    }
+}
+
+/// Build the feature model a request asks for (None = raw pixels).
+pub fn feature_model(
+    pair: &DomainPair,
+    source: &FeatureSource,
+    seed: u64,
+) -> Result<Option<FeatureModel>, RunError> {
+    let wants_pixels = source.layer.as_deref() == Some("pixels");
+    if wants_pixels
+        || (source.init.is_none() && source.layer.is_none() && source.backbone.is_none())
+    {
+        return Ok(None);
+    }
+    let model = match &source.init {
+        Some(path) => ModelSource::Checkpoint(path.clone()),
+        None => ModelSource::Untrained {
+            backbone: source.backbone,
+        },
+    };
+    let (net, backbone) = feature_network(pair, &model, seed)?;
     let names: Vec<String> = net.stages().iter().map(|s| s.name.clone()).collect();
     let stage = match &source.layer {
         Some(l) => names.iter().position(|n| n == l).ok_or_else(|| {
@@ -149,16 +240,7 @@ pub fn feature_model(
         })?,
         None => names.len() - 1,
     };
-    let weights = if source.init.is_some() {
-        "saved weights"
-    } else {
-        "random weights"
-    };
-    Ok(Some(FeatureModel {
-        description: format!("{} stage {} ({weights})", backbone.name(), names[stage]),
-        net,
-        stage,
-    }))
+    Ok(Some(describe(net, backbone, stage, &model)))
 }
 
 /// Features of the samples `idx` of a domain: raw values, or a stage's flattened output.
@@ -168,7 +250,9 @@ pub fn domain_features(
     model: Option<&FeatureModel>,
 ) -> Result<Features, RunError> {
     let sub = domain.subset(idx);
-    let fail = |e: candle_core::Error| RunError::Setup(format!("feature extraction failed: {e}"));
+    let fail = |e: candle_core::Error| {
+        RunError::Setup(format!("feature extraction failed: {}", error_message(&e)))
+    };
     let (data, d) = match model {
         None => (sub.x, sub.shape.len()),
         Some(m) => {
@@ -196,6 +280,102 @@ pub fn domain_features(
         }
     };
     Features::new(data, idx.len(), d).map_err(|e| RunError::Invalid(Invalid::text(e.to_string())))
+}
+
+/// Both domains' features on a seeded subsample, with the labels and files they stand for.
+pub struct PairFeatures {
+    pub source: Features,
+    pub target: Features,
+    /// The samples of each domain the rows are (indices into the domain).
+    pub source_idx: Vec<usize>,
+    pub target_idx: Vec<usize>,
+    pub source_labels: Option<Vec<u32>>,
+    pub target_labels: Option<Vec<u32>>,
+}
+
+/// Subsample both domains (at most `max_per_domain` each, seeded) and read their features.
+/// The CLI's `similarity`, the GUI's analysis and its live maps all go through here, so
+/// the same data, features and seed give the same rows.
+pub fn pair_features(
+    pair: &DomainPair,
+    model: Option<&FeatureModel>,
+    max_per_domain: usize,
+    seed: u64,
+) -> Result<PairFeatures, RunError> {
+    let s_idx = subsample(pair.source.len(), max_per_domain, seed, "similarity-source");
+    let t_idx = subsample(pair.target.len(), max_per_domain, seed, "similarity-target");
+    let labels = |d: &Domain, idx: &[usize]| {
+        d.labels
+            .as_ref()
+            .map(|l| idx.iter().map(|&i| l[i]).collect::<Vec<u32>>())
+    };
+    Ok(PairFeatures {
+        source: domain_features(&pair.source, &s_idx, model)?,
+        target: domain_features(&pair.target, &t_idx, model)?,
+        source_labels: labels(&pair.source, &s_idx),
+        target_labels: labels(&pair.target, &t_idx),
+        source_idx: s_idx,
+        target_idx: t_idx,
+    })
+}
+
+impl PairFeatures {
+    /// Every similarity metric and the 2-D map.
+    pub fn report(
+        &self,
+        classes: &[String],
+        options: &SimilarityOptions,
+    ) -> Result<SimilarityReport, RunError> {
+        similarity_report(
+            &self.source,
+            &self.target,
+            self.source_labels.as_deref(),
+            self.target_labels.as_deref(),
+            classes,
+            options,
+        )
+        .map_err(|e| RunError::Invalid(Invalid::text(e.to_string())))
+    }
+
+    /// The 2-D map alone (no metrics), e.g. after each epoch of a run.
+    pub fn map(&self, method: EmbeddingMethod, seed: u64) -> Result<Embedding, RunError> {
+        embed_domains(
+            &self.source,
+            &self.target,
+            self.source_labels.as_deref(),
+            self.target_labels.as_deref(),
+            &EmbeddingOptions {
+                method,
+                seed,
+                max_points_per_domain: self.source.n.max(self.target.n).max(1),
+                ..EmbeddingOptions::default()
+            },
+        )
+        .map_err(|e| RunError::Invalid(Invalid::text(e.to_string())))
+    }
+
+    /// The map's points with the samples and files they stand for.
+    pub fn points(&self, pair: &DomainPair, embedding: &Embedding) -> Vec<MapPoint> {
+        embedding
+            .points
+            .iter()
+            .map(|p| {
+                let (d, idx) = match p.domain {
+                    Side::Source => (&pair.source, &self.source_idx),
+                    Side::Target => (&pair.target, &self.target_idx),
+                };
+                let index = idx[p.index];
+                MapPoint {
+                    x: p.x,
+                    y: p.y,
+                    domain: p.domain,
+                    index,
+                    class: p.class,
+                    file: d.files[index].clone(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Read earlier run reports and flag negative transfer among them.
@@ -233,55 +413,9 @@ pub fn check_runs(paths: &[PathBuf]) -> Result<Vec<NegativeTransferWarning>, Run
 pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityOutput, RunError> {
     let seed = req.options.seed;
     let model = feature_model(pair, &req.features, seed)?;
-    let s_idx = subsample(
-        pair.source.len(),
-        req.max_per_domain,
-        seed,
-        "similarity-source",
-    );
-    let t_idx = subsample(
-        pair.target.len(),
-        req.max_per_domain,
-        seed,
-        "similarity-target",
-    );
-    let fs = domain_features(&pair.source, &s_idx, model.as_ref())?;
-    let ft = domain_features(&pair.target, &t_idx, model.as_ref())?;
-    let labels = |d: &Domain, idx: &[usize]| {
-        d.labels
-            .as_ref()
-            .map(|l| idx.iter().map(|&i| l[i]).collect::<Vec<u32>>())
-    };
-    let (sl, tl) = (labels(&pair.source, &s_idx), labels(&pair.target, &t_idx));
-    let report = similarity_report(
-        &fs,
-        &ft,
-        sl.as_deref(),
-        tl.as_deref(),
-        &pair.classes,
-        &req.options,
-    )
-    .map_err(|e| RunError::Invalid(Invalid::text(e.to_string())))?;
-    let points = report
-        .embedding
-        .points
-        .iter()
-        .map(|p| {
-            let (d, idx) = match p.domain {
-                Side::Source => (&pair.source, &s_idx),
-                Side::Target => (&pair.target, &t_idx),
-            };
-            let index = idx[p.index];
-            MapPoint {
-                x: p.x,
-                y: p.y,
-                domain: p.domain,
-                index,
-                class: p.class,
-                file: d.files[index].clone(),
-            }
-        })
-        .collect();
+    let features = pair_features(pair, model.as_ref(), req.max_per_domain, seed)?;
+    let report = features.report(&pair.classes, &req.options)?;
+    let points = features.points(pair, &report.embedding);
     let advice = advise(
         req.target_labels,
         pair.classes.len(),
