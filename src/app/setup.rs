@@ -14,7 +14,7 @@ use super::widgets::{BoxKind, arrow_ui, stage_box_ui};
 use crate::data::{DomainPair, SampleShape};
 use crate::device::{DeviceChoice, DeviceInfo};
 use crate::method::{Family, MethodKind};
-use crate::model::{BackboneKind, Network, NetworkSpec, Normalisation};
+use crate::model::{BackboneKind, InputKind, Network, NetworkSpec, Normalisation};
 use crate::train::ExperimentConfig;
 use egui::RichText;
 
@@ -105,34 +105,29 @@ pub fn backbone_for(config: &ExperimentConfig, pair: &DomainPair) -> BackboneKin
 }
 
 /// Image sides the app loads at (the "Image size" control's range).
-pub const SIDE_RANGE: std::ops::RangeInclusive<usize> = 8..=512;
+pub const SIDE_RANGE: std::ops::RangeInclusive<usize> = 8..=crate::train::load::MAX_SIDE;
 
-/// Smallest image side a backbone takes.
-// TODO(issue 15): read it from the backbone's descriptor once `BackboneKind` has one.
+/// Smallest image side a backbone takes (its descriptor's).
 pub fn min_side(b: BackboneKind) -> usize {
-    match b {
-        BackboneKind::Resnet18 => 32,
-        BackboneKind::SmallCnn => 16,
-        BackboneKind::Mlp => 1,
+    match b.info().input {
+        InputKind::Image { min_side, .. } => min_side,
+        InputKind::Vector => 1,
     }
 }
 
 /// The side images load at when the user has not set one: the backbone's usual input.
 pub fn default_side(b: Option<BackboneKind>) -> usize {
-    match b {
-        Some(BackboneKind::Resnet18) => 32,
-        _ => crate::data::demo::DIGIT_SIDE,
-    }
+    b.unwrap_or(BackboneKind::SmallCnn)
+        .info()
+        .default_side()
+        .unwrap_or(crate::data::demo::DIGIT_SIDE)
 }
 
 fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
     matches!(
-        (b, shape),
-        (BackboneKind::Mlp, SampleShape::Vector { .. })
-            | (
-                BackboneKind::SmallCnn | BackboneKind::Resnet18,
-                SampleShape::Image { .. }
-            )
+        (b.info().input, shape),
+        (InputKind::Vector, SampleShape::Vector { .. })
+            | (InputKind::Image { .. }, SampleShape::Image { .. })
     )
 }
 
