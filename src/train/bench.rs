@@ -48,7 +48,7 @@ pub fn throughput(
             },
             10,
         ),
-        BackboneKind::Resnet18 => (
+        BackboneKind::Resnet18 | BackboneKind::EfficientnetLite0 => (
             SampleShape::Image {
                 channels: 3,
                 height: side,
@@ -147,7 +147,10 @@ pub fn freeze_sweep(
     images: usize,
     device: DeviceChoice,
 ) -> Result<Vec<SweepRow>> {
-    let channels = if backbone == BackboneKind::Resnet18 {
+    let channels = if matches!(
+        backbone,
+        BackboneKind::Resnet18 | BackboneKind::EfficientnetLite0
+    ) {
         3
     } else {
         1
@@ -181,6 +184,7 @@ pub fn freeze_sweep(
     });
     let stages = match backbone {
         BackboneKind::Resnet18 => 5,
+        BackboneKind::EfficientnetLite0 => 9,
         _ => 3,
     };
     let mut rows = Vec::new();

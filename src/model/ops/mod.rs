@@ -11,6 +11,7 @@
 
 pub mod adamw;
 pub mod conv;
+pub mod depthwise;
 mod gemm;
 pub mod linear;
 pub mod pool;
@@ -19,6 +20,7 @@ mod tests;
 
 pub use adamw::FusedAdamW;
 pub use conv::{conv2d, conv2d_pool2_relu};
+pub use depthwise::depthwise_conv2d;
 pub use linear::linear;
 pub use pool::{max_pool2x2_relu, max_pool3x3s2};
 
