@@ -15,6 +15,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
+mod predict;
+pub use predict::{PredictArgs, predict_command};
+
 /// transferlab: a workbench for transfer learning. With no command it opens the app.
 #[derive(Parser, Debug)]
 #[command(name = "transferlab", version, about)]
@@ -41,6 +44,8 @@ pub enum CliCommand {
     BenchMethods(BenchMethodsArgs),
     /// List the compute devices this build can use, and what `--device auto` picks.
     Devices,
+    /// Classify image files with the shipped ImageNet model or a saved checkpoint.
+    Predict(PredictArgs),
 }
 
 /// Arguments of `transferlab run`.
@@ -118,7 +123,8 @@ pub struct RunArgs {
     /// Write a prediction per target file as CSV.
     #[arg(long)]
     pub predict: Option<PathBuf>,
-    /// Image side the images are resized to (default: 28, or 32 for resnet18, or the --init model's).
+    /// Image side the images are resized to (default: 28, 32 for resnet18, 224 for
+    /// efficientnet-lite0, or the --init model's).
     #[arg(long)]
     pub input_size: Option<usize>,
     /// Image channels (1 = gray, 3 = colour; default: detected from the images).
@@ -438,6 +444,11 @@ fn write_predictions(report: &RunReport, path: &PathBuf) -> Result<()> {
     Ok(())
 }
 
+/// Channels a pretrained backbone takes (gray images are repeated to 3).
+fn pretrained_channels(backbone: Option<BackboneKind>) -> Option<usize> {
+    backbone.filter(|b| b.is_pretrained()).map(|_| 3)
+}
+
 /// `transferlab run`.
 pub fn run_command(args: &RunArgs) -> Result<RunReport> {
     let config = args.to_config()?;
@@ -449,16 +460,17 @@ pub fn run_command(args: &RunArgs) -> Result<RunReport> {
             .build_global();
     }
     let meta = init_meta(&config)?;
-    let default_size = if config.backbone == Some(BackboneKind::Resnet18) {
-        32
-    } else {
-        28
+    let default_size = match config.backbone {
+        Some(BackboneKind::Resnet18) => 32,
+        Some(BackboneKind::EfficientnetLite0) => crate::model::efficientnet::DEFAULT_INPUT,
+        _ => 28,
     };
     let hint = ShapeHint {
         channels: args
             .channels
             .map(usize::from)
-            .or(meta.as_ref().map(|m| m.channels.max(1))),
+            .or(meta.as_ref().map(|m| m.channels.max(1)))
+            .or(pretrained_channels(config.backbone)),
         size: args
             .input_size
             .or(meta.as_ref().map(|m| m.input_size[0]))
@@ -755,14 +767,17 @@ pub fn similarity_command(
         .map(crate::model::read_meta)
         .transpose()?;
     let hint = ShapeHint {
-        channels: meta.as_ref().map(|m| m.channels.max(1)),
+        channels: meta
+            .as_ref()
+            .map(|m| m.channels.max(1))
+            .or(pretrained_channels(args.backbone)),
         size: args
             .input_size
             .or(meta.as_ref().map(|m| m.input_size[0]))
-            .unwrap_or(if args.backbone == Some(BackboneKind::Resnet18) {
-                32
-            } else {
-                28
+            .unwrap_or(match args.backbone {
+                Some(BackboneKind::Resnet18) => 32,
+                Some(BackboneKind::EfficientnetLite0) => crate::model::efficientnet::DEFAULT_INPUT,
+                _ => 28,
             }),
     };
     let mut sink = CliSink::new(false);

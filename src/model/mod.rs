@@ -8,6 +8,7 @@ pub mod efficientnet;
 pub mod layers;
 pub mod mlp;
 pub mod ops;
+pub mod predict;
 pub mod resnet;
 pub mod small_cnn;
 
