@@ -7,6 +7,9 @@
 //! width is unchanged. Padding is TensorFlow's "SAME" (asymmetric: the smaller half
 //! before), which the weights were trained with. Parameter names are those of the
 //! converted PyTorch file (`_conv_stem`, `_blocks.N._depthwise_conv`, …, `_fc`).
+//!
+//! In eval mode (frozen stages, feature extraction, evaluation) batch-norm is folded into
+//! the convolution's weights, and the shift and ReLU6 are one fused pass.
 
 use super::layers::global_avg_pool;
 use super::{Backbone, Network, NetworkSpec, Normalisation, Stage, StageInfo, ops};
@@ -60,8 +63,37 @@ pub fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize,
     (out, total / 2, total - total / 2)
 }
 
-fn relu6(x: &Tensor) -> Result<Tensor> {
-    x.clamp(0f32, 6f32)
+/// Batch-norm in eval mode as a per-channel `(scale, shift)`: `bn(y) = y·scale + shift`.
+/// Built from Candle ops on small tensors, so gradients still reach γ and β.
+fn folded(bn: &BatchNorm) -> Result<(Tensor, Tensor)> {
+    let (gamma, beta) = bn
+        .weight_and_bias()
+        .ok_or_else(|| candle_core::Error::Msg("batch-norm without affine parameters".into()))?;
+    let scale = (gamma / (bn.running_var() + bn.eps())?.sqrt()?)?;
+    let shift = (beta - (bn.running_mean() * &scale)?)?;
+    Ok((scale, shift))
+}
+
+/// Conv output → batch-norm → optional ReLU6. In eval mode `y` was computed with the
+/// folded weights already (`scale` applied), so only the shift and activation remain.
+fn bn_act(bn: &BatchNorm, y: &Tensor, shift: Option<&Tensor>, act: bool) -> Result<Tensor> {
+    match shift {
+        Some(shift) => ops::bias_act(y, shift, act),
+        None => {
+            let y = bn.forward_t(y, true)?;
+            if act {
+                let zero = Tensor::zeros(y.dim(1)?, y.dtype(), y.device())?;
+                ops::bias_act(&y, &zero, true)
+            } else {
+                Ok(y)
+            }
+        }
+    }
+}
+
+/// Scale a conv weight (`C_out × …`) per output channel.
+fn scale_weight(w: &Tensor, scale: &Tensor) -> Result<Tensor> {
+    w.broadcast_mul(&scale.reshape((scale.dim(0)?, 1, 1, 1))?)
 }
 
 fn bn(c: usize, vb: VarBuilder) -> Result<BatchNorm> {
@@ -109,10 +141,15 @@ impl ConvBnAct {
         } else {
             x.clone()
         };
-        let y = self
-            .bn
-            .forward_t(&ops::conv2d(&x, &self.weight, None, self.stride, 0)?, train)?;
-        if self.act { relu6(&y) } else { Ok(y) }
+        if train {
+            let y = ops::conv2d(&x, &self.weight, None, self.stride, 0)?;
+            bn_act(&self.bn, &y, None, self.act)
+        } else {
+            let (scale, shift) = folded(&self.bn)?;
+            let w = scale_weight(&self.weight, &scale)?;
+            let y = ops::conv2d(&x, &w, None, self.stride, 0)?;
+            bn_act(&self.bn, &y, Some(&shift), self.act)
+        }
     }
 }
 
@@ -129,8 +166,15 @@ impl DepthwiseBn {
         let (_, _, h, w) = x.dims4()?;
         let (oh, pt, _) = same_padding(h, self.k, self.stride);
         let (ow, pl, _) = same_padding(w, self.k, self.stride);
-        let y = ops::depthwise_conv2d(x, &self.weight, self.stride, (pt, pl), (oh, ow))?;
-        relu6(&self.bn.forward_t(&y, train)?)
+        if train {
+            let y = ops::depthwise_conv2d(x, &self.weight, self.stride, (pt, pl), (oh, ow))?;
+            bn_act(&self.bn, &y, None, true)
+        } else {
+            let (scale, shift) = folded(&self.bn)?;
+            let w = scale_weight(&self.weight, &scale)?;
+            let y = ops::depthwise_conv2d(x, &w, self.stride, (pt, pl), (oh, ow))?;
+            bn_act(&self.bn, &y, Some(&shift), true)
+        }
     }
 }
 
