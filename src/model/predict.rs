@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Images run through the network at once.
-const BATCH: usize = 16;
+const BATCH: usize = 4;
 
 /// How an image file is brought to the model's input size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
