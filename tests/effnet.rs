@@ -243,3 +243,33 @@ fn a_linear_probe_keeps_the_imagenet_weights_and_its_checkpoint_predicts() {
         "{out}"
     );
 }
+
+#[test]
+fn similarity_reads_any_stage_of_the_imagenet_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, tgt) = colour_folders(dir.path());
+    for layer in ["stem", "stage4", "conv_head"] {
+        let (ok, out, err) = run_cli(&[
+            "similarity",
+            "--source",
+            &src,
+            "--target",
+            &tgt,
+            "--backbone",
+            "efficientnet-lite0",
+            "--layer",
+            layer,
+            "--input-size",
+            "48",
+            "--permutations",
+            "10",
+        ]);
+        assert!(ok, "{layer}: {err}");
+        assert!(
+            out.contains(&format!(
+                "efficientnet-lite0 stage {layer} (ImageNet weights)"
+            )),
+            "{out}"
+        );
+    }
+}

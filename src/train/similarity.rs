@@ -147,6 +147,8 @@ pub fn feature_model(
     };
     let weights = if source.init.is_some() {
         "saved weights"
+    } else if backbone.is_pretrained() {
+        "ImageNet weights"
     } else {
         "random weights"
     };
