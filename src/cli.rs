@@ -15,6 +15,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
+mod predict;
+pub use predict::{PredictArgs, predict_command};
+
 /// transferlab: a workbench for transfer learning. With no command it opens the app.
 #[derive(Parser, Debug)]
 #[command(name = "transferlab", version, about)]
@@ -45,6 +48,8 @@ pub enum CliCommand {
     BenchMethods(BenchMethodsArgs),
     /// List the compute devices this build can use, and what `--device auto` picks.
     Devices,
+    /// Classify image files with the shipped ImageNet model or a saved checkpoint.
+    Predict(PredictArgs),
 }
 
 /// Arguments of `transferlab run`.
@@ -126,7 +131,8 @@ pub struct RunArgs {
     /// Write a prediction per target file as CSV.
     #[arg(long)]
     pub predict: Option<PathBuf>,
-    /// Image side the images are resized to (default: 28, or 32 for resnet18, or the --init model's).
+    /// Image side the images are resized to (default: 28, 32 for resnet18, 224 for
+    /// efficientnet-lite0, or the --init model's).
     #[arg(long)]
     pub input_size: Option<usize>,
     /// Image channels (1 = gray, 3 = colour; default: detected from the images).

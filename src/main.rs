@@ -44,6 +44,7 @@ fn run(cli: Cli) -> Result<()> {
             transferlab::cli::devices_command();
             Ok(())
         }
+        Some(CliCommand::Predict(args)) => transferlab::cli::predict_command(&args).map(|_| ()),
         None => transferlab::app::run_native(cli.demo),
     }
 }

@@ -189,6 +189,17 @@ pub fn decode_image(path: &Path, shape: SampleShape) -> Result<Vec<f32>, String>
     else {
         return Err("images need an image-shaped model input".into());
     };
+    Ok(image_to_values(
+        &decode_checked(path)?,
+        channels,
+        height,
+        width,
+    ))
+}
+
+/// Decode one image file with size limits, a decoder panic turned into an error; a reason
+/// on failure.
+pub fn decode_checked(path: &Path) -> Result<image::DynamicImage, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() == 0 {
         return Err("empty file (0 bytes)".into());
@@ -226,7 +237,7 @@ pub fn decode_image(path: &Path, shape: SampleShape) -> Result<Vec<f32>, String>
             .map_err(|e| format!("corrupt or truncated image: {e}"))
     })
     .map_err(|_| "the image decoder crashed on this file".to_string())??;
-    Ok(image_to_values(&decoded, channels, height, width))
+    Ok(decoded)
 }
 
 /// Convert a decoded image to `channels×height×width` values in [0, 1].

@@ -4,9 +4,11 @@
 //! checkpoints are stable (and the ResNet-18 layout matches the usual pretrained files).
 
 pub mod checkpoint;
+pub mod efficientnet;
 pub mod layers;
 pub mod mlp;
 pub mod ops;
+pub mod predict;
 pub mod resnet;
 pub mod small_cnn;
 
@@ -29,7 +31,12 @@ pub enum BackboneKind {
     SmallCnn,
     /// ResNet-18 with the usual parameter names (`conv1`, `bn1`, `layer1`…`layer4`, `fc`).
     Resnet18,
+    /// EfficientNet-Lite0 starting from its ImageNet weights (shipped in `assets/`).
+    EfficientnetLite0,
 }
+
+/// Largest image side any run loads at, whatever the backbone (memory grows with its square).
+pub const MAX_SIDE: usize = 512;
 
 /// What kind of input a backbone takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,9 +142,10 @@ impl BackboneInfo {
 
 impl BackboneKind {
     /// Every backbone, in menu order.
-    pub const ALL: [BackboneKind; 3] = [
+    pub const ALL: [BackboneKind; 4] = [
         BackboneKind::SmallCnn,
         BackboneKind::Resnet18,
+        BackboneKind::EfficientnetLite0,
         BackboneKind::Mlp,
     ];
 
@@ -147,6 +155,7 @@ impl BackboneKind {
             BackboneKind::Mlp => &mlp::INFO,
             BackboneKind::SmallCnn => &small_cnn::INFO,
             BackboneKind::Resnet18 => &resnet::INFO,
+            BackboneKind::EfficientnetLite0 => &efficientnet::INFO,
         }
     }
 
@@ -171,6 +180,19 @@ impl BackboneKind {
     /// Variable prefix of the classifier head.
     pub fn head_name(self) -> &'static str {
         self.info().head
+    }
+
+    /// The input normalisation a pretrained backbone needs (`None`: taken from the data).
+    pub fn fixed_normalisation(self) -> Option<Normalisation> {
+        match self {
+            BackboneKind::EfficientnetLite0 => Some(efficientnet::normalisation()),
+            _ => None,
+        }
+    }
+
+    /// Whether the backbone starts from shipped pretrained weights.
+    pub fn is_pretrained(self) -> bool {
+        self == BackboneKind::EfficientnetLite0
     }
 }
 
@@ -289,12 +311,15 @@ impl Network {
         device: &Device,
         seed: u64,
     ) -> Result<Self> {
+        // A pretrained backbone needs the normalisation its weights were trained with.
+        let normalisation = spec.backbone.fixed_normalisation().unwrap_or(normalisation);
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let backbone = match spec.backbone {
             BackboneKind::Mlp => mlp::build(spec.input, vb.clone())?,
             BackboneKind::SmallCnn => small_cnn::build(spec.input, vb.clone())?,
             BackboneKind::Resnet18 => resnet::build(spec.input, vb.clone())?,
+            BackboneKind::EfficientnetLite0 => efficientnet::build(spec.input, vb.clone())?,
         };
         let mut head_in = backbone.feature_dim;
         let bottleneck = match spec.bottleneck {
@@ -308,6 +333,9 @@ impl Network {
         let head_name = spec.backbone.head_name();
         let head = layers::linear(head_in, spec.num_classes, vb.pp(head_name))?;
         layers::seeded_init(&varmap, seed, &[head_name])?;
+        if spec.backbone == BackboneKind::EfficientnetLite0 {
+            efficientnet::load_imagenet_weights(&varmap, false)?;
+        }
         let groups = normalisation.mean.len();
         let norm_shape: Vec<usize> = match spec.input {
             SampleShape::Image { .. } => vec![1, groups, 1, 1],

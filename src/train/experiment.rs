@@ -329,10 +329,13 @@ impl Experiment {
         if (ns + nt) * per_sample * std::mem::size_of::<f32>() > STAGE_CACHE_BYTES {
             return Ok(());
         }
+        // Chunks of at most ~1 M input values: large photos in small chunks keep each
+        // activation tensor in the allocator's heap (no page faults per batch) and in cache.
+        let chunk = ((1usize << 20) / (self.source_x.elem_count() / ns).max(1)).clamp(1, 256);
         let all = |x: &Tensor, n: usize| -> candle_core::Result<Tensor> {
             let parts = (0..n)
-                .step_by(256)
-                .map(|s| outputs(x, s, 256.min(n - s)))
+                .step_by(chunk)
+                .map(|s| outputs(x, s, chunk.min(n - s)))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             Tensor::cat(&parts, 0)
         };

@@ -26,8 +26,7 @@ impl Default for ShapeHint {
     }
 }
 
-/// Largest image side any run loads at, whatever the backbone (memory grows with its square).
-pub const MAX_SIDE: usize = 512;
+pub use crate::model::MAX_SIDE;
 
 impl ShapeHint {
     /// The shape a run loads its images at: `size` (`--input-size`), else the starting
@@ -70,7 +69,14 @@ impl ShapeHint {
         let (channels, channels_from) = match (channels, meta) {
             (Some(c), _) => (Some(c), Setting::Channels),
             (None, Some(m)) => (Some(m.channels.max(1)), Setting::Init),
-            (None, None) => (None, Setting::Channels),
+            // A backbone that takes one channel count (a pretrained one) gets it.
+            (None, None) => (
+                match info.input {
+                    crate::model::InputKind::Image { channels, .. } => channels,
+                    crate::model::InputKind::Vector => None,
+                },
+                Setting::Backbone,
+            ),
         };
         if let Some(c) = channels {
             info.check_channels(c)

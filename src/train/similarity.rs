@@ -195,6 +195,8 @@ fn describe(
     let trained = matches!(model, ModelSource::Checkpoint(_));
     let weights = if trained {
         "saved weights"
+    } else if backbone.is_pretrained() {
+        "ImageNet weights"
     } else {
         "random weights"
     };

@@ -10,7 +10,9 @@
 //! single-threaded, or (fewer work units than threads) the GEMM itself is parallel.
 
 pub mod adamw;
+pub mod bias_act;
 pub mod conv;
+pub mod depthwise;
 mod gemm;
 pub mod linear;
 pub mod pool;
@@ -18,7 +20,9 @@ pub mod pool;
 mod tests;
 
 pub use adamw::FusedAdamW;
+pub use bias_act::bias_act;
 pub use conv::{conv2d, conv2d_pool2_relu};
+pub use depthwise::depthwise_conv2d;
 pub use linear::linear;
 pub use pool::{max_pool2x2_relu, max_pool3x3s2};
 

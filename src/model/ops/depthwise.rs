@@ -1,0 +1,324 @@
+//! Depthwise 2-D convolution (one k×k filter per channel, NCHW, no bias) with asymmetric
+//! zero padding, forward and backward. Candle's grouped `conv2d` runs one convolution per
+//! channel and concatenates them (hundreds of small ops per layer in EfficientNet), so on
+//! the CPU this op loops directly: one work unit per (image, channel) plane, spread over
+//! the current rayon pool; padding is never materialised (out-of-range taps are skipped).
+
+use super::{contiguous_f32, needs_grad, output};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Depthwise convolution of `x` (B×C×H×W) with `w` (C×1×k×k), stride `stride`, padding
+/// `pad_before` rows/columns above and left and enough after that the output is
+/// `out_h × out_w`. Other devices and dtypes run Candle's grouped conv on a padded input.
+pub fn depthwise_conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    pad_before: (usize, usize),
+    out_hw: (usize, usize),
+) -> Result<Tensor> {
+    let (_, c, h, wd) = x.dims4()?;
+    let (co, one, k, k2) = w.dims4()?;
+    if co != c || one != 1 || k != k2 || stride == 0 {
+        candle_core::bail!(
+            "depthwise conv: weight {:?} does not fit input {:?} (stride {stride})",
+            w.dims(),
+            x.dims()
+        );
+    }
+    let (oh, ow) = out_hw;
+    let (pt, pl) = pad_before;
+    if oh == 0 || ow == 0 || (oh - 1) * stride + k < pt + 1 || (ow - 1) * stride + k < pl + 1 {
+        candle_core::bail!("depthwise conv: output {oh}×{ow} does not fit input {h}×{wd}");
+    }
+    if !(super::on_fast_path(x) && super::on_fast_path(w)) {
+        let pb = ((oh - 1) * stride + k).saturating_sub(h + pt);
+        let pr = ((ow - 1) * stride + k).saturating_sub(wd + pl);
+        let xp = x.pad_with_zeros(2, pt, pb)?.pad_with_zeros(3, pl, pr)?;
+        return xp.conv2d(w, 0, stride, 1, c);
+    }
+    let op = Depthwise {
+        g: Geom {
+            b: x.dims()[0],
+            c,
+            h,
+            w: wd,
+            k,
+            stride,
+            pt,
+            pl,
+            oh,
+            ow,
+        },
+    };
+    x.contiguous()?.apply_op2(&w.contiguous()?, op)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    pt: usize,
+    pl: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    /// Output columns `ox` whose tap `kx` lands inside the input: `lo..hi`.
+    fn cols(&self, kx: usize) -> (usize, usize) {
+        // ix = ox·s + kx − pl must satisfy 0 ≤ ix < w.
+        let lo = if kx >= self.pl {
+            0
+        } else {
+            (self.pl - kx).div_ceil(self.stride)
+        };
+        let hi = if self.w + self.pl > kx {
+            ((self.w + self.pl - kx - 1) / self.stride + 1).min(self.ow)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+
+    /// Input row of output row `oy` and tap `ky`, if inside the input.
+    fn row(&self, oy: usize, ky: usize) -> Option<usize> {
+        let iy = (oy * self.stride + ky).checked_sub(self.pt)?;
+        (iy < self.h).then_some(iy)
+    }
+
+    /// Apply `f(out_index, in_index, tap)` over every valid (output, tap) pair of one plane,
+    /// in an order that keeps the innermost loop on contiguous output columns.
+    #[inline]
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+        let k = self.k;
+        for ky in 0..k {
+            for oy in 0..self.oh {
+                let Some(iy) = self.row(oy, ky) else { continue };
+                for kx in 0..k {
+                    let (lo, hi) = self.cols(kx);
+                    if lo < hi {
+                        // f(out row start, in row start, tap, lo, hi)
+                        f(oy * self.ow, iy * self.w + kx, ky * k + kx, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let mut y = vec![0f32; g.b * g.c * plane_out];
+    y.par_chunks_mut(plane_out)
+        .enumerate()
+        .for_each(|(bc, out)| {
+            let c = bc % g.c;
+            let xin = &x[bc * plane_in..(bc + 1) * plane_in];
+            let wk = &w[c * kk..(c + 1) * kk];
+            let s = g.stride;
+            g.for_each_tap(|o0, i0, tap, lo, hi| {
+                let wv = wk[tap];
+                let orow = &mut out[o0 + lo..o0 + hi];
+                // Input column of output column ox: ox·s + kx − pl = i0 − row·w + …
+                let base = i0 + lo * s - g.pl;
+                if s == 1 {
+                    for (o, &v) in orow.iter_mut().zip(&xin[base..base + (hi - lo)]) {
+                        *o += wv * v;
+                    }
+                } else {
+                    for (j, o) in orow.iter_mut().enumerate() {
+                        *o += wv * xin[base + j * s];
+                    }
+                }
+            });
+        });
+    y
+}
+
+/// Input gradient: each plane scatters its output gradient back through its filter.
+fn grad_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let mut dx = vec![0f32; g.b * g.c * plane_in];
+    dx.par_chunks_mut(plane_in)
+        .enumerate()
+        .for_each(|(bc, din)| {
+            let c = bc % g.c;
+            let dout = &dy[bc * plane_out..(bc + 1) * plane_out];
+            let wk = &w[c * kk..(c + 1) * kk];
+            let s = g.stride;
+            g.for_each_tap(|o0, i0, tap, lo, hi| {
+                let wv = wk[tap];
+                let base = i0 + lo * s - g.pl;
+                let drow = &dout[o0 + lo..o0 + hi];
+                if s == 1 {
+                    for (d, &v) in din[base..base + (hi - lo)].iter_mut().zip(drow) {
+                        *d += wv * v;
+                    }
+                } else {
+                    for (j, &v) in drow.iter().enumerate() {
+                        din[base + j * s] += wv * v;
+                    }
+                }
+            });
+        });
+    dx
+}
+
+/// Weight gradient: one work unit per channel, summing over the batch.
+fn grad_weight(g: &Geom, dy: &[f32], x: &[f32]) -> Vec<f32> {
+    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let mut dw = vec![0f32; g.c * kk];
+    dw.par_chunks_mut(kk).enumerate().for_each(|(c, dwk)| {
+        let s = g.stride;
+        for b in 0..g.b {
+            let bc = b * g.c + c;
+            let xin = &x[bc * plane_in..(bc + 1) * plane_in];
+            let dout = &dy[bc * plane_out..(bc + 1) * plane_out];
+            g.for_each_tap(|o0, i0, tap, lo, hi| {
+                let base = i0 + lo * s - g.pl;
+                let drow = &dout[o0 + lo..o0 + hi];
+                let acc: f32 = if s == 1 {
+                    drow.iter()
+                        .zip(&xin[base..base + (hi - lo)])
+                        .map(|(a, b)| a * b)
+                        .sum()
+                } else {
+                    drow.iter()
+                        .enumerate()
+                        .map(|(j, &v)| v * xin[base + j * s])
+                        .sum()
+                };
+                dwk[tap] += acc;
+            });
+        }
+    });
+    dw
+}
+
+struct Depthwise {
+    g: Geom,
+}
+
+impl CustomOp2 for Depthwise {
+    fn name(&self) -> &'static str {
+        "depthwise-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "depthwise conv")?;
+        let w = contiguous_f32(s2, l2, "depthwise conv")?;
+        let g = &self.g;
+        output(forward(g, x, w), (g.b, g.c, g.oh, g.ow))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = &self.g;
+        let dy: Vec<f32> = grad.contiguous()?.flatten_all()?.to_vec1()?;
+        let dx = if needs_grad(x) {
+            let wv: Vec<f32> = w.flatten_all()?.to_vec1()?;
+            let dx = grad_input(g, &dy, &wv);
+            Some(Tensor::from_vec(dx, x.dims(), x.device())?)
+        } else {
+            None
+        };
+        let dw = if needs_grad(w) {
+            let xv: Vec<f32> = x.flatten_all()?.to_vec1()?;
+            let dw = grad_weight(g, &dy, &xv);
+            Some(Tensor::from_vec(dw, w.dims(), w.device())?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+        let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs() / scale)
+            .fold(0.0, f32::max)
+    }
+
+    /// Candle's grouped conv on an explicitly padded input, forward and both gradients.
+    #[test]
+    fn depthwise_matches_candles_grouped_conv_with_same_padding() {
+        // (batch, channels, height, width, kernel, stride)
+        let cases = [
+            (2, 3, 7, 7, 3, 1),
+            (1, 4, 8, 6, 3, 2),
+            (3, 2, 9, 9, 5, 2),
+            (2, 5, 5, 4, 5, 1),
+            (1, 2, 1, 3, 3, 2),
+            (2, 3, 6, 6, 1, 1),
+        ];
+        for (i, &(b, c, h, w, k, s)) in cases.iter().enumerate() {
+            let seed = 10 * i as u64;
+            let x = Var::from_tensor(&random(&[b, c, h, w], seed)).unwrap();
+            let wt = Var::from_tensor(&random(&[c, 1, k, k], seed + 1)).unwrap();
+            let pad = |n: usize| {
+                let out = n.div_ceil(s);
+                let total = ((out - 1) * s + k).saturating_sub(n);
+                (out, total / 2, total - total / 2)
+            };
+            let ((oh, pt, pb), (ow, pl, pr)) = (pad(h), pad(w));
+            let ours = depthwise_conv2d(&x, &wt, s, (pt, pl), (oh, ow)).unwrap();
+            let reference = x
+                .pad_with_zeros(2, pt, pb)
+                .unwrap()
+                .pad_with_zeros(3, pl, pr)
+                .unwrap()
+                .conv2d(&wt, 0, s, 1, c)
+                .unwrap();
+            let case = (b, c, h, w, k, s);
+            let d = max_rel_diff(&ours, &reference);
+            assert!(d < 2e-5, "{case:?} forward: {d}");
+            let r = random(ours.dims(), seed + 2);
+            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&reference * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, v) in [("input", &x), ("weight", &wt)] {
+                let d = max_rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 2e-5, "{case:?} {name} gradient: {d}");
+            }
+        }
+    }
+}
