@@ -306,27 +306,8 @@ impl Stage for ConvHead {
 /// Build EfficientNet-Lite0 for RGB images of at least 32×32 (variables only; the
 /// ImageNet weights are put in by [`load_imagenet_weights`]).
 pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
-    let SampleShape::Image {
-        channels,
-        height,
-        width,
-    } = input
-    else {
-        candle_core::bail!(
-            "EfficientNet-Lite0 needs image input, got {}",
-            input.describe()
-        );
-    };
-    if channels != 3 {
-        candle_core::bail!(
-            "EfficientNet-Lite0 takes colour (3-channel) images, got {channels}: gray images are repeated to 3 channels with --channels 3"
-        );
-    }
-    if height < MIN_INPUT || width < MIN_INPUT {
-        candle_core::bail!(
-            "EfficientNet-Lite0 needs images of at least {MIN_INPUT}×{MIN_INPUT}, got {height}×{width}"
-        );
-    }
+    // Gray images are repeated to 3 channels when they are loaded (`--channels 3`).
+    INFO.image_input(input)?;
     let stem = ConvBnAct::new(3, 32, 3, 2, true, vb.pp("_conv_stem"), vb.pp("_bn0"))?;
     let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(Stem(stem))];
     let mut info = vec![StageInfo {

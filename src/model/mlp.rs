@@ -37,10 +37,7 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
         stages: vec![Box::new(Flatten(Dense(fc1))), Box::new(Dense(fc2))],
         info: names
             .iter()
-            .map(|n| StageInfo {
-                name: n.to_string(),
-                var_prefixes: vec![format!("{n}.")],
-            })
+            .map(|n| StageInfo::owning_own_name(n))
             .collect(),
         feature_dim: HIDDEN,
     })

@@ -123,6 +123,26 @@ impl BackboneInfo {
         }
     }
 
+    /// (channels, height, width) of an image input the backbone takes; an error naming
+    /// the backbone for anything else.
+    pub fn image_input(&self, input: SampleShape) -> Result<(usize, usize, usize)> {
+        let SampleShape::Image {
+            channels,
+            height,
+            width,
+        } = input
+        else {
+            candle_core::bail!("{} needs image input, got {}", self.title, input.describe());
+        };
+        let checked = self
+            .check_channels(channels)
+            .and_then(|_| self.check_side(height.min(width)));
+        if let Err(e) = checked {
+            candle_core::bail!("{e}");
+        }
+        Ok((channels, height, width))
+    }
+
     /// Check a channel count against what the backbone takes.
     pub fn check_channels(&self, channels: usize) -> std::result::Result<(), String> {
         match self.input {
@@ -259,6 +279,16 @@ pub trait Stage: Send + Sync {
 pub struct StageInfo {
     pub name: String,
     pub var_prefixes: Vec<String>,
+}
+
+impl StageInfo {
+    /// A stage that owns the variables under its own name (`NAME.…`).
+    pub fn owning_own_name(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            var_prefixes: vec![format!("{name}.")],
+        }
+    }
 }
 
 /// What is needed to build a network.

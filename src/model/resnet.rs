@@ -101,17 +101,7 @@ pub const INFO: BackboneInfo = BackboneInfo {
 
 /// Build ResNet-18 for an image input of at least 32×32.
 pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
-    let SampleShape::Image {
-        channels,
-        height,
-        width,
-    } = input
-    else {
-        candle_core::bail!("ResNet-18 needs image input, got {}", input.describe());
-    };
-    if let Err(e) = INFO.check_side(height.min(width)) {
-        candle_core::bail!("{e}");
-    }
+    let (channels, _, _) = INFO.image_input(input)?;
     let stem = ConvBn {
         conv: layers::conv_no_bias(channels, 64, 7, 2, 3, vb.pp("conv1"))?,
         bn: layers::batch_norm(64, vb.pp("bn1"))?,

@@ -49,17 +49,7 @@ impl Stage for FlattenDense {
 
 /// Build the small CNN for an image input of at least 16×16.
 pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
-    let SampleShape::Image {
-        channels,
-        height,
-        width,
-    } = input
-    else {
-        candle_core::bail!("the small CNN needs image input, got {}", input.describe());
-    };
-    if let Err(e) = INFO.check_side(height.min(width)) {
-        candle_core::bail!("{e}");
-    }
+    let (channels, height, width) = INFO.image_input(input)?;
     let out = |s: usize| ((s - 4) / 2 - 4) / 2;
     let flat = 64 * out(height) * out(width);
     let conv1 = layers::conv(channels, 32, 5, vb.pp("conv1"))?;
@@ -74,10 +64,7 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
         info: INFO
             .stages
             .iter()
-            .map(|n| StageInfo {
-                name: n.to_string(),
-                var_prefixes: vec![format!("{n}.")],
-            })
+            .map(|n| StageInfo::owning_own_name(n))
             .collect(),
         feature_dim: FEATURES,
     })
