@@ -243,3 +243,72 @@ fn similarity_reports_metrics_map_and_advice_and_flags_negative_transfer() {
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0]["method"], "dann");
 }
+
+#[test]
+fn sizes_a_backbone_cannot_take_are_refused_before_anything_loads() {
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "--demo", "digits-rotated", "--input-size", "2000"],
+            "--input-size",
+        ),
+        (
+            vec![
+                "run",
+                "--demo",
+                "digits-rotated",
+                "--backbone",
+                "resnet18",
+                "--input-size",
+                "16",
+            ],
+            "32 to 256",
+        ),
+        (
+            vec!["run", "--demo", "digits-rotated", "--channels", "2"],
+            "--channels",
+        ),
+        (
+            vec!["bench", "--backbone", "small-cnn", "--input-size", "100000"],
+            "--input-size",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (ok, _, err) = run_cli(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected '{expected}' in:\n{err}"
+        );
+        assert!(!err.contains("epoch"), "{args:?} started training:\n{err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+        assert!(
+            !err.contains("memory allocation"),
+            "{args:?} aborted:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn methods_and_backbones_are_listed_with_their_settings() {
+    let (ok, out, _) = run_cli(&["methods"]);
+    assert!(ok);
+    assert!(
+        out.contains("dann") && out.contains("--lambda (default 0.3"),
+        "{out}"
+    );
+    let (ok, out, _) = run_cli(&["backbones"]);
+    assert!(ok);
+    assert!(
+        out.contains("resnet18") && out.contains("stem, layer1"),
+        "{out}"
+    );
+    // A hyperparameter the method does not have is named, with the ones it has.
+    let (ok, _, err) = run_cli(&[
+        "run", "--demo", "moons", "--method", "dan", "--param", "tau=2",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("--param tau") && err.contains("it has lambda"),
+        "{err}"
+    );
+}

@@ -455,3 +455,25 @@ fn the_differentiable_max_pool_matches_candles() {
         assert_eq!(diff, 0.0);
     }
 }
+
+#[test]
+fn an_imported_file_with_a_scalar_head_is_read_without_a_crash() {
+    // A file from anywhere: the ResNet layout with a 0-d `fc.weight`.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.safetensors");
+    let cpu = Device::Cpu;
+    let mut tensors = HashMap::new();
+    tensors.insert(
+        "conv1.weight".to_string(),
+        Tensor::zeros((64, 3, 7, 7), candle_core::DType::F32, &cpu).unwrap(),
+    );
+    tensors.insert(
+        "layer4.1.conv2.weight".to_string(),
+        Tensor::zeros((2, 2, 1, 1), candle_core::DType::F32, &cpu).unwrap(),
+    );
+    tensors.insert("fc.weight".to_string(), Tensor::new(1f32, &cpu).unwrap());
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let meta = read_meta(&path).unwrap();
+    assert_eq!(meta.backbone, BackboneKind::Resnet18);
+    assert!(meta.class_names.is_empty(), "{:?}", meta.class_names);
+}
