@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum CliCommand {
     /// Train and evaluate one transfer run headlessly.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the built-in demo domain pairs.
     Demos,
     /// List the transfer methods: family, what they train on, hyperparameters.

@@ -125,7 +125,7 @@ fn with_rust_backtrace_set_errors_show_their_message_only() {
     wait_for(&mut h, "the network error", |a| a.setup.net_error.is_some());
     let shown = texts_containing(&h, "Cannot build this network");
     assert!(
-        shown.iter().any(|t| t.contains("32×32")),
+        shown.iter().any(|t| t.contains("32 to 256")),
         "the message says why: {shown:?}"
     );
     for text in &shown {

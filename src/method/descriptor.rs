@@ -43,7 +43,7 @@ impl Hyperparameter {
     pub fn check(&self, value: f64) -> Result<(), String> {
         if value.is_finite() && (self.min..=self.max).contains(&value) {
             Ok(())
-        } else if self.min > 0.0 && !(value > 0.0) {
+        } else if self.min > 0.0 && (value.is_nan() || value <= 0.0) {
             Err(format!("must be a positive number, got {value}"))
         } else {
             Err(format!(
