@@ -123,12 +123,17 @@ pub fn default_side(b: Option<BackboneKind>) -> usize {
         .unwrap_or(crate::data::demo::DIGIT_SIDE)
 }
 
+/// Whether the loaded data suits the backbone (vectors or images; a pretrained backbone's
+/// channel count).
 fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
-    matches!(
-        (b.info().input, shape),
-        (InputKind::Vector, SampleShape::Vector { .. })
-            | (InputKind::Image { .. }, SampleShape::Image { .. })
-    )
+    let info = b.info();
+    match (info.input, shape) {
+        (InputKind::Vector, SampleShape::Vector { .. }) => true,
+        (InputKind::Image { .. }, SampleShape::Image { channels, .. }) => {
+            info.check_channels(channels).is_ok()
+        }
+        _ => false,
+    }
 }
 
 impl SetupState {
@@ -576,7 +581,7 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
                     })
                     .show_ui(ui, |ui| {
                         ui.selectable_value(&mut choice, None, "default for the data");
-                        for b in [BackboneKind::Mlp, BackboneKind::SmallCnn, BackboneKind::Resnet18] {
+                        for b in BackboneKind::ALL {
                             if backbone_fits(b, shape) {
                                 ui.selectable_value(&mut choice, Some(b), b.name());
                             }
