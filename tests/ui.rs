@@ -216,6 +216,35 @@ fn freezing_slider_changes_the_trainable_parameter_count() {
 }
 
 #[test]
+fn a_methods_hyperparameters_appear_as_its_descriptor_declares_them() {
+    // Source-only has no adaptation weight.
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("λ (adaptation weight)").is_none());
+    // DANN has λ, starting at its own default.
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.method = transferlab::method::MethodKind::Dann;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    let lambda =
+        h.get_by_role_and_label(egui::accesskit::Role::SpinButton, "λ (adaptation weight)");
+    lambda.focus();
+    h.run_steps(1);
+    h.key_press(egui::Key::ArrowUp);
+    h.run_steps(2);
+    let set = app(&h).settings.config.lambda;
+    // One step up from DANN's own default (0.3), not from any other number.
+    assert!(
+        set.is_some_and(|l| l > 0.3 && l < 0.4),
+        "the control starts at DANN's default and sets λ: {set:?}"
+    );
+}
+
+#[test]
 fn a_bad_folder_path_shows_an_error_with_what_to_do() {
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());

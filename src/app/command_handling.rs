@@ -130,6 +130,7 @@ impl TransferLabApp {
         c.method = method;
         c.freeze = freeze;
         c.lambda = None;
+        c.params.clear();
         if let Some(k) = target_labels {
             c.target_labels = k;
         }

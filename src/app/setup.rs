@@ -503,6 +503,7 @@ fn method_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, look: Look) {
                 let r = ui.radio_value(&mut config.method, m, m.name());
                 if r.changed() {
                     config.lambda = None;
+                    config.params.clear();
                 }
             });
             ui.indent(("summary", m.name()), |ui| {
@@ -545,15 +546,31 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
                     .on_hover_text("0 = unsupervised adaptation: the target's labels are only used to measure accuracy");
                 ui.end_row();
             }
-            if let Some(default) = config.method.default_lambda() {
-                let l = ui.label("Adaptation weight λ");
-                let mut lambda = config.lambda.unwrap_or(default);
+            // The method's hyperparameters, as its descriptor declares them.
+            for h in config.method.info().hyperparameters {
+                let l = ui.label(h.label);
+                let set = if h.key == "lambda" {
+                    config.lambda
+                } else {
+                    config.params.get(h.key).copied()
+                };
+                let mut value = set.unwrap_or(h.default);
+                let speed = if h.logarithmic { 0.01 } else { (h.max - h.min) / 200.0 };
                 if ui
-                    .add(egui::DragValue::new(&mut lambda).speed(0.01).range(0.001..=100.0))
+                    .add(
+                        egui::DragValue::new(&mut value)
+                            .speed(speed)
+                            .range(h.min..=h.max),
+                    )
                     .labelled_by(l.id)
+                    .on_hover_text(h.help)
                     .changed()
                 {
-                    config.lambda = Some(lambda);
+                    if h.key == "lambda" {
+                        config.lambda = Some(value);
+                    } else {
+                        config.params.insert(h.key.to_string(), value);
+                    }
                 }
                 ui.end_row();
             }
@@ -669,6 +686,7 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
             config.val_fraction = d.val_fraction;
             config.epochs = d.epochs;
             config.lambda = None;
+            config.params.clear();
         }
     };
     egui::CollapsingHeader::new("More settings")
