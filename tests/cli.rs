@@ -178,15 +178,25 @@ fn bad_input_fails_with_a_clear_message_and_no_panic() {
             "model",
         ),
     ];
-    for (args, expected) in cases {
-        let (ok, _, err) = run_cli(&args);
-        assert!(!ok, "{args:?} should fail");
-        assert!(
-            err.contains(expected),
-            "{args:?}: expected '{expected}' in:\n{err}"
-        );
-        assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
-    }
+    assert_each_fails_clearly(&cases);
+}
+
+/// Run each case; each must fail with its expected words and no panic. Returns the
+/// error output of each, for further checks.
+fn assert_each_fails_clearly(cases: &[(Vec<&str>, &str)]) -> Vec<String> {
+    cases
+        .iter()
+        .map(|(args, expected)| {
+            let (ok, _, err) = run_cli(args);
+            assert!(!ok, "{args:?} should fail");
+            assert!(
+                err.contains(expected),
+                "{args:?}: expected '{expected}' in:\n{err}"
+            );
+            assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+            err
+        })
+        .collect()
 }
 
 #[test]
@@ -272,15 +282,8 @@ fn sizes_a_backbone_cannot_take_are_refused_before_anything_loads() {
             "--input-size",
         ),
     ];
-    for (args, expected) in cases {
-        let (ok, _, err) = run_cli(&args);
-        assert!(!ok, "{args:?} should fail");
-        assert!(
-            err.contains(expected),
-            "{args:?}: expected '{expected}' in:\n{err}"
-        );
+    for ((args, _), err) in cases.iter().zip(assert_each_fails_clearly(&cases)) {
         assert!(!err.contains("epoch"), "{args:?} started training:\n{err}");
-        assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
         assert!(
             !err.contains("memory allocation"),
             "{args:?} aborted:\n{err}"

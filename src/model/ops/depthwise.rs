@@ -252,27 +252,9 @@ impl CustomOp2 for Depthwise {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{max_diff, random};
     use super::*;
-    use candle_core::{Device, Var};
-    use rand::{Rng, SeedableRng, rngs::StdRng};
-
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
-        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
-        let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs() / scale)
-            .fold(0.0, f32::max)
-    }
+    use candle_core::Var;
 
     /// Candle's grouped conv on an explicitly padded input, forward and both gradients.
     #[test]
@@ -305,7 +287,7 @@ mod tests {
                 .conv2d(&wt, 0, s, 1, c)
                 .unwrap();
             let case = (b, c, h, w, k, s);
-            let d = max_rel_diff(&ours, &reference);
+            let d = max_diff(&ours, &reference);
             assert!(d < 2e-5, "{case:?} forward: {d}");
             let r = random(ours.dims(), seed + 2);
             let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
@@ -316,7 +298,7 @@ mod tests {
                 .backward()
                 .unwrap();
             for (name, v) in [("input", &x), ("weight", &wt)] {
-                let d = max_rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
                 assert!(d < 2e-5, "{case:?} {name} gradient: {d}");
             }
         }

@@ -7,14 +7,16 @@ use candle_core::{Device, Module, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-fn random(shape: &[usize], seed: u64) -> Tensor {
+/// Uniform values in [−1, 1) of `shape`, seeded (shared by the ops' test modules).
+pub(super) fn random(shape: &[usize], seed: u64) -> Tensor {
     let mut rng = StdRng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+/// Largest difference relative to the reference's largest magnitude.
+pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
     let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
     let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
