@@ -80,6 +80,8 @@ pub fn resolve_backbone(
 /// input normalisation (the model's, or the training images'), the device and the warnings.
 pub struct Prepared {
     pub meta: Option<ModelMeta>,
+    /// The run's backbone (see [`resolve_backbone`]), checked against the data's shape.
+    pub backbone: BackboneKind,
     pub normalisation: Normalisation,
     pub device: Device,
     pub warnings: Vec<String>,
@@ -116,6 +118,7 @@ pub fn prepare(
     warnings.extend(note);
     Ok(Prepared {
         meta,
+        backbone,
         normalisation,
         device,
         warnings,
@@ -133,7 +136,7 @@ pub struct NetworkGoal {
     pub keep_head: bool,
 }
 
-/// The network of a run: its backbone (see [`resolve_backbone`]), the adaptation layer
+/// The network of a run: its backbone (resolved by [`prepare`]), the adaptation layer
 /// (`--bottleneck 0` turns it off; an `--init` model keeps its own), the freezing depth
 /// (checked against the backbone's stages) and the `--init` weights.
 pub fn build_network(
@@ -143,7 +146,7 @@ pub fn build_network(
     goal: NetworkGoal,
 ) -> Result<(Network, Option<InitReport>), RunError> {
     let meta = prepared.meta.as_ref();
-    let backbone = resolve_backbone(meta, config.backbone, shape)?;
+    let backbone = prepared.backbone;
     let spec = NetworkSpec {
         backbone,
         input: shape,
