@@ -63,6 +63,21 @@ fn wait_for(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&TransferLa
     }
 }
 
+/// Step frames until some node's label contains `part` (views that rebuild in the
+/// background may need a few frames under load), then its text.
+fn wait_for_text(h: &mut Harness<'static, App>, part: &str) -> String {
+    let start = Instant::now();
+    while h.query_all_by_label_contains(part).next().is_none() {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "timed out waiting for text {part:?}"
+        );
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    text_containing(h, part)
+}
+
 /// The text of the first node whose label contains `part`.
 fn text_containing(h: &Harness<'static, App>, part: &str) -> String {
     let node = h
@@ -428,9 +443,9 @@ fn multitask_on_the_shapes_demo_shows_each_task_joint_and_alone() {
     h.get_by_label("3 Setup").click();
     h.run_steps(2);
     press(&mut h, "multitask");
-    text_containing(&h, "Multitask data");
+    wait_for_text(&mut h, "Multitask data");
     // The demo's tasks are known at once: their weights can be set.
-    text_containing(&h, "Task weights");
+    wait_for_text(&mut h, "Task weights");
     h.get_by_label("colour");
     assert!(is_enabled(&h, "Train"), "{:?}", app(&h).train_blocker());
     h.get_by_label("Train").click();
