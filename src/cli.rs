@@ -7,6 +7,7 @@ use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
 use crate::train::learner::init_meta;
+use crate::train::results::{Metric, Phase, RunExtra, describe};
 use crate::train::{
     DataSource, Event, EventSink, ExperimentConfig, NoControl, RunReport, ShapeHint, load_pair,
 };
@@ -328,6 +329,8 @@ fn pct(v: Option<f64>) -> String {
 struct CliSink {
     bar: ProgressBar,
     quiet: bool,
+    /// What the run's figures are (from `Started`).
+    metrics: Vec<Metric>,
 }
 
 impl CliSink {
@@ -342,7 +345,11 @@ impl CliSink {
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        Self { bar, quiet }
+        Self {
+            bar,
+            quiet,
+            metrics: Vec::new(),
+        }
     }
 
     fn line(&self, text: String) {
@@ -367,7 +374,9 @@ impl EventSink for CliSink {
                 total_params,
                 device,
                 warnings,
+                metrics,
             } => {
+                self.metrics = metrics;
                 // Warnings are printed even with --quiet: they say what was left out.
                 for w in warnings {
                     self.bar.suspend(|| eprintln!("warning: {w}"));
@@ -394,11 +403,15 @@ impl EventSink for CliSink {
                 ));
             }
             Event::EpochFinished(r) => {
-                let extra: Vec<String> = r
-                    .metrics
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.4}"))
-                    .collect();
+                let figure =
+                    |key: &str, v: f64| format!("{key} {}", describe(&self.metrics, key).format(v));
+                let mut extra: Vec<String> = r.phase.map(Phase::describe).into_iter().collect();
+                extra.extend(
+                    r.tasks.iter().map(|t| {
+                        format!("{} joint {} alone {}", t.task, pct(t.joint), pct(t.alone))
+                    }),
+                );
+                extra.extend(r.metrics.iter().map(|(k, v)| figure(k, *v)));
                 self.line(format!(
                     "epoch {:>3}  loss {:.4}  source {}  target {}  {:.1} s  {:.0} img/s{}{}",
                     r.epoch,
@@ -493,85 +506,72 @@ pub fn run_command(args: &RunArgs) -> Result<RunReport> {
 
 /// The one-line summary, and for the across-task and stepping-stone runs their comparison.
 fn print_summary(report: &RunReport) {
-    let extra = report.extra.as_ref();
-    let kind = extra.and_then(|e| e["kind"].as_str()).unwrap_or("");
-    let f = |v: &serde_json::Value| pct(v.as_f64());
-    match kind {
-        "multitask" => {
-            let e = extra.expect("kind");
+    match &report.extra {
+        Some(RunExtra::Multitask(e)) => {
             println!(
                 "multitask on {}: mean task accuracy {} joint vs {} alone after {} epoch(s) ({:.1} s)",
                 report.data.source,
-                f(&e["joint_mean"]),
-                f(&e["alone_mean"]),
+                pct(e.joint_mean),
+                pct(e.alone_mean),
                 report.final_metrics.epochs_completed,
                 report.elapsed_secs
             );
-            for t in e["tasks"].as_array().into_iter().flatten() {
+            for t in &e.tasks {
                 println!(
                     "  task {:<12} joint {:>6}  alone {:>6}  ({} classes, {} held out)",
-                    t["name"].as_str().unwrap_or(""),
-                    f(&t["joint_accuracy"]),
-                    f(&t["alone_accuracy"]),
-                    t["classes"].as_array().map_or(0, Vec::len),
-                    t["labelled_eval"]
+                    t.name,
+                    pct(t.joint_accuracy),
+                    pct(t.alone_accuracy),
+                    t.classes.len(),
+                    t.labelled_eval
                 );
             }
         }
-        "zero-shot" => {
-            let e = extra.expect("kind");
+        Some(RunExtra::ZeroShot(e)) => {
             println!(
                 "zero-shot on {}: unseen classes {} (chance {}), seen classes {}, unseen among all classes {} after {} epoch(s) ({:.1} s)",
                 report.data.source,
-                f(&e["unseen_accuracy"]),
-                f(&e["chance"]),
-                f(&e["seen_accuracy"]),
-                f(&e["unseen_accuracy_all_classes"]),
+                pct(e.unseen_accuracy),
+                pct(Some(e.chance)),
+                pct(e.seen_accuracy),
+                pct(e.unseen_accuracy_all_classes),
                 report.final_metrics.epochs_completed,
                 report.elapsed_secs
             );
-            let attrs: Vec<String> = e["attribute_accuracy"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|a| {
-                    format!(
-                        "{} {}",
-                        a["attribute"].as_str().unwrap_or(""),
-                        f(&a["accuracy"])
-                    )
-                })
+            let attrs: Vec<String> = e
+                .attribute_accuracy
+                .iter()
+                .map(|a| format!("{} {}", a.attribute, pct(Some(a.accuracy))))
                 .collect();
             println!("  attributes on unseen images: {}", attrs.join(", "));
         }
-        "stepping-stones" => {
-            let e = extra.expect("kind");
+        Some(RunExtra::SteppingStones(e)) => {
             println!(
                 "{} via stepping stones on {}: target {} vs {} direct ({} epochs each way, {:.1} s)",
                 report.method,
                 report.data.source,
-                f(&e["stepping_target_accuracy"]),
-                f(&e["direct_target_accuracy"]),
-                e["direct_epochs"],
+                pct(e.stepping_target_accuracy),
+                pct(e.direct_target_accuracy),
+                e.direct_epochs,
                 report.elapsed_secs
             );
-            for h in e["hops"].as_array().into_iter().flatten() {
+            for h in &e.hops {
                 println!(
                     "  {} → {}: accuracy {}{}",
-                    h["from"].as_str().unwrap_or(""),
-                    h["to"].as_str().unwrap_or(""),
-                    f(&h["accuracy"]),
-                    match h["pseudo_labels"].as_u64() {
+                    h.from,
+                    h.to,
+                    pct(h.accuracy),
+                    match h.pseudo_labels {
                         Some(n) => format!(
                             ", {n} pseudo-labels passed on ({} right)",
-                            f(&h["pseudo_label_accuracy"])
+                            pct(h.pseudo_label_accuracy)
                         ),
                         None => String::new(),
                     }
                 );
             }
         }
-        _ => println!(
+        Some(RunExtra::Method(_)) | None => println!(
             "{} on {}: source {}, target {} after {} epoch(s) ({:.1} s)",
             report.method,
             report.data.source,

@@ -2,7 +2,8 @@
 //!
 //! The engine knows nothing about egui. Its layers import one way only:
 //! `data` ← `model` ← `method` ← `train` ← `tasks` ← `run` ← {`app`, `cli`}, with
-//! `analysis` (similarity, embeddings, the advisor) and `device` beside them. The `app`
+//! `analysis` (similarity, embeddings, the advisor), `device` and `metric` (what a
+//! recorded figure is) beside them. The `app`
 //! module draws the engine, and `cli` is its headless twin. See docs/ARCHITECTURE.md.
 
 pub mod analysis;
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod method;
+pub mod metric;
 pub mod model;
 pub mod run;
 pub mod tasks;

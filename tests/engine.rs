@@ -292,7 +292,7 @@ fn the_worker_stops_within_a_batch_and_reports_in_order() {
         batch_size: 8,
         ..config("moons")
     };
-    let worker = Worker::spawn(cfg, Some(moons()), Some(1), Arc::new(|| {})).unwrap();
+    let worker = Worker::spawn(cfg, Some(moons()), None, Some(1), Arc::new(|| {})).unwrap();
     let mut events = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut stop_sent_at_batch = None;
@@ -364,7 +364,7 @@ fn a_diverging_run_fails_with_its_epoch_and_keeps_the_last_good_checkpoint() {
         save: Some(path.clone()),
         ..config("moons")
     };
-    let worker = Worker::spawn(cfg, Some(moons()), Some(1), Arc::new(|| {})).unwrap();
+    let worker = Worker::spawn(cfg, Some(moons()), None, Some(1), Arc::new(|| {})).unwrap();
     let mut failed = None;
     while let Ok(ev) = worker.events().recv_timeout(Duration::from_secs(30)) {
         match ev {

@@ -195,9 +195,18 @@ fn every_method_trains_reports_its_figures_and_works_with_freezing_and_init() {
         assert_eq!(keys, expected[&method], "{}", method.name());
         for (k, v) in &last.metrics {
             assert!(v.is_finite(), "{} {k} = {v}", method.name());
+            // Every figure is described: the CLI, the curves and the exports name it.
+            let described = report.metrics.iter().find(|m| m.key == *k);
+            assert!(described.is_some(), "{}: {k} undescribed", method.name());
         }
         if let Some(acc) = last.metrics.get("domain_acc") {
             assert!((0.0..=1.0).contains(acc));
+            let d = report
+                .metrics
+                .iter()
+                .find(|m| m.key == "domain_acc")
+                .unwrap();
+            assert_eq!(d.chance, Some(0.5), "a domain classifier guesses at 50%");
         }
         let t = report.final_metrics.target_accuracy.unwrap();
         assert!(t > 0.5, "{}: target accuracy {t}", method.name());
@@ -208,9 +217,8 @@ fn every_method_trains_reports_its_figures_and_works_with_freezing_and_init() {
 fn instance_weights_are_reported_per_source_file() {
     let pair = moons();
     let report = run(moons_config(MethodKind::InstanceWeighting), pair.clone());
-    let weights = report.extra.as_ref().unwrap()["instance_weights"]
-        .as_array()
-        .unwrap();
+    let extra = serde_json::to_value(report.extra.as_ref().unwrap()).unwrap();
+    let weights = extra["instance_weights"].as_array().unwrap();
     assert_eq!(weights.len(), report.data.source_train);
     let mut sum = 0.0;
     for w in weights {

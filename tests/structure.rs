@@ -98,3 +98,68 @@ fn the_app_modules_import_each_other_without_a_circle() {
         assert!(!found, "import circle: {} → {start}", path.join(" → "));
     }
 }
+
+/// The code of every `.rs` file below `dir` (recursively), without test modules and
+/// comment lines.
+fn code_below(dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            code_below(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            let code: String = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.push((path.display().to_string(), code));
+        }
+    }
+}
+
+#[test]
+fn the_engine_layers_import_one_way() {
+    // data ← model ← method ← train ← tasks ← run ← {app, cli}; `analysis`, `device` and
+    // `metric` are leaves beside them, and import none of the layers.
+    let layers = [
+        "data", "model", "method", "train", "tasks", "run", "app", "cli",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut checked = 0;
+    for (rank, layer) in layers.iter().enumerate().take(6) {
+        let mut files = Vec::new();
+        code_below(&root.join(layer), &mut files);
+        for (file, code) in files {
+            checked += 1;
+            for higher in &layers[rank + 1..] {
+                assert!(
+                    !code.contains(&format!("crate::{higher}::"))
+                        && !code.contains(&format!("crate::{higher};")),
+                    "{file} ({layer}) imports crate::{higher}, a layer above it"
+                );
+            }
+        }
+    }
+    for leaf in ["analysis", "device.rs", "metric.rs"] {
+        let path = root.join(leaf);
+        let mut files = Vec::new();
+        if path.is_dir() {
+            code_below(&path, &mut files);
+        } else {
+            let code = std::fs::read_to_string(&path).unwrap();
+            files.push((path.display().to_string(), code));
+        }
+        for (file, code) in files {
+            let code = code.split("#[cfg(test)]").next().unwrap().to_string();
+            for layer in layers {
+                assert!(
+                    !code.contains(&format!("crate::{layer}::")),
+                    "{file} imports crate::{layer}: it should stand beside the layers"
+                );
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} files checked");
+}

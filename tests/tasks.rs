@@ -11,7 +11,10 @@ use transferlab::device::DeviceChoice;
 use transferlab::method::MethodKind;
 use transferlab::tasks::multitask::{run_multitask, shapes_multitask};
 use transferlab::tasks::zeroshot::{plan_classes, run_zero_shot, shapes_zero_shot};
-use transferlab::train::{DataSource, Event, ExperimentConfig, NoControl, RunReport, ShapeHint};
+use transferlab::train::results::RunExtra;
+use transferlab::train::{
+    DataSource, EpochRecord, Event, ExperimentConfig, NoControl, RunReport, ShapeHint,
+};
 
 fn config(method: MethodKind, demo: &str, epochs: usize) -> ExperimentConfig {
     ExperimentConfig {
@@ -25,6 +28,17 @@ fn config(method: MethodKind, demo: &str, epochs: usize) -> ExperimentConfig {
     }
 }
 
+/// A multitask epoch's accuracy of `task`, trained jointly or alone.
+fn task_accuracy(r: &EpochRecord, task: &str, alone: bool) -> Option<f64> {
+    let t = r.tasks.iter().find(|t| t.task == task)?;
+    if alone { t.alone } else { t.joint }
+}
+
+/// The report's extra results as they are written to JSON.
+fn extra_json(report: &RunReport) -> serde_json::Value {
+    serde_json::to_value(report.extra.as_ref().unwrap()).unwrap()
+}
+
 fn quiet() -> impl FnMut(Event) {
     |_| {}
 }
@@ -36,8 +50,17 @@ fn multitask_reports_every_task_joint_and_alone_and_learns_them() {
     let mut sink = |e: Event| {
         if let Event::EpochFinished(r) = e {
             epochs_seen += 1;
-            for key in ["joint:shape", "alone:shape", "joint:fill", "alone:colour"] {
-                assert!(r.metrics.contains_key(key), "{key} in {:?}", r.metrics);
+            for (task, alone) in [
+                ("shape", false),
+                ("shape", true),
+                ("fill", false),
+                ("colour", true),
+            ] {
+                assert!(
+                    task_accuracy(&r, task, alone).is_some(),
+                    "{task} in {:?}",
+                    r.tasks
+                );
             }
         }
     };
@@ -49,10 +72,7 @@ fn multitask_reports_every_task_joint_and_alone_and_learns_them() {
     )
     .unwrap();
     assert_eq!(epochs_seen, 4);
-    let tasks = report.extra.as_ref().unwrap()["tasks"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let tasks = extra_json(&report)["tasks"].as_array().unwrap().clone();
     assert_eq!(tasks.len(), 3);
     for t in &tasks {
         let chance = 1.0 / t["classes"].as_array().unwrap().len() as f64;
@@ -89,8 +109,8 @@ fn multitask_weights_change_what_is_learnt_and_bad_weights_are_refused() {
     let a = run(vec![1.0, 1.0, 1.0]);
     let b = run(vec![1.0, 0.0, 1.0]);
     // The alone baselines do not depend on the joint weights; the joint model does.
-    let alone = |r: &RunReport| r.history[0].metrics["alone:colour"];
-    let joint = |r: &RunReport| r.history[0].metrics["joint:shape"];
+    let alone = |r: &RunReport| task_accuracy(&r.history[0], "colour", true).unwrap();
+    let joint = |r: &RunReport| task_accuracy(&r.history[0], "shape", false).unwrap();
     assert_eq!(alone(&a), alone(&b));
     assert_ne!(
         (joint(&a), a.history[0].train_loss),
@@ -108,9 +128,20 @@ fn zero_shot_names_unseen_classes_well_above_chance() {
         &mut NoControl,
     )
     .unwrap();
-    let e = report.extra.as_ref().unwrap();
+    let e = &extra_json(&report);
     let chance = e["chance"].as_f64().unwrap();
     assert_eq!(chance, 0.25);
+    // The run says what its figures are: the target curve is the unseen classes, with
+    // its chance level (drawn as a line in the app).
+    let target = report
+        .metrics
+        .iter()
+        .find(|m| m.key == "target_accuracy")
+        .unwrap();
+    assert_eq!(
+        (target.label.as_ref(), target.chance),
+        ("unseen classes", Some(0.25))
+    );
     let unseen = e["unseen_accuracy"].as_f64().unwrap();
     assert!(unseen > 0.6, "unseen accuracy {unseen} vs chance {chance}");
     // Seen classes are named among 14 (chance 7 %).
@@ -298,6 +329,15 @@ fn stepping_stones_beat_direct_transfer_on_the_steps_demo() {
     assert_eq!(e["hops"].as_array().unwrap().len(), 3);
     assert_eq!(e["direct_epochs"], 9);
     assert_eq!(v["history"].as_array().unwrap().len(), 9);
+    // Each epoch says which hop it belongs to.
+    assert_eq!(v["history"][0]["phase"], serde_json::json!({"hop": 1}));
+    assert_eq!(v["history"][8]["phase"], serde_json::json!({"hop": 3}));
+    // The report reads back as typed results.
+    let typed: RunReport = serde_json::from_value(v.clone()).unwrap();
+    let Some(RunExtra::SteppingStones(steps)) = &typed.extra else {
+        panic!("stepping-stone results expected: {:?}", typed.extra);
+    };
+    assert_eq!(steps.hops.len(), 3);
     let stepping = e["stepping_target_accuracy"].as_f64().unwrap();
     let direct = e["direct_target_accuracy"].as_f64().unwrap();
     assert_eq!(v["final"]["target_accuracy"].as_f64(), Some(stepping));

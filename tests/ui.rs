@@ -428,12 +428,21 @@ fn wait_for_run(h: &mut Harness<'static, App>) {
     assert_eq!(run.status, RunStatus::Finished, "{:?}", run.status);
 }
 
-fn extra_kind(h: &Harness<'static, App>) -> String {
+/// The latest run's extra results as they are written to JSON.
+fn extra_json(h: &Harness<'static, App>) -> serde_json::Value {
     let report = app(h).runs.latest().unwrap().report.as_ref().unwrap();
-    report.extra.as_ref().unwrap()["kind"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    serde_json::to_value(report.extra.as_ref().unwrap()).unwrap()
+}
+
+fn extra_kind(h: &Harness<'static, App>) -> String {
+    extra_json(h)["kind"].as_str().unwrap().to_string()
+}
+
+/// True when a multitask epoch holds `task`'s joint and alone accuracies.
+fn has_task(r: &transferlab::train::EpochRecord, task: &str) -> bool {
+    r.tasks
+        .iter()
+        .any(|t| t.task == task && t.joint.is_some() && t.alone.is_some())
 }
 
 #[test]
@@ -459,7 +468,7 @@ fn multitask_on_the_shapes_demo_shows_each_task_joint_and_alone() {
         }
     );
     assert_eq!(run.history.len(), 2);
-    assert!(run.history[1].metrics.contains_key("joint:shape"));
+    assert!(has_task(&run.history[1], "shape"));
     assert_eq!(extra_kind(&h), "multitask");
     // The training view shows the per-task curves and table.
     text_containing(&h, "Accuracy per task");
@@ -538,9 +547,28 @@ fn multitask_from_a_folder_and_labels_csv_names_a_bad_row_then_trains() {
     let run = app(&h).runs.latest().unwrap();
     assert_eq!(run.config.labels.as_deref(), Some(labels.as_path()));
     assert_eq!(run.history.len(), 2);
-    assert!(run.history[1].metrics.contains_key("joint:parity"));
-    assert!(run.history[1].metrics.contains_key("alone:digit"));
+    assert!(has_task(&run.history[1], "parity"));
+    assert!(has_task(&run.history[1], "digit"));
     assert_eq!(extra_kind(&h), "multitask");
+}
+
+#[test]
+fn a_multitask_run_loads_its_images_at_the_chosen_image_size() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    h.get_by_label("3 Setup").click();
+    h.run_steps(2);
+    press(&mut h, "multitask");
+    wait_for_text(&mut h, "Task weights");
+    // The user asks for 40 px (the Image size control); the run's own data follows.
+    h.state_mut().as_mut().unwrap().settings.input_size = Some(40);
+    h.run_steps(2);
+    h.get_by_label("Train").click();
+    wait_for_run(&mut h);
+    let run = app(&h).runs.latest().unwrap();
+    let report = run.report.as_ref().expect("the run finished");
+    assert_eq!(report.data.sample_shape, "3×40×40");
+    assert!(has_task(run.history.last().unwrap(), "shape"));
 }
 
 #[test]
@@ -560,15 +588,8 @@ fn zero_shot_with_a_class_ticked_unseen_reports_it_against_chance() {
     h.get_by_label("Train").click();
     wait_for_run(&mut h);
     assert_eq!(extra_kind(&h), "zero-shot");
+    assert_eq!(extra_json(&h)["unseen"].as_array().unwrap().len(), 5);
     let run = app(&h).runs.latest().unwrap();
-    let report = run.report.as_ref().unwrap();
-    assert_eq!(
-        report.extra.as_ref().unwrap()["unseen"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5
-    );
     assert!(run.history.last().unwrap().target_accuracy.is_some());
     text_containing(&h, "unseen classes");
     h.get_by_label("5 Compare").click();

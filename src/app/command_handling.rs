@@ -116,7 +116,11 @@ impl TransferLabApp {
             }
             (config, Some(loaded.pair.clone()))
         };
-        match self.runs.start(config, pair, self.data.pair_id, &self.ctx) {
+        let input_size = self.settings.input_size;
+        match self
+            .runs
+            .start(config, pair, self.data.pair_id, input_size, &self.ctx)
+        {
             Ok(_) => {
                 self.training.map_epoch = None;
                 self.settings.view = View::Training;

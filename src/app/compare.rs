@@ -8,13 +8,15 @@ use super::context::ViewContext;
 use super::export::ExportKind;
 use super::format::{duration_words, pct};
 use super::jobs::{Job, block_on, take_finished};
-use super::runs::{RunKind, RunRecord, RunStatus, Runs};
+use super::runs::{RunKind, RunRecord, RunStatus, Runs, is_direct};
 use super::task_results::{TaskResultsState, task_details_ui};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
 use super::widgets::{delta_ui, header_row_ui, table};
 use crate::analysis::RunOutcome;
 use crate::method::MethodKind;
+use crate::method::instance_weighting::weights_in;
+use crate::train::results::RunExtra;
 use egui::RichText;
 use egui_plot::{Legend, Line, Plot};
 use serde::{Deserialize, Serialize};
@@ -272,7 +274,7 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Lo
                     .history
                     .iter()
                     // A stepping-stone run's direct epochs are its comparison, not the run.
-                    .filter(|h| !h.metrics.contains_key("direct"))
+                    .filter(|h| !is_direct(h))
                     .filter_map(|h| {
                         let v = match curve {
                             OverlayCurve::TargetAccuracy => h.target_accuracy,
@@ -348,7 +350,7 @@ fn detail_ui(
         }
         return;
     };
-    task_details_ui(ui, &mut state.tasks, run, report, thumbs, look);
+    task_details_ui(ui, &mut state.tasks, run, thumbs, look);
     // Multitask and zero-shot runs did not train on the loaded pair: its images are not theirs.
     let pair = run
         .pair
@@ -585,23 +587,14 @@ pub fn short_names(classes: &[String]) -> Vec<String> {
 
 /// Per-source-image weights of an instance-based run, read from its report.
 fn instance_weights(report: &crate::train::RunReport) -> Vec<(usize, f64)> {
-    let Some(list) = report
-        .extra
-        .as_ref()
-        .and_then(|e| e.get("instance_weights"))
-        .and_then(|w| w.as_array())
-    else {
-        return Vec::new();
-    };
-    list.iter()
-        .filter_map(|w| {
-            Some((
-                w.get("index")?.as_u64()? as usize,
-                w.get("weight")?.as_f64()?,
-            ))
-        })
-        .filter(|(_, w)| w.is_finite())
-        .collect()
+    match &report.extra {
+        Some(RunExtra::Method(extra)) => weights_in(extra)
+            .into_iter()
+            .map(|w| (w.index, w.weight))
+            .filter(|(_, w)| w.is_finite())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Instance-based transfer made visible: the source images the method weighted most
@@ -686,6 +679,8 @@ mod tests {
             seconds: 1.0,
             images_per_sec: 100.0,
             metrics: Default::default(),
+            phase: None,
+            tasks: Vec::new(),
         });
         r
     }

@@ -4,6 +4,7 @@
 
 use super::runs::RunRecord;
 use crate::model::checkpoint::sidecar_path;
+use crate::train::results::{Phase, Unit};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,9 +36,16 @@ pub fn stem(run: &RunRecord) -> String {
     format!("run-{}-{}", run.id, run.config.method.name())
 }
 
-/// The run's epochs as CSV: fixed columns, then one column per method metric.
+/// The run's epochs as CSV: fixed columns, then one column per method metric (headed by
+/// its key, with its unit when it is not a plain number), then each task's accuracies.
 pub fn metrics_csv(run: &RunRecord) -> Result<String, String> {
     let keys: BTreeSet<&String> = run.history.iter().flat_map(|r| r.metrics.keys()).collect();
+    let tasks: BTreeSet<&String> = run
+        .history
+        .iter()
+        .flat_map(|r| r.tasks.iter().map(|t| &t.task))
+        .collect();
+    let phases = run.history.iter().any(|r| r.phase.is_some());
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "epoch",
@@ -49,7 +57,18 @@ pub fn metrics_csv(run: &RunRecord) -> Result<String, String> {
     ]
     .map(String::from)
     .to_vec();
-    header.extend(keys.iter().map(|k| k.to_string()));
+    if phases {
+        header.insert(1, "phase".into());
+    }
+    header.extend(keys.iter().map(|k| match run.metric(k).unit {
+        Unit::Plain => k.to_string(),
+        Unit::Fraction => format!("{k} (fraction)"),
+        Unit::Nats => format!("{k} (nats)"),
+    }));
+    for t in &tasks {
+        header.push(format!("{t} joint accuracy"));
+        header.push(format!("{t} alone accuracy"));
+    }
     w.write_record(&header).map_err(|e| e.to_string())?;
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for r in &run.history {
@@ -61,7 +80,15 @@ pub fn metrics_csv(run: &RunRecord) -> Result<String, String> {
             r.seconds.to_string(),
             r.images_per_sec.to_string(),
         ];
+        if phases {
+            row.insert(1, r.phase.map(Phase::describe).unwrap_or_default());
+        }
         row.extend(keys.iter().map(|k| opt(r.metrics.get(*k).copied())));
+        for t in &tasks {
+            let figures = r.tasks.iter().find(|f| &&f.task == t);
+            row.push(opt(figures.and_then(|f| f.joint)));
+            row.push(opt(figures.and_then(|f| f.alone)));
+        }
         w.write_record(&row).map_err(|e| e.to_string())?;
     }
     let bytes = w.into_inner().map_err(|e| e.to_string())?;

@@ -7,6 +7,11 @@ pub fn pct(v: Option<f64>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// A chance level as a percentage without decimals: "50%", "25%", "7%".
+pub fn chance(c: f64) -> String {
+    format!("{:.0}%", c * 100.0)
+}
+
 /// 1234567 → "1,234,567".
 pub fn thousands(n: usize) -> String {
     let s = n.to_string();

@@ -9,6 +9,7 @@ use super::feature_map::{FeatureMap, Layer, MapRequest, ModelSource, compute_map
 use super::jobs::Job;
 use crate::data::DomainPair;
 use crate::run::Worker;
+use crate::train::results::{Metric, Phase, describe};
 use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport};
 use egui_plot::PlotPoint;
 use std::path::{Path, PathBuf};
@@ -104,6 +105,8 @@ pub struct RunRecord {
     pub total_params: usize,
     pub device: String,
     pub warnings: Vec<String>,
+    /// What each figure in `history` is (from `Started`).
+    pub metrics: Vec<Metric>,
     pub report: Option<Box<RunReport>>,
     /// The model after the last completed epoch.
     pub checkpoint: PathBuf,
@@ -136,6 +139,7 @@ impl RunRecord {
             total_params: 0,
             device: String::new(),
             warnings: Vec::new(),
+            metrics: Vec::new(),
             report: None,
             checkpoint,
             maps: Vec::new(),
@@ -155,13 +159,15 @@ impl RunRecord {
         self.last_own_epoch().and_then(|r| r.source_accuracy)
     }
 
-    /// The last epoch of the run itself: a stepping-stone run's direct epochs (tagged
+    /// The last epoch of the run itself: a stepping-stone run's direct epochs (phase
     /// `direct`) are only there for comparison.
     fn last_own_epoch(&self) -> Option<&EpochRecord> {
-        self.history
-            .iter()
-            .rev()
-            .find(|r| !r.metrics.contains_key("direct"))
+        self.history.iter().rev().find(|r| !is_direct(r))
+    }
+
+    /// What the figure `key` is.
+    pub fn metric(&self, key: &str) -> Metric {
+        describe(&self.metrics, key)
     }
 
     /// True when a checkpoint with at least one epoch exists.
@@ -194,6 +200,11 @@ impl RunRecord {
             self.config.freeze
         )
     }
+}
+
+/// True for an epoch of the direct run a stepping-stone run is compared with.
+pub fn is_direct(r: &EpochRecord) -> bool {
+    r.phase == Some(Phase::Direct)
 }
 
 /// A temporary folder removed when the app ends.
@@ -286,6 +297,7 @@ impl Runs {
         mut config: ExperimentConfig,
         pair: Option<Arc<DomainPair>>,
         pair_id: u64,
+        input_size: Option<usize>,
         ctx: &egui::Context,
     ) -> Result<usize, String> {
         if self.is_running() {
@@ -308,6 +320,7 @@ impl Runs {
         let worker = Worker::spawn(
             config.clone(),
             pair.clone(),
+            input_size,
             threads,
             Arc::new(move || wake_ctx.request_repaint()),
         )
@@ -389,8 +402,10 @@ impl Runs {
                 total_params,
                 device,
                 warnings,
+                metrics,
                 ..
             } => {
+                run.metrics = metrics;
                 run.status = RunStatus::Training;
                 run.total_epochs = epochs.max(1);
                 run.trainable_params = trainable_params;
@@ -427,9 +442,8 @@ impl Runs {
                 let epoch = rec.epoch;
                 // A stepping-stone run saves its model only in the last hop, and the
                 // direct run (for comparison) not at all: no map for those epochs.
-                let mapped = run.pair.is_some()
-                    && !run.config.method.is_task_method()
-                    && !rec.metrics.contains_key("direct");
+                let mapped =
+                    run.pair.is_some() && !run.config.method.is_task_method() && !is_direct(&rec);
                 run.history.push(rec);
                 run.elapsed_secs = run.started.elapsed().as_secs_f64();
                 if mapped {

@@ -4,7 +4,7 @@
 //! class, and for a picked image its predicted attributes and the class they point to),
 //! and stepping stones (each hop, and stepping against direct transfer).
 
-use super::format::pct;
+use super::format::{self, pct};
 use super::jobs::{Job, take_finished};
 use super::runs::RunRecord;
 use super::task_setup::attribute_grid_ui;
@@ -13,9 +13,10 @@ use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
 use super::widgets::{delta_ui, header_row_ui, table};
 use crate::data::Domain;
 use crate::tasks::tables::AttributeTable;
-use crate::train::RunReport;
+use crate::train::results::{
+    RunExtra, SteppingResults, TARGET_ACCURACY, ZeroShotPrediction, ZeroShotResults,
+};
 use egui::RichText;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -49,27 +50,9 @@ impl TaskResultsState {
     }
 }
 
-fn num(v: &Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(Value::as_f64)
-}
-
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The report's `extra` when it is of this kind.
-pub fn extra_of<'a>(report: &'a RunReport, kind: &str) -> Option<&'a Value> {
-    report
-        .extra
-        .as_ref()
-        .filter(|e| e.get("kind").and_then(Value::as_str) == Some(kind))
+/// The report's extra results, when it has ended.
+fn extra(run: &RunRecord) -> Option<&RunExtra> {
+    run.report.as_deref().and_then(|r| r.extra.as_ref())
 }
 
 /// One task of a multitask run.
@@ -91,38 +74,28 @@ pub fn multitask_rows(run: &RunRecord) -> Vec<TaskRow> {
 }
 
 fn unsorted_rows(run: &RunRecord) -> Vec<TaskRow> {
-    if let Some(tasks) = run
-        .report
-        .as_deref()
-        .and_then(|r| extra_of(r, "multitask"))
-        .and_then(|e| e.get("tasks"))
-        .and_then(Value::as_array)
-    {
-        return tasks
+    if let Some(RunExtra::Multitask(e)) = extra(run) {
+        return e
+            .tasks
             .iter()
             .map(|t| TaskRow {
-                name: t
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string(),
-                joint: num(t, "joint_accuracy"),
-                alone: num(t, "alone_accuracy"),
-                classes: t.get("classes").and_then(Value::as_array).map(Vec::len),
-                weight: num(t, "weight"),
+                name: t.name.clone(),
+                joint: t.joint_accuracy,
+                alone: t.alone_accuracy,
+                classes: Some(t.classes.len()),
+                weight: Some(t.weight),
             })
             .collect();
     }
     let Some(last) = run.history.last() else {
         return Vec::new();
     };
-    last.metrics
+    last.tasks
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix("joint:")?, *v)))
-        .map(|(name, joint)| TaskRow {
-            name: name.to_string(),
-            joint: Some(joint),
-            alone: last.metrics.get(&format!("alone:{name}")).copied(),
+        .map(|t| TaskRow {
+            name: t.task.clone(),
+            joint: t.joint,
+            alone: t.alone,
             classes: None,
             weight: None,
         })
@@ -186,7 +159,7 @@ pub fn zero_shot_live_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         ui.weak("The seen and unseen accuracies appear after the first epoch.");
         return;
     };
-    let chance = last.metrics.get("chance").copied();
+    let chance = run.metric(TARGET_ACCURACY).chance;
     ui.label(
         RichText::new(format!(
             "After epoch {}: unseen classes {} (chance {})",
@@ -201,18 +174,18 @@ pub fn zero_shot_live_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         "Seen classes (held-out images): {}",
         pct(last.source_accuracy)
     ));
-    if let Some(v) = last.metrics.get("attribute_accuracy") {
-        ui.label(format!(
-            "Attributes right on unseen images: {}",
-            pct(Some(*v))
-        ));
+    for (key, v) in &last.metrics {
+        let m = run.metric(key);
+        ui.label(format!("{}: {}", sentence_case(&m.label), m.format(*v)));
     }
-    if let Some(v) = last.metrics.get("unseen_among_all") {
-        ui.label(format!(
-            "Unseen images named among all classes: {}",
-            pct(Some(*v))
-        ));
-    }
+}
+
+/// "unseen classes" → "Unseen classes".
+fn sentence_case(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// The details of an across-task or stepping-stone run in the compare view (nothing for
@@ -221,29 +194,24 @@ pub fn task_details_ui(
     ui: &mut egui::Ui,
     state: &mut TaskResultsState,
     run: &RunRecord,
-    report: &RunReport,
     thumbs: &mut Thumbnails,
     look: Look,
 ) {
-    if extra_of(report, "multitask").is_some() {
-        ui.separator();
-        ui.label(RichText::new("Each task: trained together (joint) against alone").strong());
-        multitask_table_ui(ui, &multitask_rows(run), look);
-    } else if let Some(extra) = extra_of(report, "zero-shot") {
-        zero_shot_ui(ui, state, run, report, extra, thumbs, look);
-    } else if let Some(extra) = extra_of(report, "stepping-stones") {
-        stepping_ui(ui, extra, look);
+    match extra(run) {
+        Some(RunExtra::Multitask(_)) => {
+            ui.separator();
+            ui.label(RichText::new("Each task: trained together (joint) against alone").strong());
+            multitask_table_ui(ui, &multitask_rows(run), look);
+        }
+        Some(RunExtra::ZeroShot(e)) => zero_shot_ui(ui, state, run, e, thumbs, look),
+        Some(RunExtra::SteppingStones(e)) => stepping_ui(ui, e, look),
+        Some(RunExtra::Method(_)) | None => {}
     }
 }
 
-fn stepping_ui(ui: &mut egui::Ui, extra: &Value, look: Look) {
+fn stepping_ui(ui: &mut egui::Ui, extra: &SteppingResults, look: Look) {
     ui.separator();
     ui.label(RichText::new("Stepping stones: hop by hop").strong());
-    let hops = extra
-        .get("hops")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     table("hops-table").spacing([14.0, 4.0]).show(ui, |ui| {
         header_row_ui(
             ui,
@@ -257,36 +225,24 @@ fn stepping_ui(ui: &mut egui::Ui, extra: &Value, look: Look) {
                 "their accuracy",
             ],
         );
-        for (i, h) in hops.iter().enumerate() {
-            let s = |k: &str| h.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+        for (i, h) in extra.hops.iter().enumerate() {
             ui.label(format!("{}", i + 1));
-            ui.label(s("from"));
-            ui.label(s("to"));
-            ui.label(
-                h.get("epochs")
-                    .and_then(Value::as_u64)
-                    .map(|e| e.to_string())
-                    .unwrap_or("—".into()),
-            );
-            ui.label(pct(num(h, "accuracy")));
-            ui.label(
-                h.get("pseudo_labels")
-                    .and_then(Value::as_u64)
-                    .map(|n| n.to_string())
-                    .unwrap_or("—".into()),
-            );
-            ui.label(pct(num(h, "pseudo_label_accuracy")));
+            ui.label(&h.from);
+            ui.label(&h.to);
+            ui.label(h.epochs.to_string());
+            ui.label(pct(h.accuracy));
+            ui.label(h.pseudo_labels.map(|n| n.to_string()).unwrap_or("—".into()));
+            ui.label(pct(h.pseudo_label_accuracy));
             ui.end_row();
         }
     });
-    let keep = num(extra, "pseudo_keep").unwrap_or(0.8);
+    let keep = extra.pseudo_keep;
     ui.weak(format!(
         "After each hop but the last the model labels the domain it reached; its most confident {:.0} % become the labelled data of the next hop.",
         keep * 100.0
     ));
-    let stepping = num(extra, "stepping_target_accuracy");
-    let direct = num(extra, "direct_target_accuracy");
-    let epochs = extra.get("direct_epochs").and_then(Value::as_u64);
+    let (stepping, direct) = (extra.stepping_target_accuracy, extra.direct_target_accuracy);
+    let epochs = extra.direct_epochs;
     ui.horizontal_wrapped(|ui| {
         ui.label(
             RichText::new(format!(
@@ -296,12 +252,11 @@ fn stepping_ui(ui: &mut egui::Ui, extra: &Value, look: Look) {
             .strong(),
         );
         ui.label(format!(
-            "· direct transfer on the same budget{} {}",
-            epochs.map(|e| format!(" ({e} epochs)")).unwrap_or_default(),
+            "· direct transfer on the same budget ({epochs} epochs) {}",
             pct(direct)
         ));
         ui.label("· gain");
-        delta_ui(ui, num(extra, "gain"), 0.005, look);
+        delta_ui(ui, extra.gain, 0.005, look);
     });
 }
 
@@ -309,54 +264,35 @@ fn zero_shot_ui(
     ui: &mut egui::Ui,
     state: &mut TaskResultsState,
     run: &RunRecord,
-    report: &RunReport,
-    extra: &Value,
+    extra: &ZeroShotResults,
     thumbs: &mut Thumbnails,
     look: Look,
 ) {
     ui.separator();
-    let unseen = strings(extra, "unseen");
-    let chance = num(extra, "chance");
+    let unseen = &extra.unseen;
     ui.label(
         RichText::new(format!(
             "Unseen classes: {} right (chance {}) · seen classes: {}",
-            pct(num(extra, "unseen_accuracy")),
-            pct(chance),
-            pct(num(extra, "seen_accuracy"))
+            pct(extra.unseen_accuracy),
+            pct(Some(extra.chance)),
+            pct(extra.seen_accuracy)
         ))
         .strong(),
     );
     ui.weak(format!(
         "Named among all {} classes (generalised zero-shot), the unseen images are {} right.",
-        strings(extra, "classes").len(),
-        pct(num(extra, "unseen_accuracy_all_classes"))
+        extra.classes.len(),
+        pct(extra.unseen_accuracy_all_classes)
     ));
     let attr_acc: Vec<f64> = extra
-        .get("attribute_accuracy")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| num(x, "accuracy")).collect())
-        .unwrap_or_default();
+        .attribute_accuracy
+        .iter()
+        .map(|a| a.accuracy)
+        .collect();
     let table = AttributeTable {
-        attributes: strings(extra, "attributes"),
-        classes: strings(extra, "classes"),
-        signatures: extra
-            .get("signatures")
-            .and_then(Value::as_array)
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| {
-                        r.as_array()
-                            .map(|v| {
-                                v.iter()
-                                    .filter_map(Value::as_f64)
-                                    .map(|x| x as f32)
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        attributes: extra.attributes.clone(),
+        classes: extra.classes.clone(),
+        signatures: extra.signatures.clone(),
         lines: Vec::new(),
     };
     if table.classes.len() == table.signatures.len() {
@@ -366,19 +302,17 @@ fn zero_shot_ui(
             .show(ui, |ui| {
                 let footer = (attr_acc.len() == table.attributes.len())
                     .then_some(("right on unseen images", attr_acc.as_slice()));
-                attribute_grid_ui(ui, "zs-result-grid", &table, &unseen, None, footer, look);
+                attribute_grid_ui(ui, "zs-result-grid", &table, unseen, None, footer, look);
             });
     }
-    if let Some(per_class) = extra.get("unseen_class_accuracy").and_then(Value::as_array) {
+    if !extra.unseen_class_accuracy.is_empty() {
         ui.label(RichText::new("Each unseen class").strong());
         egui::Grid::new("zs-class-acc")
             .spacing([12.0, 2.0])
             .show(ui, |ui| {
-                for c in per_class {
-                    let name = c.get("class").and_then(Value::as_str).unwrap_or("?");
-                    let acc = num(c, "accuracy").unwrap_or(0.0);
-                    let n = c.get("images").and_then(Value::as_u64).unwrap_or(0);
-                    ui.label(name);
+                for c in &extra.unseen_class_accuracy {
+                    let (acc, n) = (c.accuracy, c.images);
+                    ui.label(&c.class);
                     bar_ui(
                         ui,
                         acc as f32,
@@ -388,15 +322,13 @@ fn zero_shot_ui(
                     ui.end_row();
                 }
             });
-        if let Some(c) = chance {
-            ui.weak(format!(
-                "Chance: {:.0}% (one in {}).",
-                c * 100.0,
-                unseen.len()
-            ));
-        }
+        ui.weak(format!(
+            "Chance: {} (one in {}).",
+            format::chance(extra.chance),
+            unseen.len()
+        ));
     }
-    picked_image_ui(ui, state, run, report, extra, &table, thumbs, look);
+    picked_image_ui(ui, state, run, &extra.predictions, &table, thumbs, look);
 }
 
 /// A horizontal bar of `value` in 0..=1 with a caption.
@@ -414,21 +346,16 @@ fn bar_ui(ui: &mut egui::Ui, value: f32, colour: egui::Color32, caption: &str) {
     });
 }
 
-#[allow(clippy::too_many_arguments)]
 fn picked_image_ui(
     ui: &mut egui::Ui,
     state: &mut TaskResultsState,
     run: &RunRecord,
-    report: &RunReport,
-    extra: &Value,
+    preds: &[ZeroShotPrediction],
     table: &AttributeTable,
     thumbs: &mut Thumbnails,
     look: Look,
 ) {
-    let Some(preds) = extra.get("predictions").and_then(Value::as_array) else {
-        return;
-    };
-    let demo = matches!(&report.config.data, crate::train::DataSource::Demo { .. });
+    let demo = matches!(&run.config.data, crate::train::DataSource::Demo { .. });
     if demo && state.images.is_none() && state.job.is_none() {
         // The same images as the run's (the demo's data seed is fixed), made off the UI thread.
         state.job = Job::spawn("shapes-thumbs", ui.ctx(), |_| {
@@ -452,10 +379,10 @@ fn picked_image_ui(
         ui.label(RichText::new("Pick an image to see its predicted attributes").strong());
         ui.checkbox(&mut state.all_images, "seen classes too");
     });
-    let shown: Vec<(usize, &Value)> = preds
+    let shown: Vec<(usize, &ZeroShotPrediction)> = preds
         .iter()
         .enumerate()
-        .filter(|(_, p)| state.all_images || p.get("unseen").and_then(Value::as_bool) == Some(true))
+        .filter(|(_, p)| state.all_images || p.unseen)
         .take(GALLERY_MAX)
         .collect();
     let images = state.images.clone().filter(|_| demo);
@@ -467,13 +394,12 @@ fn picked_image_ui(
     for row in shown.chunks(columns) {
         ui.horizontal(|ui| {
             for &(i, p) in row {
-                let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                let (file, class, predicted) = (s("file"), s("class"), s("predicted"));
+                let (file, class, predicted) = (&p.file, &p.class, &p.predicted);
                 let right = class == predicted;
                 let name = format!("{file}: {class}, predicted {predicted}");
                 let resp = match &images {
                     Some(im) => {
-                        let tex = im.index.get(&file).and_then(|&k| {
+                        let tex = im.index.get(file).and_then(|&k| {
                             thumbs.get(
                                 ui.ctx(),
                                 &im.domain,
@@ -530,24 +456,14 @@ fn picked_image_ui(
     else {
         return;
     };
-    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let (file, class, predicted) = (s("file"), s("class"), s("predicted"));
-    let probs: Vec<f32> = p
-        .get("attributes")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_f64)
-                .map(|x| x as f32)
-                .collect()
-        })
-        .unwrap_or_default();
-    let unseen = p.get("unseen").and_then(Value::as_bool) == Some(true);
+    let (file, class, predicted) = (&p.file, &p.class, &p.predicted);
+    let probs = &p.attributes;
+    let unseen = p.unseen;
     ui.add_space(4.0);
     ui.label(RichText::new(format!("Picked: {file}")).strong());
     ui.horizontal(|ui| {
         if let Some(im) = &images
-            && let Some(&k) = im.index.get(&file)
+            && let Some(&k) = im.index.get(file)
         {
             let tex = thumbs.get(
                 ui.ctx(),
@@ -581,7 +497,7 @@ fn picked_image_ui(
         });
     });
     let sig = |c: &str| table.find(c).map(|r| table.signatures[r].clone());
-    let (pred_sig, true_sig) = (sig(&predicted), sig(&class));
+    let (pred_sig, true_sig) = (sig(predicted), sig(class));
     // One signature column when the attributes point to the right class, two otherwise.
     let same = predicted == class;
     egui::Grid::new("zs-picked")

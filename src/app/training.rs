@@ -7,9 +7,11 @@ use super::context::ViewContext;
 use super::feature_map::{ColourBy, MapPlot, map_ui};
 use super::format;
 use super::frame_stats::percentile;
-use super::runs::{RunKind, RunRecord, RunStatus};
+use super::runs::{RunKind, RunRecord, RunStatus, is_direct};
 use super::theme::Look;
+use crate::method::domain_classifier::DOMAIN_ACCURACY;
 use crate::train::EpochRecord;
+use crate::train::results::{Metric, Phase, SOURCE_ACCURACY, TARGET_ACCURACY};
 use egui::RichText;
 use egui_plot::{HLine, Line, LineStyle, Plot, PlotPoint, PlotPoints, PlotUi, Points, Text, VLine};
 
@@ -142,7 +144,6 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
             .history
             .iter()
             .flat_map(|r| r.metrics.keys().cloned())
-            .filter(|k| own_figure(k))
             .collect();
         k.sort();
         k.dedup();
@@ -202,18 +203,10 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
         RunKind::SteppingStones => stepping_accuracy_ui(ui, run, look, accuracy_plot),
         kind => {
             let zero_shot = kind == RunKind::ZeroShot;
-            let names = if zero_shot {
-                ["seen classes", "unseen classes"]
-            } else {
-                ["source accuracy", "target accuracy"]
-            };
-            let chance = run
-                .history
-                .last()
-                .and_then(|r| r.metrics.get("chance"))
-                .copied()
-                .filter(|_| zero_shot);
-            let chance_name = chance.map(|c| format!("chance ({:.0}%)", c * 100.0));
+            let (source, target) = (run.metric(SOURCE_ACCURACY), run.metric(TARGET_ACCURACY));
+            let names = [source.label.as_ref(), target.label.as_ref()];
+            let chance = target.chance;
+            let chance_name = chance.map(|c| format!("chance ({})", format::chance(c)));
             let mut entries = vec![(names[0], look.source()), (names[1], look.target())];
             if let Some(n) = &chance_name {
                 entries.push((n.as_str(), egui::Color32::GRAY));
@@ -245,35 +238,40 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
         }
     }
     if !keys.is_empty() {
-        let mut entries: Vec<(&str, egui::Color32)> = keys
+        let metrics: Vec<Metric> = keys.iter().map(|k| run.metric(k)).collect();
+        let mut entries: Vec<(&str, egui::Color32)> = metrics
             .iter()
             .enumerate()
-            .map(|(i, k)| (k.as_str(), look.class(i + 2)))
+            .map(|(i, m)| (m.label.as_ref(), look.class(i + 2)))
             .collect();
-        if keys
-            .iter()
-            .any(|k| k.contains("domain") && k.contains("acc"))
-        {
-            entries.push(("chance (0.5)", egui::Color32::GRAY));
+        let chances: Vec<(f64, String)> = {
+            let mut c: Vec<(f64, String)> = metrics
+                .iter()
+                .filter_map(|m| m.chance)
+                .map(|c| (c, format!("chance ({})", format::chance(c))))
+                .collect();
+            c.sort_by(|a, b| a.0.total_cmp(&b.0));
+            c.dedup_by(|a, b| a.0 == b.0);
+            c
+        };
+        for (_, name) in &chances {
+            entries.push((name.as_str(), egui::Color32::GRAY));
         }
         key_row_ui(ui, "The method's own figures", &entries);
         epoch_plot("method-plot", h, link, max_x).show(ui, |plot| {
-            for (i, k) in keys.iter().enumerate() {
-                let pts = points(run, |r| r.metrics.get(k).copied());
-                plot_series(plot, k, pts, look.class(i + 2), width, false);
-                if k.contains("domain") && k.contains("acc") {
-                    plot.hline(
-                        HLine::new("chance (0.5)", 0.5)
-                            .color(egui::Color32::GRAY)
-                            .width(1.0),
-                    );
-                }
+            for (i, m) in metrics.iter().enumerate() {
+                let pts = points(run, |r| r.metrics.get(m.key.as_ref()).copied());
+                plot_series(plot, &m.label, pts, look.class(i + 2), width, false);
+            }
+            for (c, name) in &chances {
+                plot.hline(
+                    HLine::new(name.as_str(), *c)
+                        .color(egui::Color32::GRAY)
+                        .width(1.0),
+                );
             }
         });
-        if keys
-            .iter()
-            .any(|k| k.contains("domain") && k.contains("acc"))
-        {
+        if metrics.iter().any(|m| m.key == DOMAIN_ACCURACY.key) {
             ui.weak("The domain classifier's accuracy falling toward 0.5 means it can no longer tell source from target features.");
         }
     }
@@ -408,18 +406,10 @@ fn styled_key_row_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, egui::Col
     });
 }
 
-/// Figures drawn elsewhere than in "the method's own figures": a stepping-stone run's
-/// phase tags, zero-shot's constant chance, multitask's per-task accuracies.
-fn own_figure(key: &str) -> bool {
-    !(matches!(key, "hop" | "direct" | "chance")
-        || key.starts_with("joint:")
-        || key.starts_with("alone:"))
-}
-
 /// The phase of an epoch: 0 for an ordinary run or a stepping-stone hop, 1 for the direct
 /// run a stepping-stone run is compared with.
 fn phase(r: &EpochRecord) -> usize {
-    usize::from(r.metrics.contains_key("direct"))
+    usize::from(is_direct(r))
 }
 
 /// (epoch, value) points of a figure, split where the phase changes so that the direct
@@ -466,10 +456,8 @@ fn multitask_accuracy_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, plot: P
     let mut tasks: Vec<String> = run
         .history
         .iter()
-        .flat_map(|r| r.metrics.keys())
-        .filter_map(|k| k.strip_prefix("joint:").map(String::from))
+        .flat_map(|r| r.tasks.iter().map(|t| t.task.clone()))
         .collect();
-    tasks.dedup();
     tasks.sort();
     tasks.dedup();
     let mut entries: Vec<(&str, egui::Color32, bool)> = tasks
@@ -484,8 +472,10 @@ fn multitask_accuracy_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, plot: P
     plot.show(ui, |plot| {
         for (i, t) in tasks.iter().enumerate() {
             for (which, dashed) in [("joint", false), ("alone", true)] {
-                let key = format!("{which}:{t}");
-                let pts = points(run, |r| r.metrics.get(&key).copied());
+                let pts = points(run, |r| {
+                    let f = r.tasks.iter().find(|f| &f.task == t)?;
+                    if dashed { f.alone } else { f.joint }
+                });
                 plot_series(
                     plot,
                     &format!("{t} {which}"),
@@ -518,7 +508,10 @@ fn stepping_accuracy_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, plot: Pl
     let mut phases: Vec<(f64, String)> = Vec::new();
     let mut last: Option<(usize, i64)> = None;
     for r in &run.history {
-        let hop = r.metrics.get("hop").map(|h| *h as i64).unwrap_or(0);
+        let hop = match r.phase {
+            Some(Phase::Hop(n)) => n as i64,
+            _ => 0,
+        };
         let key = (phase(r), hop);
         if last != Some(key) {
             let name = if key.0 == 1 {

@@ -27,6 +27,9 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     uses_unlabeled_target: true,
     bottleneck: Some(super::DEFAULT_BOTTLENECK),
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    metrics: &[
+        super::Metric::new("coral", "CORAL distance", super::Unit::Plain).higher_is_better(false),
+    ],
     build: Some(|settings, _net| Ok(Box::new(Coral::new(settings)))),
 };
 

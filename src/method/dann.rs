@@ -32,6 +32,10 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     uses_unlabeled_target: true,
     bottleneck: Some(super::DEFAULT_BOTTLENECK),
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    metrics: &[
+        super::domain_classifier::DOMAIN_ACCURACY,
+        super::Metric::new("domain_loss", "domain classifier loss", super::Unit::Nats),
+    ],
     build: Some(|settings, net| Ok(Box::new(Dann::new(settings, net)?))),
 };
 

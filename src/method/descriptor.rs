@@ -3,6 +3,7 @@
 //! it needs, the adaptation layer it adds, its hyperparameters, and how to build it.
 
 use super::{Family, LabelledData, Method, MethodSettings};
+use crate::metric::Metric;
 use crate::model::Network;
 
 /// A method's tunable number.
@@ -72,6 +73,8 @@ pub struct MethodInfo {
     /// Width of the adaptation layer it adds between backbone and head, if any.
     pub bottleneck: Option<usize>,
     pub hyperparameters: &'static [Hyperparameter],
+    /// The figures it records each epoch (`history[].metrics`).
+    pub metrics: &'static [Metric],
     /// None for the methods that run through `crate::tasks` (multitask, zero-shot).
     pub build: Option<BuildMethod>,
 }

@@ -4,9 +4,15 @@
 //! so the runner's optimizer trains them with everything else.
 
 use super::init_method_vars;
+use crate::metric::{Metric, Unit};
 use crate::model::{Network, layers};
 use candle_core::{DType, Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
+
+/// The domain classifier's accuracy on source against target features: at 0.5 (chance) it
+/// can no longer tell them apart.
+pub const DOMAIN_ACCURACY: Metric =
+    Metric::new("domain_acc", "domain classifier accuracy", Unit::Fraction).with_chance(0.5);
 
 /// Hidden width of the domain classifier.
 pub const HIDDEN: usize = 256;

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::model::Network;
 use candle_core::{DType, Result, Tensor};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 /// Default exponent of the density ratio (its square root).
 pub const DEFAULT_LAMBDA: f64 = 0.5;
@@ -37,6 +37,12 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     uses_unlabeled_target: true,
     bottleneck: None,
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
+    metrics: &[
+        super::domain_classifier::DOMAIN_ACCURACY,
+        super::Metric::new("weight_std", "spread of the weights", super::Unit::Plain),
+        super::Metric::new("weight_min", "smallest weight", super::Unit::Plain),
+        super::Metric::new("weight_max", "largest weight", super::Unit::Plain),
+    ],
     build: Some(|settings, net| Ok(Box::new(InstanceWeighting::new(settings, net)?))),
 };
 
@@ -187,18 +193,42 @@ impl Method for InstanceWeighting {
                 }
             }
         }
-        let weights: Vec<serde_json::Value> = latest
+        let weights: Vec<InstanceWeight> = latest
             .iter()
             .enumerate()
             .filter(|(_, w)| w.is_finite())
-            .map(|(i, &w)| {
-                json!({
-                    "index": i,
-                    "file": self.files.get(i).cloned().unwrap_or_default(),
-                    "weight": w,
-                })
+            .map(|(i, &w)| InstanceWeight {
+                index: i,
+                file: self.files.get(i).cloned().unwrap_or_default(),
+                weight: w as f64,
             })
             .collect();
-        Some(json!({ "instance_weights": weights }))
+        serde_json::to_value(InstanceWeights {
+            instance_weights: weights,
+        })
+        .ok()
     }
+}
+
+/// A source image's last weight (`extra.instance_weights[]` of the report).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceWeight {
+    /// Index in the source domain.
+    pub index: usize,
+    pub file: String,
+    pub weight: f64,
+}
+
+/// The method's extra results.
+#[derive(Serialize, Deserialize)]
+struct InstanceWeights {
+    instance_weights: Vec<InstanceWeight>,
+}
+
+/// The per-image weights in a method's extra results (none when they are not this
+/// method's).
+pub fn weights_in(extra: &serde_json::Value) -> Vec<InstanceWeight> {
+    serde_json::from_value::<InstanceWeights>(extra.clone())
+        .map(|w| w.instance_weights)
+        .unwrap_or_default()
 }

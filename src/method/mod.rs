@@ -14,6 +14,7 @@ pub mod mmd;
 pub mod supervised;
 
 use crate::data::split::rng_for;
+pub use crate::metric::{Metric, Unit};
 use crate::model::Network;
 use candle_core::{DType, Device, Result, Tensor};
 pub use descriptor::{Hyperparameter, MethodInfo};
@@ -171,6 +172,7 @@ const MULTITASK: MethodInfo = MethodInfo {
     uses_unlabeled_target: false,
     bottleneck: None,
     hyperparameters: &[],
+    metrics: &[],
     build: None,
 };
 
@@ -183,6 +185,7 @@ const ZERO_SHOT: MethodInfo = MethodInfo {
     uses_unlabeled_target: false,
     bottleneck: None,
     hyperparameters: &[],
+    metrics: &[],
     build: None,
 };
 

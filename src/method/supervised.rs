@@ -14,6 +14,7 @@ pub const SOURCE_ONLY: MethodInfo = MethodInfo {
     uses_unlabeled_target: false,
     bottleneck: None,
     hyperparameters: &[],
+    metrics: &[],
     build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::SourceOnly)))),
 };
 
@@ -26,6 +27,7 @@ pub const TARGET_ONLY: MethodInfo = MethodInfo {
     uses_unlabeled_target: false,
     bottleneck: None,
     hyperparameters: &[],
+    metrics: &[],
     build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::TargetOnly)))),
 };
 
@@ -38,6 +40,7 @@ pub const FINE_TUNE: MethodInfo = MethodInfo {
     uses_unlabeled_target: false,
     bottleneck: None,
     hyperparameters: &[],
+    metrics: &[],
     build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::FineTune)))),
 };
 

@@ -9,7 +9,7 @@ pub mod worker;
 pub use worker::Worker;
 
 use crate::data::demo::{demo_intermediates, find_demo};
-use crate::data::{DataError, DomainPair, LoadProgress, align_pair};
+use crate::data::{DataError, DomainPair, LoadProgress, SampleShape, align_pair};
 use crate::method::MethodKind;
 use crate::tasks::multitask::{
     MultiLabelData, load_multitask_folder, run_multitask, shapes_multitask,
@@ -69,6 +69,19 @@ fn wrong_demo(config: &ExperimentConfig, table: Setting) -> RunError {
     )
 }
 
+/// A generated demo domain (drawn at 28×28) at the run's image size and channels.
+fn at_hint(domain: crate::data::Domain, hint: ShapeHint) -> crate::data::Domain {
+    let SampleShape::Image { channels, .. } = domain.shape else {
+        return domain;
+    };
+    let shape = SampleShape::Image {
+        channels: hint.channels.unwrap_or(channels),
+        height: hint.size,
+        width: hint.size,
+    };
+    crate::train::load::convert_domain(domain, shape)
+}
+
 /// Load a multitask run's images and labels.
 pub fn load_multitask(
     config: &ExperimentConfig,
@@ -77,7 +90,9 @@ pub fn load_multitask(
 ) -> Result<MultiLabelData, RunError> {
     match (&config.data, task_folder(config), &config.labels) {
         (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
-            Ok(shapes_multitask(DEMO_SEED, MULTITASK_DEMO_PER_CLASS))
+            let mut data = shapes_multitask(DEMO_SEED, MULTITASK_DEMO_PER_CLASS);
+            data.domain = at_hint(data.domain, hint);
+            Ok(data)
         }
         (_, Some(folder), Some(csv)) => {
             let mut progress = loading(sink);
@@ -102,7 +117,9 @@ pub fn load_zero_shot(
 ) -> Result<ZeroShotData, RunError> {
     match (&config.data, task_folder(config), &config.attributes) {
         (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
-            Ok(shapes_zero_shot(DEMO_SEED, ZERO_SHOT_DEMO_PER_CLASS))
+            let mut data = shapes_zero_shot(DEMO_SEED, ZERO_SHOT_DEMO_PER_CLASS);
+            data.domain = at_hint(data.domain, hint);
+            Ok(data)
         }
         (_, Some(folder), Some(csv)) => {
             let mut progress = loading(sink);

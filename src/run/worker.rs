@@ -90,10 +90,12 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 
 impl Worker {
     /// Start a run on its own thread. `pair`: data already loaded (else it is loaded from
-    /// the config); `threads`: size of the compute pool (None = rayon's default).
+    /// the config, at `input_size` when the user chose one); `threads`: size of the compute
+    /// pool (None = rayon's default).
     pub fn spawn(
         config: ExperimentConfig,
         pair: Option<Arc<DomainPair>>,
+        input_size: Option<usize>,
         threads: Option<usize>,
         wake: Wake,
     ) -> std::io::Result<Self> {
@@ -119,7 +121,9 @@ impl Worker {
                     });
                     let hint = match loaded {
                         Some(hint) => hint,
-                        None => ShapeHint::for_run(config.backbone, meta.as_ref(), None, None)?,
+                        None => {
+                            ShapeHint::for_run(config.backbone, meta.as_ref(), input_size, None)?
+                        }
                     };
                     let report = run_job(&config, pair, hint, &mut sink, &mut control)?;
                     sink.emit(Event::Finished(Box::new(report)));

@@ -116,6 +116,8 @@ pub(crate) struct TaskRun<'a, S, F, G> {
     pub state: &'a mut S,
     pub step: F,
     pub end_epoch: G,
+    /// What each figure the run records is.
+    pub metrics: Vec<crate::train::results::Metric>,
 }
 
 /// Train an across-task run through the shared loop.
@@ -140,6 +142,7 @@ where
         total_params,
         device: prepared.device_label(),
         warnings: prepared.warnings.clone(),
+        metrics: run.metrics,
     };
     let mut step = TaskStep {
         train: run.train,

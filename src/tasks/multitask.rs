@@ -20,9 +20,11 @@ use crate::train::events::{DataReport, EventSink, RunReport};
 use crate::train::experiment::{Control, validate_config};
 use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
+use crate::train::results::{
+    Metric, MultitaskResults, RunExtra, SOURCE_ACCURACY, TARGET_ACCURACY, TaskAccuracy, TaskOutcome,
+};
 use crate::train::{Invalid, RunError, Setting};
 use candle_core::Tensor;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
@@ -191,25 +193,6 @@ fn finish(data: MultiLabelData, csv: &Path) -> Result<MultiLabelData, DataError>
         }
     }
     Ok(data)
-}
-
-/// One task's outcome.
-#[derive(Clone, Debug, Serialize)]
-pub struct TaskOutcome {
-    pub name: String,
-    pub classes: Vec<String>,
-    pub weight: f64,
-    /// Held-out accuracy of the joint network's head for this task.
-    pub joint_accuracy: Option<f64>,
-    /// Held-out accuracy of the same trunk trained on this task alone.
-    pub alone_accuracy: Option<f64>,
-    pub labelled_train: usize,
-    pub labelled_eval: usize,
-}
-
-/// Metric key of a task's accuracy in `history[].metrics`.
-pub fn metric_key(which: &str, task: &str) -> String {
-    format!("{which}:{task}")
 }
 
 /// Train the joint network and every single-task network in lockstep, evaluating all of
@@ -381,14 +364,15 @@ pub fn run_multitask(
     let end_epoch = |(joint, alone, joint_acc, alone_acc): &mut State, epoch: usize| {
         let fail = in_epoch(epoch);
         let mut metrics = BTreeMap::new();
+        let mut tasks = Vec::with_capacity(n_tasks);
         for t in 0..n_tasks {
             joint_acc[t] = accuracy(&joint.net, t, offsets[t]).map_err(&fail)?;
             alone_acc[t] = accuracy(&alone[t].net, t, 0).map_err(&fail)?;
-            for (which, v) in [("joint", joint_acc[t]), ("alone", alone_acc[t])] {
-                if let Some(v) = v {
-                    metrics.insert(metric_key(which, &data.tasks[t].name), v);
-                }
-            }
+            tasks.push(TaskAccuracy {
+                task: data.tasks[t].name.clone(),
+                joint: joint_acc[t],
+                alone: alone_acc[t],
+            });
         }
         let joint_mean = mean(joint_acc);
         for (key, v) in [("joint_mean", joint_mean), ("alone_mean", mean(alone_acc))] {
@@ -404,6 +388,7 @@ pub fn run_multitask(
             source_accuracy: joint_mean,
             target_accuracy: None,
             metrics,
+            tasks,
         })
     };
     let params = state.0.net.param_counts(config.freeze);
@@ -416,6 +401,7 @@ pub fn run_multitask(
             state: &mut state,
             step,
             end_epoch,
+            metrics: METRICS.to_vec(),
         },
         sink,
         control,
@@ -459,14 +445,21 @@ pub fn run_multitask(
         ..Default::default()
     };
     report.init = init_report;
-    report.extra = Some(serde_json::json!({
-        "kind": "multitask",
-        "tasks": outcomes,
-        "joint_mean": mean(&joint_acc),
-        "alone_mean": mean(&alone_acc),
+    report.extra = Some(RunExtra::Multitask(MultitaskResults {
+        tasks: outcomes,
+        joint_mean: mean(&joint_acc),
+        alone_mean: mean(&alone_acc),
     }));
     Ok(report)
 }
+
+/// The figures of a multitask epoch beside its per-task accuracies.
+const METRICS: &[Metric] = &[
+    Metric::accuracy(SOURCE_ACCURACY, "mean task accuracy (joint)"),
+    Metric::accuracy(TARGET_ACCURACY, "target accuracy"),
+    Metric::accuracy("joint_mean", "mean task accuracy, trained together"),
+    Metric::accuracy("alone_mean", "mean task accuracy, each alone"),
+];
 
 /// The joint learner, the single-task learners, and the last joint and alone accuracies.
 type State = (Learner, Vec<Learner>, Vec<Option<f64>>, Vec<Option<f64>>);

@@ -18,8 +18,8 @@ use crate::model::checkpoint::sidecar_path;
 use crate::train::config::ExperimentConfig;
 use crate::train::events::{Event, EventSink, RunReport};
 use crate::train::experiment::{Control, Experiment};
+use crate::train::results::{HopOutcome, Phase, RunExtra, SteppingResults};
 use crate::train::{Invalid, RunError, Setting};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,27 +44,13 @@ pub fn load_via_folder(
     decode_scan(&scan, path, &opts, progress)
 }
 
-/// One hop's outcome.
-#[derive(Clone, Debug, Serialize)]
-pub struct HopOutcome {
-    pub from: String,
-    pub to: String,
-    pub epochs: usize,
-    /// Accuracy on the hop's destination (when it has labels).
-    pub accuracy: Option<f64>,
-    /// Pseudo-labelled images handed to the next hop (None for the last hop).
-    pub pseudo_labels: Option<usize>,
-    /// Accuracy of those pseudo-labels (when the domain has true labels).
-    pub pseudo_label_accuracy: Option<f64>,
-}
-
 /// Forwards a hop's events as part of the whole run: epochs renumbered, one `Started`,
 /// each epoch tagged with its hop (or as the direct run).
 struct PhaseSink<'a> {
     inner: &'a mut dyn EventSink,
     offset: usize,
     total_epochs: usize,
-    tag: (&'static str, f64),
+    phase: Phase,
     started: &'a mut bool,
     /// Epochs left after this phase, and the last epoch's seconds, for the ETA.
     epochs_after: usize,
@@ -81,6 +67,7 @@ impl EventSink for PhaseSink<'_> {
                 total_params,
                 device,
                 warnings,
+                metrics,
                 ..
             } => {
                 for w in warnings {
@@ -97,6 +84,7 @@ impl EventSink for PhaseSink<'_> {
                         total_params,
                         device,
                         warnings: self.warnings.clone(),
+                        metrics,
                     });
                 }
             }
@@ -118,7 +106,7 @@ impl EventSink for PhaseSink<'_> {
             Event::EpochFinished(mut r) => {
                 self.epoch_secs = r.seconds;
                 r.epoch += self.offset;
-                r.metrics.insert(self.tag.0.into(), self.tag.1);
+                r.phase = Some(self.phase);
                 self.inner.emit(Event::EpochFinished(r));
             }
             Event::Finished(_) => {}
@@ -237,7 +225,7 @@ pub fn run_stepping(
                 inner: sink,
                 offset: h * config.epochs,
                 total_epochs,
-                tag: ("hop", (h + 1) as f64),
+                phase: Phase::Hop(h + 1),
                 started: &mut sent_started,
                 epochs_after: (hops - h - 1) * config.epochs + hops * config.epochs,
                 epoch_secs,
@@ -247,7 +235,7 @@ pub fn run_stepping(
             epoch_secs = phase.epoch_secs;
             for mut r in report.history.clone() {
                 r.epoch += h * config.epochs;
-                r.metrics.insert("hop".into(), (h + 1) as f64);
+                r.phase = Some(Phase::Hop(h + 1));
                 history.push(r);
             }
             let mut outcome = HopOutcome {
@@ -300,7 +288,7 @@ pub fn run_stepping(
             inner: sink,
             offset: hops * config.epochs,
             total_epochs,
-            tag: ("direct", 1.0),
+            phase: Phase::Direct,
             started: &mut sent_started,
             epochs_after: 0,
             epoch_secs,
@@ -323,16 +311,19 @@ pub fn run_stepping(
         }
     }
     report.config = config.clone();
-    report.extra = Some(serde_json::json!({
-        "kind": "stepping-stones",
-        "hops": outcomes,
-        "pseudo_keep": PSEUDO_KEEP,
-        "stepping_target_accuracy": stepping_acc,
-        "direct_target_accuracy": direct_acc,
-        "direct_epochs": hops * config.epochs,
-        "gain": stepping_acc.zip(direct_acc).map(|(s, d)| s - d),
-        "direct_history": direct.as_ref().map(|d| &d.history),
-        "method_extra": report.extra,
+    let method_extra = match report.extra.take() {
+        Some(RunExtra::Method(v)) => Some(v),
+        _ => None,
+    };
+    report.extra = Some(RunExtra::SteppingStones(SteppingResults {
+        hops: outcomes,
+        pseudo_keep: PSEUDO_KEEP,
+        stepping_target_accuracy: stepping_acc,
+        direct_target_accuracy: direct_acc,
+        direct_epochs: hops * config.epochs,
+        gain: stepping_acc.zip(direct_acc).map(|(s, d)| s - d),
+        direct_history: direct.map(|d| d.history),
+        method_extra,
     }));
     Ok(report)
 }

@@ -22,9 +22,12 @@ use crate::train::events::{DataReport, EventSink, RunReport};
 use crate::train::experiment::{Control, validate_config};
 use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
+use crate::train::results::{
+    AttributeAccuracy, ClassAccuracy, Metric, RunExtra, SOURCE_ACCURACY, TARGET_ACCURACY,
+    ZeroShotPrediction, ZeroShotResults,
+};
 use crate::train::{Invalid, RunError, Setting};
 use candle_core::Tensor;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -248,7 +251,7 @@ pub fn dap_predict(
 }
 
 /// A zero-shot evaluation.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct ZeroShotEval {
     /// Held-out images of seen classes, named among the seen classes.
     pub seen_accuracy: Option<f64>,
@@ -259,20 +262,9 @@ pub struct ZeroShotEval {
     /// Per attribute: accuracy of its predicted side (p ≥ 0.5) on unseen images.
     pub attribute_accuracy: Vec<f64>,
     /// Per unseen class: accuracy and image count.
-    pub unseen_class_accuracy: Vec<(String, f64, usize)>,
+    pub unseen_class_accuracy: Vec<ClassAccuracy>,
     pub confusion: Vec<Vec<u32>>,
     pub predictions: Vec<ZeroShotPrediction>,
-}
-
-/// One evaluated image.
-#[derive(Clone, Debug, Serialize)]
-pub struct ZeroShotPrediction {
-    pub file: String,
-    pub class: String,
-    pub predicted: String,
-    pub unseen: bool,
-    /// Predicted probability of each attribute.
-    pub attributes: Vec<f32>,
 }
 
 /// Train on the seen classes' attributes, evaluate seen and unseen classes every epoch.
@@ -404,7 +396,11 @@ pub fn run_zero_shot(
             .unseen
             .iter()
             .zip(&per_class)
-            .map(|(&u, &(c, t))| (classes[u].clone(), c as f64 / t.max(1) as f64, t))
+            .map(|(&u, &(c, t))| ClassAccuracy {
+                class: classes[u].clone(),
+                accuracy: c as f64 / t.max(1) as f64,
+                images: t,
+            })
             .collect();
         if keep {
             let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
@@ -441,7 +437,6 @@ pub fn run_zero_shot(
     let end_epoch = |learner: &mut Learner, epoch: usize| {
         let ev = evaluate(&learner.net, false).map_err(in_epoch(epoch))?;
         let mut metrics = BTreeMap::new();
-        metrics.insert("chance".into(), chance);
         metrics.insert(
             "attribute_accuracy".into(),
             ev.attribute_accuracy.iter().sum::<f64>() / n_attr as f64,
@@ -462,6 +457,7 @@ pub fn run_zero_shot(
             source_accuracy: ev.seen_accuracy,
             target_accuracy: ev.unseen_accuracy,
             metrics,
+            tasks: Vec::new(),
         })
     };
     let params = learner.net.param_counts(config.freeze);
@@ -474,6 +470,13 @@ pub fn run_zero_shot(
             state: &mut learner,
             step,
             end_epoch,
+            metrics: vec![
+                Metric::accuracy(SOURCE_ACCURACY, "seen classes"),
+                Metric::accuracy(TARGET_ACCURACY, "unseen classes").with_chance(chance),
+                Metric::accuracy("attribute_accuracy", "attributes right on unseen images"),
+                Metric::accuracy("unseen_among_all", "unseen images named among all classes")
+                    .with_chance(1.0 / classes.len().max(1) as f64),
+            ],
         },
         sink,
         control,
@@ -503,22 +506,32 @@ pub fn run_zero_shot(
     };
     report.confusion = Some(final_eval.confusion.clone());
     report.init = init_report;
-    report.extra = Some(serde_json::json!({
-            "kind": "zero-shot",
-            "attributes": data.table.attributes,
-            "classes": classes,
-            "signatures": plan.table_row.iter().map(|&r| &data.table.signatures[r]).collect::<Vec<_>>(),
-            "seen": names(&plan.seen),
-            "unseen": names(&plan.unseen),
-            "chance": chance,
-            "seen_accuracy": final_eval.seen_accuracy,
-            "unseen_accuracy": final_eval.unseen_accuracy,
-            "unseen_accuracy_all_classes": final_eval.unseen_accuracy_all_classes,
-            "attribute_accuracy": data.table.attributes.iter().zip(&final_eval.attribute_accuracy)
-                .map(|(a, v)| serde_json::json!({"attribute": a, "accuracy": v})).collect::<Vec<_>>(),
-            "unseen_class_accuracy": final_eval.unseen_class_accuracy.iter()
-                .map(|(c, v, n)| serde_json::json!({"class": c, "accuracy": v, "images": n})).collect::<Vec<_>>(),
-            "predictions": final_eval.predictions,
+    report.extra = Some(RunExtra::ZeroShot(ZeroShotResults {
+        attributes: data.table.attributes.clone(),
+        classes: classes.clone(),
+        signatures: plan
+            .table_row
+            .iter()
+            .map(|&r| data.table.signatures[r].clone())
+            .collect(),
+        seen: names(&plan.seen),
+        unseen: names(&plan.unseen),
+        chance,
+        seen_accuracy: final_eval.seen_accuracy,
+        unseen_accuracy: final_eval.unseen_accuracy,
+        unseen_accuracy_all_classes: final_eval.unseen_accuracy_all_classes,
+        attribute_accuracy: data
+            .table
+            .attributes
+            .iter()
+            .zip(&final_eval.attribute_accuracy)
+            .map(|(a, &accuracy)| AttributeAccuracy {
+                attribute: a.clone(),
+                accuracy,
+            })
+            .collect(),
+        unseen_class_accuracy: final_eval.unseen_class_accuracy,
+        predictions: final_eval.predictions,
     }));
     Ok(report)
 }

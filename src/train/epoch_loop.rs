@@ -6,6 +6,7 @@
 
 use super::events::{EpochRecord, Event, EventSink};
 use super::experiment::{Control, Flow, RunError};
+use super::results::{Metric, TaskAccuracy};
 use crate::data::Batcher;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -25,6 +26,8 @@ pub struct EpochFigures {
     pub source_accuracy: Option<f64>,
     pub target_accuracy: Option<f64>,
     pub metrics: BTreeMap<String, f64>,
+    /// A multitask epoch's accuracy per task.
+    pub tasks: Vec<TaskAccuracy>,
 }
 
 /// What one kind of run does inside the shared loop.
@@ -54,6 +57,8 @@ pub struct LoopPlan {
     pub total_params: usize,
     pub device: String,
     pub warnings: Vec<String>,
+    /// What each figure the epochs carry is (sent with `Started`, kept in the report).
+    pub metrics: Vec<Metric>,
 }
 
 /// How the loop ended.
@@ -61,6 +66,8 @@ pub struct LoopPlan {
 pub struct LoopOutcome {
     pub history: Vec<EpochRecord>,
     pub stopped_early: bool,
+    /// The plan's metric descriptors.
+    pub metrics: Vec<Metric>,
 }
 
 /// Seconds between two `BatchFinished` events (the last batch of an epoch always reports).
@@ -87,10 +94,14 @@ pub fn train_epochs(
         total_params: plan.total_params,
         device: plan.device.clone(),
         warnings: plan.warnings.clone(),
+        metrics: plan.metrics.clone(),
     });
     run.before_training()?;
     let total_steps = (plan.epochs * batches).max(1);
-    let mut outcome = LoopOutcome::default();
+    let mut outcome = LoopOutcome {
+        metrics: plan.metrics.clone(),
+        ..Default::default()
+    };
     let mut steps = 0usize;
     let mut last_emit = Instant::now();
     for epoch in 1..=plan.epochs {
@@ -140,6 +151,8 @@ pub fn train_epochs(
             seconds: training_secs(paused_secs),
             images_per_sec,
             metrics: figures.metrics,
+            phase: None,
+            tasks: figures.tasks,
         };
         sink.emit(Event::EpochFinished(record.clone()));
         outcome.history.push(record);

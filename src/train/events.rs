@@ -2,6 +2,7 @@
 //! plus the run's report — the same structure the CLI writes as JSON.
 
 use super::config::ExperimentConfig;
+use super::results::{Metric, Phase, RunExtra, TaskAccuracy};
 use crate::model::InitReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,8 +27,15 @@ pub struct EpochRecord {
     pub target_accuracy: Option<f64>,
     pub seconds: f64,
     pub images_per_sec: f64,
-    /// Method-specific figures (e.g. `mmd2`, `domain_accuracy`).
+    /// Method- and task-specific figures (e.g. `mmd2`, `domain_acc`), described by the
+    /// run's `metrics` descriptors.
     pub metrics: BTreeMap<String, f64>,
+    /// The part of the run it belongs to (a stepping-stone hop, or the direct run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// A multitask epoch's accuracy per task, jointly and alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskAccuracy>,
 }
 
 /// The figures after the last epoch.
@@ -95,6 +103,8 @@ pub struct RunReport {
     pub total_params: usize,
     pub data: DataReport,
     pub history: Vec<EpochRecord>,
+    /// What each figure in `history` is (name, unit, direction, chance level).
+    pub metrics: Vec<Metric>,
     #[serde(rename = "final")]
     pub final_metrics: FinalMetrics,
     /// Target confusion matrix, rows = true class, columns = predicted (labelled targets).
@@ -103,8 +113,9 @@ pub struct RunReport {
     pub elapsed_secs: f64,
     pub init: Option<InitReport>,
     pub warnings: Vec<String>,
-    /// Method-specific results (e.g. per-file instance weights).
-    pub extra: Option<serde_json::Value>,
+    /// The results of a kind of run (multitask, zero-shot, stepping stones) or of a
+    /// method (e.g. per-file instance weights).
+    pub extra: Option<RunExtra>,
     pub config: ExperimentConfig,
     /// Per target image predictions (written with `--predict`, not into the JSON).
     #[serde(skip)]
@@ -134,6 +145,7 @@ impl RunReport {
             total_params,
             final_metrics: FinalMetrics::of(&outcome.history),
             history: outcome.history,
+            metrics: outcome.metrics,
             stopped_early: outcome.stopped_early,
             elapsed_secs,
             warnings,
@@ -160,6 +172,8 @@ pub enum Event {
         total_params: usize,
         device: String,
         warnings: Vec<String>,
+        /// What each figure the epochs will carry is.
+        metrics: Vec<Metric>,
     },
     /// A batch finished (throttled: a few per second at most).
     BatchFinished {

@@ -7,6 +7,7 @@ use super::config::ExperimentConfig;
 use super::epoch_loop::{EpochFigures, LoopPlan, StepAt, TrainStep, train_epochs};
 use super::events::{DataReport, EventSink, Prediction, RunReport};
 use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, setup};
+use super::results::{Metric, RunExtra};
 use super::settings::{Audience, Invalid, Setting};
 use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
 use crate::method::{LabelledData, Method, MethodKind, MethodSettings, TrainBatch, build_method};
@@ -484,6 +485,10 @@ impl Experiment {
             total_params,
             device: self.device_label.clone(),
             warnings: self.warnings.clone(),
+            metrics: Metric::standard()
+                .into_iter()
+                .chain(self.config.method.info().metrics.iter().cloned())
+                .collect(),
         };
         let mut step = TransferStep {
             opt: Optimiser::new(&self.net, self.config.learning_rate)?,
@@ -531,7 +536,7 @@ impl Experiment {
         report.data = self.data_report();
         report.confusion = confusion;
         report.init = self.init_report.clone();
-        report.extra = self.method.report_extra();
+        report.extra = self.method.report_extra().map(RunExtra::Method);
         report.predictions = predictions;
         Ok(report)
     }
@@ -571,6 +576,7 @@ impl TrainStep for TransferStep<'_> {
             source_accuracy: exp.accuracy(false, &exp.split.source_val).map_err(&fail)?,
             target_accuracy: exp.accuracy(true, &exp.split.target_eval).map_err(&fail)?,
             metrics: exp.method.epoch_metrics().into_iter().collect(),
+            tasks: Vec::new(),
         };
         exp.save()?;
         Ok(figures)

@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod learner;
 pub mod load;
 pub mod method_bench;
+pub mod results;
 pub mod settings;
 pub mod similarity;
 
