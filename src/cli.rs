@@ -6,6 +6,7 @@ use crate::data::{DEMOS, LoadProgress};
 use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
+use crate::train::events::{BatchProgress, RunStart};
 use crate::train::learner::init_meta;
 use crate::train::results::{Metric, Phase, RunExtra, describe};
 use crate::train::{
@@ -367,7 +368,7 @@ impl EventSink for CliSink {
                 self.bar.set_length(total as u64);
                 self.bar.set_position(done as u64);
             }
-            Event::Started {
+            Event::Started(RunStart {
                 epochs,
                 batches_per_epoch,
                 trainable_params,
@@ -375,7 +376,7 @@ impl EventSink for CliSink {
                 device,
                 warnings,
                 metrics,
-            } => {
+            }) => {
                 self.metrics = metrics;
                 // Warnings are printed even with --quiet: they say what was left out.
                 for w in warnings {
@@ -388,14 +389,14 @@ impl EventSink for CliSink {
                 self.bar.set_length((epochs * batches_per_epoch) as u64);
                 self.bar.set_position(0);
             }
-            Event::BatchFinished {
+            Event::BatchFinished(BatchProgress {
                 epoch,
                 batch,
                 batches,
                 loss,
                 images_per_sec,
                 ..
-            } => {
+            }) => {
                 self.bar
                     .set_position(((epoch - 1) * batches + batch) as u64);
                 self.bar.set_message(format!(

@@ -313,7 +313,7 @@ fn the_worker_stops_within_a_batch_and_reports_in_order() {
             break;
         }
     }
-    assert!(matches!(events.first(), Some(Event::Started { .. })));
+    assert!(matches!(events.first(), Some(Event::Started(_))));
     let Some(Event::Finished(report)) = events.last() else {
         panic!("no Finished event: {:?}", events.last());
     };
@@ -327,7 +327,7 @@ fn the_worker_stops_within_a_batch_and_reports_in_order() {
     let batches_after_stop = events
         .iter()
         .skip_while(|e| !matches!(e, Event::EpochFinished(r) if r.epoch == 1))
-        .filter(|e| matches!(e, Event::BatchFinished { epoch: 2, batch, .. } if *batch > 1))
+        .filter(|e| matches!(e, Event::BatchFinished(p) if p.epoch == 2 && p.batch > 1))
         .count();
     assert_eq!(batches_after_stop, 0, "the run went on after Stop");
     assert!(worker_finishes(&worker));

@@ -9,6 +9,7 @@ use super::feature_map::{FeatureMap, Layer, MapRequest, ModelSource, compute_map
 use super::jobs::Job;
 use crate::data::DomainPair;
 use crate::run::Worker;
+use crate::train::events::BatchProgress;
 use crate::train::results::{Metric, Phase, describe};
 use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport};
 use egui_plot::PlotPoint;
@@ -76,16 +77,6 @@ impl RunKind {
     }
 }
 
-/// The latest progress report.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Progress {
-    pub epoch: usize,
-    pub batch: usize,
-    pub batches: usize,
-    pub images_per_sec: f64,
-    pub eta_secs: f64,
-}
-
 /// One run of the session.
 pub struct RunRecord {
     /// 1-based, in start order.
@@ -100,7 +91,7 @@ pub struct RunRecord {
     pub history: Vec<EpochRecord>,
     /// (epoch + fraction, loss) per progress report.
     pub batch_losses: Vec<PlotPoint>,
-    pub progress: Option<Progress>,
+    pub progress: Option<BatchProgress>,
     pub trainable_params: usize,
     pub total_params: usize,
     pub device: String,
@@ -396,46 +387,25 @@ impl Runs {
         let mut map_ready = saved_epoch.is_some();
         match ev {
             Event::Loading { .. } => map_ready = false,
-            Event::Started {
-                epochs,
-                trainable_params,
-                total_params,
-                device,
-                warnings,
-                metrics,
-                ..
-            } => {
-                run.metrics = metrics;
+            Event::Started(start) => {
+                run.metrics = start.metrics;
                 run.status = RunStatus::Training;
-                run.total_epochs = epochs.max(1);
-                run.trainable_params = trainable_params;
-                run.total_params = total_params;
-                run.device = device;
-                run.warnings = warnings;
+                run.total_epochs = start.epochs.max(1);
+                run.trainable_params = start.trainable_params;
+                run.total_params = start.total_params;
+                run.device = start.device;
+                run.warnings = start.warnings;
             }
-            Event::BatchFinished {
-                epoch,
-                batch,
-                batches,
-                loss,
-                images_per_sec,
-                eta_secs,
-            } => {
-                let x = epoch.saturating_sub(1) as f64 + batch as f64 / batches.max(1) as f64;
-                run.batch_losses.push(PlotPoint::new(x, loss));
+            Event::BatchFinished(p) => {
+                let x = p.epoch.saturating_sub(1) as f64 + p.batch as f64 / p.batches.max(1) as f64;
+                run.batch_losses.push(PlotPoint::new(x, p.loss));
                 if run.batch_losses.len() > MAX_BATCH_POINTS {
                     // Keep every other point: long curves stay cheap to draw.
                     let thinned: Vec<PlotPoint> =
                         run.batch_losses.iter().step_by(2).copied().collect();
                     run.batch_losses = thinned;
                 }
-                run.progress = Some(Progress {
-                    epoch,
-                    batch,
-                    batches,
-                    images_per_sec,
-                    eta_secs,
-                });
+                run.progress = Some(p);
                 run.elapsed_secs = run.started.elapsed().as_secs_f64();
             }
             Event::EpochFinished(rec) => {

@@ -32,6 +32,24 @@ struct DemoImages {
     index: HashMap<String, usize>,
 }
 
+impl DemoImages {
+    /// The thumbnail of the demo image `file`, once made.
+    fn thumb(
+        &self,
+        ctx: &egui::Context,
+        thumbs: &mut Thumbnails,
+        file: &str,
+    ) -> Option<egui::TextureHandle> {
+        let &index = self.index.get(file)?;
+        let key = SampleKey {
+            pair_id: SHAPES_THUMBS,
+            target: false,
+            index,
+        };
+        thumbs.get(ctx, &self.domain, key)
+    }
+}
+
 /// State of the across-task result panels.
 #[derive(Default)]
 pub struct TaskResultsState {
@@ -399,17 +417,7 @@ fn picked_image_ui(
                 let name = format!("{file}: {class}, predicted {predicted}");
                 let resp = match &images {
                     Some(im) => {
-                        let tex = im.index.get(file).and_then(|&k| {
-                            thumbs.get(
-                                ui.ctx(),
-                                &im.domain,
-                                SampleKey {
-                                    pair_id: SHAPES_THUMBS,
-                                    target: false,
-                                    index: k,
-                                },
-                            )
-                        });
+                        let tex = im.thumb(ui.ctx(), thumbs, file);
                         let r = thumb_ui(ui, tex.as_ref(), side).interact(egui::Sense::click());
                         r.widget_info(|| {
                             egui::WidgetInfo::labeled(egui::Role::Button, true, &name)
@@ -463,17 +471,9 @@ fn picked_image_ui(
     ui.label(RichText::new(format!("Picked: {file}")).strong());
     ui.horizontal(|ui| {
         if let Some(im) = &images
-            && let Some(&k) = im.index.get(file)
+            && im.index.contains_key(file)
         {
-            let tex = thumbs.get(
-                ui.ctx(),
-                &im.domain,
-                SampleKey {
-                    pair_id: SHAPES_THUMBS,
-                    target: false,
-                    index: k,
-                },
-            );
+            let tex = im.thumb(ui.ctx(), thumbs, file);
             thumb_ui(ui, tex.as_ref(), side * 2.0);
         }
         ui.vertical(|ui| {

@@ -23,7 +23,7 @@ use crate::train::events::{Event, EventSink, RunReport};
 use crate::train::experiment::{Control, Experiment, RunError};
 use crate::train::load::{ShapeHint, load_pair};
 use crate::train::settings::{Invalid, Setting};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The built-in demo of the across-task methods (multitask, zero-shot).
@@ -82,31 +82,65 @@ fn at_hint(domain: crate::data::Domain, hint: ShapeHint) -> crate::data::Domain 
     crate::train::load::convert_domain(domain, shape)
 }
 
+/// Loads an across-task run's folder with its CSV table at a shape, reporting progress.
+type LoadFolder<T> =
+    fn(&Path, &Path, ShapeHint, &mut dyn FnMut(LoadProgress)) -> Result<T, DataError>;
+
+/// How an across-task run gets its data: the generated demo, or a folder and a CSV table.
+struct TaskSource<'a, T> {
+    /// The table's setting (`--labels`, `--attributes`), its path, and what it holds.
+    table: Setting,
+    csv: Option<&'a PathBuf>,
+    holds: &'static str,
+    demo: fn() -> T,
+    folder: LoadFolder<T>,
+    domain: fn(&mut T) -> &mut crate::data::Domain,
+}
+
+/// Load an across-task run's data (the demo at the run's image size).
+fn load_task<T>(
+    config: &ExperimentConfig,
+    hint: ShapeHint,
+    sink: &mut dyn EventSink,
+    from: TaskSource<'_, T>,
+) -> Result<T, RunError> {
+    match (&config.data, task_folder(config), from.csv) {
+        (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
+            let mut data = (from.demo)();
+            let domain = (from.domain)(&mut data);
+            *domain = at_hint(domain.clone(), hint);
+            Ok(data)
+        }
+        (_, Some(folder), Some(csv)) => {
+            let mut progress = loading(sink);
+            Ok((from.folder)(&folder, csv, hint, &mut |p| {
+                progress("loading images", p)
+            })?)
+        }
+        (_, Some(_), None) => Err(RunError::Invalid(
+            Invalid::text(format!("{} needs ", config.method.name()))
+                .name(from.table)
+                .then(from.holds),
+        )),
+        _ => Err(wrong_demo(config, from.table)),
+    }
+}
+
 /// Load a multitask run's images and labels.
 pub fn load_multitask(
     config: &ExperimentConfig,
     hint: ShapeHint,
     sink: &mut dyn EventSink,
 ) -> Result<MultiLabelData, RunError> {
-    match (&config.data, task_folder(config), &config.labels) {
-        (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
-            let mut data = shapes_multitask(DEMO_SEED, MULTITASK_DEMO_PER_CLASS);
-            data.domain = at_hint(data.domain, hint);
-            Ok(data)
-        }
-        (_, Some(folder), Some(csv)) => {
-            let mut progress = loading(sink);
-            Ok(load_multitask_folder(&folder, csv, hint, &mut |p| {
-                progress("loading images", p)
-            })?)
-        }
-        (_, Some(_), None) => Err(RunError::Invalid(
-            Invalid::text("multitask needs ")
-                .name(Setting::Labels)
-                .then(" CSV (a file column, then one column per task)"),
-        )),
-        _ => Err(wrong_demo(config, Setting::Labels)),
-    }
+    let from = TaskSource {
+        table: Setting::Labels,
+        csv: config.labels.as_ref(),
+        holds: " CSV (a file column, then one column per task)",
+        demo: || shapes_multitask(DEMO_SEED, MULTITASK_DEMO_PER_CLASS),
+        folder: load_multitask_folder,
+        domain: |d| &mut d.domain,
+    };
+    load_task(config, hint, sink, from)
 }
 
 /// Load a zero-shot run's images and attribute table.
@@ -115,25 +149,15 @@ pub fn load_zero_shot(
     hint: ShapeHint,
     sink: &mut dyn EventSink,
 ) -> Result<ZeroShotData, RunError> {
-    match (&config.data, task_folder(config), &config.attributes) {
-        (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
-            let mut data = shapes_zero_shot(DEMO_SEED, ZERO_SHOT_DEMO_PER_CLASS);
-            data.domain = at_hint(data.domain, hint);
-            Ok(data)
-        }
-        (_, Some(folder), Some(csv)) => {
-            let mut progress = loading(sink);
-            Ok(load_zero_shot_folder(&folder, csv, hint, &mut |p| {
-                progress("loading images", p)
-            })?)
-        }
-        (_, Some(_), None) => Err(RunError::Invalid(
-            Invalid::text("zero-shot needs ")
-                .name(Setting::Attributes)
-                .then(" CSV (a class column, then one column per attribute)"),
-        )),
-        _ => Err(wrong_demo(config, Setting::Attributes)),
-    }
+    let from = TaskSource {
+        table: Setting::Attributes,
+        csv: config.attributes.as_ref(),
+        holds: " CSV (a class column, then one column per attribute)",
+        demo: || shapes_zero_shot(DEMO_SEED, ZERO_SHOT_DEMO_PER_CLASS),
+        folder: load_zero_shot_folder,
+        domain: |d| &mut d.domain,
+    };
+    load_task(config, hint, sink, from)
 }
 
 /// The intermediate domains of a stepping-stone run, aligned to `pair`'s classes.

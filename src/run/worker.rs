@@ -37,7 +37,7 @@ impl EventSink for ChannelSink {
     fn emit(&mut self, event: Event) {
         match event {
             // Progress may be dropped when the UI is behind; the next one supersedes it.
-            Event::BatchFinished { .. } | Event::Loading { .. } => match self.tx.try_send(event) {
+            Event::BatchFinished(_) | Event::Loading { .. } => match self.tx.try_send(event) {
                 Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
             },
             other => {

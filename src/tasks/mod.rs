@@ -10,16 +10,58 @@ pub mod stepping;
 pub mod tables;
 pub mod zeroshot;
 
+use crate::data::Domain;
 use crate::data::split::rng_for;
 use crate::model::Network;
 use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
 use crate::train::epoch_loop::{EpochFigures, LoopOutcome, LoopPlan, StepAt, TrainStep};
-use crate::train::events::EventSink;
+use crate::train::events::{DataReport, EventSink, RunReport};
 use crate::train::experiment::Control;
 use crate::train::learner::Prepared;
 use candle_core::Tensor;
 use rand::seq::SliceRandom;
+use std::time::Instant;
+
+/// What an across-task run trained on: its data's origin, its images, and the counts the
+/// report gives.
+pub(crate) struct TaskData<'a> {
+    pub origin: &'a str,
+    pub domain: &'a Domain,
+    pub classes: Vec<String>,
+    pub train: usize,
+    pub held_out: usize,
+}
+
+/// The report of an across-task run: the parts every run fills the same way, and the data
+/// counts (the run adds its target counts, confusion matrix and extra results).
+pub(crate) fn task_report(
+    config: &ExperimentConfig,
+    net: &Network,
+    prepared: &Prepared,
+    outcome: LoopOutcome,
+    started: Instant,
+    data: TaskData<'_>,
+) -> RunReport {
+    let mut report = RunReport::base(
+        config,
+        net,
+        prepared.device_label(),
+        prepared.warnings.clone(),
+        outcome,
+        started.elapsed().as_secs_f64(),
+    );
+    report.data = DataReport {
+        source: data.origin.to_string(),
+        classes: data.classes,
+        source_train: data.train,
+        source_val: data.held_out,
+        skipped_files: data.domain.skipped.len(),
+        sample_shape: data.domain.shape.describe(),
+        ..Default::default()
+    };
+    report
+}
 
 /// Masked mean cross-entropy: rows whose `mask` is 0 (no label for this task) count for
 /// nothing. `logits` N×C, `y` N (u32), `mask` N (f32 0/1).

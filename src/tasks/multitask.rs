@@ -9,14 +9,17 @@
 //! label (an empty cell) leaves that task's loss and accuracy for that image out.
 
 use super::tables::{TaskInfo, normalise_file, read_label_table};
-use super::{TaskRun, masked_cross_entropy, outputs, rows, stratified_split, train_task};
+use super::{
+    TaskData, TaskRun, masked_cross_entropy, outputs, rows, stratified_split, task_report,
+    train_task,
+};
 use crate::data::folder::{FolderScan, LoadOptions, decode_scan, looks_colour, scan_folder};
 use crate::data::shapes::{self, COLOURS, FILLS, SHAPES};
 use crate::data::{DataError, Domain, LoadProgress, SampleShape};
 use crate::model::save_checkpoint;
 use crate::train::config::ExperimentConfig;
 use crate::train::epoch_loop::EpochFigures;
-use crate::train::events::{DataReport, EventSink, RunReport};
+use crate::train::events::{EventSink, RunReport};
 use crate::train::experiment::{Control, validate_config};
 use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
@@ -427,23 +430,14 @@ pub fn run_multitask(
                 .count(),
         })
         .collect();
-    let mut report = RunReport::base(
-        config,
-        &joint.net,
-        prepared.device_label(),
-        prepared.warnings.clone(),
-        outcome,
-        started.elapsed().as_secs_f64(),
-    );
-    report.data = DataReport {
-        source: data.origin.clone(),
+    let task_data = TaskData {
+        origin: &data.origin,
+        domain,
         classes: data.tasks.iter().map(|t| t.name.clone()).collect(),
-        source_train: train.len(),
-        source_val: eval.len(),
-        skipped_files: domain.skipped.len(),
-        sample_shape: domain.shape.describe(),
-        ..Default::default()
+        train: train.len(),
+        held_out: eval.len(),
     };
+    let mut report = task_report(config, &joint.net, &prepared, outcome, started, task_data);
     report.init = init_report;
     report.extra = Some(RunExtra::Multitask(MultitaskResults {
         tasks: outcomes,

@@ -16,7 +16,7 @@ use crate::data::{DataError, Domain, DomainPair, LoadProgress, align_pair};
 use crate::method::LabelledData;
 use crate::model::checkpoint::sidecar_path;
 use crate::train::config::ExperimentConfig;
-use crate::train::events::{Event, EventSink, RunReport};
+use crate::train::events::{BatchProgress, Event, EventSink, RunReport};
 use crate::train::experiment::{Control, Experiment};
 use crate::train::results::{HopOutcome, Phase, RunExtra, SteppingResults};
 use crate::train::{Invalid, RunError, Setting};
@@ -61,48 +61,24 @@ struct PhaseSink<'a> {
 impl EventSink for PhaseSink<'_> {
     fn emit(&mut self, event: Event) {
         match event {
-            Event::Started {
-                batches_per_epoch,
-                trainable_params,
-                total_params,
-                device,
-                warnings,
-                metrics,
-                ..
-            } => {
-                for w in warnings {
+            Event::Started(mut start) => {
+                for w in std::mem::take(&mut start.warnings) {
                     if !self.warnings.contains(&w) {
                         self.warnings.push(w);
                     }
                 }
                 if !*self.started {
                     *self.started = true;
-                    self.inner.emit(Event::Started {
-                        epochs: self.total_epochs,
-                        batches_per_epoch,
-                        trainable_params,
-                        total_params,
-                        device,
-                        warnings: self.warnings.clone(),
-                        metrics,
-                    });
+                    start.epochs = self.total_epochs;
+                    start.warnings = self.warnings.clone();
+                    self.inner.emit(Event::Started(start));
                 }
             }
-            Event::BatchFinished {
-                epoch,
-                batch,
-                batches,
-                loss,
-                images_per_sec,
-                eta_secs,
-            } => self.inner.emit(Event::BatchFinished {
-                epoch: epoch + self.offset,
-                batch,
-                batches,
-                loss,
-                images_per_sec,
-                eta_secs: eta_secs + self.epochs_after as f64 * self.epoch_secs,
-            }),
+            Event::BatchFinished(p) => self.inner.emit(Event::BatchFinished(BatchProgress {
+                epoch: p.epoch + self.offset,
+                eta_secs: p.eta_secs + self.epochs_after as f64 * self.epoch_secs,
+                ..p
+            })),
             Event::EpochFinished(mut r) => {
                 self.epoch_secs = r.seconds;
                 r.epoch += self.offset;

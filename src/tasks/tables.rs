@@ -79,6 +79,26 @@ fn read_records(path: &Path) -> Result<Records, TableError> {
     Ok((header, records))
 }
 
+/// A problem with the table as a whole.
+fn table_error(path: &Path, message: String) -> TableError {
+    TableError::Table {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Read a table whose header must hold `columns` (a key column and at least one more).
+fn read_table(path: &Path, columns: &str) -> Result<Records, TableError> {
+    let (header, records) = read_records(path)?;
+    if header.len() < 2 {
+        return Err(table_error(
+            path,
+            format!("the header needs {columns}, got '{}'", header.join(",")),
+        ));
+    }
+    Ok((header, records))
+}
+
 /// Check a data row has as many cells as the header.
 fn check_width(
     path: &Path,
@@ -104,17 +124,8 @@ fn check_width(
 /// Read a labels CSV. The first column holds the file (relative to the image folder, or
 /// absolute); every other column is a task.
 pub fn read_label_table(path: &Path) -> Result<LabelTable, TableError> {
-    let (header, records) = read_records(path)?;
-    let table_err = |message: String| TableError::Table {
-        path: path.to_path_buf(),
-        message,
-    };
-    if header.len() < 2 {
-        return Err(table_err(format!(
-            "the header needs a file column and at least one task column, got '{}'",
-            header.join(",")
-        )));
-    }
+    let (header, records) = read_table(path, "a file column and at least one task column")?;
+    let table_err = |message: String| table_error(path, message);
     if let Some(empty) = header.iter().position(String::is_empty) {
         return Err(table_err(format!(
             "column {} of the header has no name",
@@ -221,17 +232,8 @@ impl AttributeTable {
 
 /// Read an attribute CSV.
 pub fn read_attribute_table(path: &Path) -> Result<AttributeTable, TableError> {
-    let (header, records) = read_records(path)?;
-    let table_err = |message: String| TableError::Table {
-        path: path.to_path_buf(),
-        message,
-    };
-    if header.len() < 2 {
-        return Err(table_err(format!(
-            "the header needs a class column and at least one attribute column, got '{}'",
-            header.join(",")
-        )));
-    }
+    let (header, records) = read_table(path, "a class column and at least one attribute column")?;
+    let table_err = |message: String| table_error(path, message);
     if records.is_empty() {
         return Err(table_err("the table has a header but no rows".into()));
     }

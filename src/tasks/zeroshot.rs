@@ -10,7 +10,7 @@
 //! signature, corrected for how common each attribute is.
 
 use super::tables::{AttributeTable, read_attribute_table};
-use super::{TaskRun, outputs, rows, stratified_split, train_task};
+use super::{TaskData, TaskRun, outputs, rows, stratified_split, task_report, train_task};
 use crate::data::folder::{LoadOptions, decode_scan, looks_colour, scan_folder};
 use crate::data::shapes;
 use crate::data::{DataError, Domain, LoadProgress, SampleShape};
@@ -18,7 +18,7 @@ use crate::method::domain_classifier::bce_with_logits;
 use crate::model::save_checkpoint;
 use crate::train::config::ExperimentConfig;
 use crate::train::epoch_loop::EpochFigures;
-use crate::train::events::{DataReport, EventSink, RunReport};
+use crate::train::events::{EventSink, RunReport};
 use crate::train::experiment::{Control, validate_config};
 use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
@@ -484,26 +484,17 @@ pub fn run_zero_shot(
     let final_eval = evaluate(&learner.net, true).map_err(in_epoch(outcome.history.len()))?;
     let names =
         |idx: &[usize]| -> Vec<String> { idx.iter().map(|&c| classes[c].clone()).collect() };
-    let mut report = RunReport::base(
-        config,
-        &learner.net,
-        prepared.device_label(),
-        prepared.warnings.clone(),
-        outcome,
-        started.elapsed().as_secs_f64(),
-    );
-    report.data = DataReport {
-        source: data.origin.clone(),
+    let task_data = TaskData {
+        origin: &data.origin,
+        domain,
         classes: names(&plan.unseen),
-        source_train: train.len(),
-        source_val: seen_eval.len(),
-        target_eval: unseen_samples.len(),
-        target_total: unseen_samples.len(),
-        target_labelled: true,
-        skipped_files: domain.skipped.len(),
-        sample_shape: domain.shape.describe(),
-        ..Default::default()
+        train: train.len(),
+        held_out: seen_eval.len(),
     };
+    let mut report = task_report(config, &learner.net, &prepared, outcome, started, task_data);
+    report.data.target_eval = unseen_samples.len();
+    report.data.target_total = unseen_samples.len();
+    report.data.target_labelled = true;
     report.confusion = Some(final_eval.confusion.clone());
     report.init = init_report;
     report.extra = Some(RunExtra::ZeroShot(ZeroShotResults {

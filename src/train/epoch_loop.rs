@@ -4,7 +4,7 @@
 //! epoch's end the run's own evaluation (and save) before `EpochFinished`. What a kind of
 //! run does per batch and per epoch is its [`TrainStep`].
 
-use super::events::{EpochRecord, Event, EventSink};
+use super::events::{BatchProgress, EpochRecord, Event, EventSink, RunStart};
 use super::experiment::{Control, Flow, RunError};
 use super::results::{Metric, TaskAccuracy};
 use crate::data::Batcher;
@@ -87,7 +87,7 @@ pub fn train_epochs(
         "batches",
     );
     let batches = batcher.batches_per_epoch();
-    sink.emit(Event::Started {
+    sink.emit(Event::Started(RunStart {
         epochs: plan.epochs,
         batches_per_epoch: batches,
         trainable_params: plan.trainable_params,
@@ -95,7 +95,7 @@ pub fn train_epochs(
         device: plan.device.clone(),
         warnings: plan.warnings.clone(),
         metrics: plan.metrics.clone(),
-    });
+    }));
     run.before_training()?;
     let total_steps = (plan.epochs * batches).max(1);
     let mut outcome = LoopOutcome {
@@ -131,14 +131,14 @@ pub fn train_epochs(
             if last_emit.elapsed().as_secs_f64() >= BATCH_EVENT_SECS || b == batches {
                 last_emit = Instant::now();
                 let secs = training_secs(paused_secs);
-                sink.emit(Event::BatchFinished {
+                sink.emit(Event::BatchFinished(BatchProgress {
                     epoch,
                     batch: b,
                     batches,
                     loss,
                     images_per_sec: images as f64 / secs,
                     eta_secs: secs / b as f64 * (total_steps - steps) as f64,
-                });
+                }));
             }
         }
         let images_per_sec = images as f64 / training_secs(paused_secs);

@@ -155,6 +155,31 @@ impl RunReport {
     }
 }
 
+/// What a run says as training starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunStart {
+    pub epochs: usize,
+    pub batches_per_epoch: usize,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    pub device: String,
+    pub warnings: Vec<String>,
+    /// What each figure the epochs will carry is.
+    pub metrics: Vec<Metric>,
+}
+
+/// Where training stands after a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchProgress {
+    /// 1-based epoch and batch within it.
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub loss: f64,
+    pub images_per_sec: f64,
+    pub eta_secs: f64,
+}
+
 /// What the worker reports.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -165,25 +190,9 @@ pub enum Event {
         total: usize,
     },
     /// Training is about to start.
-    Started {
-        epochs: usize,
-        batches_per_epoch: usize,
-        trainable_params: usize,
-        total_params: usize,
-        device: String,
-        warnings: Vec<String>,
-        /// What each figure the epochs will carry is.
-        metrics: Vec<Metric>,
-    },
+    Started(RunStart),
     /// A batch finished (throttled: a few per second at most).
-    BatchFinished {
-        epoch: usize,
-        batch: usize,
-        batches: usize,
-        loss: f64,
-        images_per_sec: f64,
-        eta_secs: f64,
-    },
+    BatchFinished(BatchProgress),
     EpochFinished(EpochRecord),
     Paused,
     Resumed,
