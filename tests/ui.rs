@@ -12,7 +12,7 @@ use transferlab::app::runs::RunStatus;
 use transferlab::app::{AppOptions, Settings, TransferLabApp, View};
 
 /// Longest wait for any background result.
-const TIMEOUT: Duration = Duration::from_secs(90);
+const TIMEOUT: Duration = Duration::from_secs(180);
 
 fn options() -> AppOptions {
     let mut settings = Settings::default();
@@ -136,7 +136,7 @@ fn training_shows_epochs_in_the_curves_and_stops() {
         a.settings.demo == "digits-inverted" && a.data.pair().is_some() && !a.data.is_loading()
     });
     assert_eq!(app(&h).data.pair().unwrap().source.len(), 240);
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for(&mut h, "the first epoch", |a| {
         a.runs.latest().is_some_and(|r| !r.history.is_empty())
     });
@@ -153,7 +153,7 @@ fn training_shows_epochs_in_the_curves_and_stops() {
     assert!(run.history.len() < 30, "stopped early");
     assert!(run.report.is_some());
     // Its model's features can be measured in the similarity view.
-    h.get_by_label("2 Similarity").click();
+    click(&mut h, "2 Similarity");
     h.run_steps(2);
     h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Features from")
         .click();
@@ -178,7 +178,7 @@ fn training_shows_epochs_in_the_curves_and_stops() {
     assert!(analysis.metrics.is_some(), "{:?}", analysis.metrics_note);
     text_containing(&h, "Proxy A-distance");
     // The run is in the compare table.
-    h.get_by_label("5 Compare").click();
+    click(&mut h, "5 Compare");
     h.run_steps(3);
     h.get_by_label("#1");
     // Every input of every view has an accessible name (kittest's check).
@@ -193,12 +193,12 @@ fn training_shows_epochs_in_the_curves_and_stops() {
         h.run_steps(3);
         h.check_accessibility();
     }
-    h.get_by_label("1 Data").click();
+    click(&mut h, "1 Data");
     h.run_steps(2);
-    h.get_by_label("my folders").click();
+    click(&mut h, "my folders");
     h.run_steps(2);
     h.check_accessibility();
-    h.get_by_label("Presentation").click();
+    click(&mut h, "Presentation");
     h.run_steps(3);
     h.check_accessibility();
 }
@@ -207,7 +207,7 @@ fn training_shows_epochs_in_the_curves_and_stops() {
 fn freezing_slider_changes_the_trainable_parameter_count() {
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     wait_for(&mut h, "the network summary", |a| a.setup.net.is_some());
     let before = text_containing(&h, "parameters will train");
     let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "Frozen stages");
@@ -235,7 +235,7 @@ fn a_methods_hyperparameters_appear_as_its_descriptor_declares_them() {
     // Source-only has no adaptation weight.
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
     assert!(h.query_by_label("λ (adaptation weight)").is_none());
     // DANN has λ, starting at its own default.
@@ -243,8 +243,9 @@ fn a_methods_hyperparameters_appear_as_its_descriptor_declares_them() {
     opts.settings.as_mut().unwrap().config.method = transferlab::method::MethodKind::Dann;
     let mut h = harness(opts);
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
+    settle(&mut h);
     let lambda =
         h.get_by_role_and_label(egui::accesskit::Role::SpinButton, "λ (adaptation weight)");
     lambda.focus();
@@ -263,7 +264,7 @@ fn a_methods_hyperparameters_appear_as_its_descriptor_declares_them() {
 fn a_bad_folder_path_shows_an_error_with_what_to_do() {
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("my folders").click();
+    click(&mut h, "my folders");
     h.run_steps(2);
     type_into(&mut h, "Source folder", "/no/such/folder/anywhere");
     let text = text_containing(&h, "does not exist");
@@ -289,7 +290,7 @@ fn frame_time_while_training() {
     wait_for(&mut h, "the demo", |a| {
         a.data.pair().is_some() && a.train_blocker().is_none()
     });
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for(&mut h, "two epochs and their maps", |a| {
         a.runs.latest().is_some_and(|r| r.maps.len() >= 3)
     });
@@ -371,7 +372,7 @@ fn dropped_folders_are_validated_loaded_and_their_problems_shown() {
     });
     text_containing(&h, "OK: 18 images, 3 classes");
     assert!(is_enabled(&h, "Load these folders"));
-    h.get_by_label("Load these folders").click();
+    click(&mut h, "Load these folders");
     wait_for(&mut h, "the folders to load", |a| {
         a.data
             .loaded
@@ -398,7 +399,7 @@ fn a_failed_run_says_what_went_wrong_and_what_to_do() {
     wait_for(&mut h, "the demo", |a| {
         a.data.pair().is_some() && a.train_blocker().is_none()
     });
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for(&mut h, "the run to fail", |a| {
         a.runs
             .latest()
@@ -411,10 +412,38 @@ fn a_failed_run_says_what_went_wrong_and_what_to_do() {
     assert!(is_enabled(&h, "Train"));
 }
 
+/// Step frames until no background result is pending that could move the widgets (a
+/// pointer click lands where the widget was drawn last frame; an arriving analysis or
+/// network summary can shift the layout under it, most often on a loaded machine).
+fn settle(h: &mut Harness<'static, App>) {
+    let start = Instant::now();
+    loop {
+        h.run_steps(1);
+        let pending = app(h).pending_work();
+        if pending.is_empty() {
+            h.run_steps(2);
+            return;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "timed out waiting for the views to settle: {pending:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Click the widget labelled `label` once the views have settled.
+fn click(h: &mut Harness<'static, App>, label: &str) {
+    settle(h);
+    h.get_by_label(label).click();
+}
+
 /// Scroll the widget labelled `label` into view, then click it.
 fn press(h: &mut Harness<'static, App>, label: &str) {
+    settle(h);
     h.get_by_label(label).scroll_to_me();
     h.run_steps(3);
+    settle(h);
     h.get_by_label(label).click();
     h.run_steps(3);
 }
@@ -449,7 +478,7 @@ fn has_task(r: &transferlab::train::EpochRecord, task: &str) -> bool {
 fn multitask_on_the_shapes_demo_shows_each_task_joint_and_alone() {
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
     press(&mut h, "multitask");
     wait_for_text(&mut h, "Multitask data");
@@ -457,7 +486,7 @@ fn multitask_on_the_shapes_demo_shows_each_task_joint_and_alone() {
     wait_for_text(&mut h, "Task weights");
     h.get_by_label("colour");
     assert!(is_enabled(&h, "Train"), "{:?}", app(&h).train_blocker());
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for_run(&mut h);
     let run = app(&h).runs.latest().unwrap();
     assert!(run.pair.is_none(), "multitask brings its own data");
@@ -473,7 +502,7 @@ fn multitask_on_the_shapes_demo_shows_each_task_joint_and_alone() {
     // The training view shows the per-task curves and table.
     text_containing(&h, "Accuracy per task");
     text_containing(&h, "each alone");
-    h.get_by_label("5 Compare").click();
+    click(&mut h, "5 Compare");
     h.run_steps(3);
     text_containing(&h, "trained together (joint) against alone");
     text_containing(&h, "Mean over tasks");
@@ -517,7 +546,7 @@ fn multitask_from_a_folder_and_labels_csv_names_a_bad_row_then_trains() {
 
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
     press(&mut h, "multitask");
     press(&mut h, "folder + CSV");
@@ -530,7 +559,7 @@ fn multitask_from_a_folder_and_labels_csv_names_a_bad_row_then_trains() {
     text_containing(&h, "Task weights");
     h.get_by_label("parity");
 
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for(&mut h, "the run to fail on the bad row", |a| {
         a.runs
             .latest()
@@ -542,7 +571,7 @@ fn multitask_from_a_folder_and_labels_csv_names_a_bad_row_then_trains() {
     // Mend the CSV (same path): pressing Train again reads it afresh and trains.
     std::fs::write(&labels, &good).unwrap();
     assert!(is_enabled(&h, "Train"));
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for_run(&mut h);
     let run = app(&h).runs.latest().unwrap();
     assert_eq!(run.config.labels.as_deref(), Some(labels.as_path()));
@@ -556,14 +585,14 @@ fn multitask_from_a_folder_and_labels_csv_names_a_bad_row_then_trains() {
 fn a_multitask_run_loads_its_images_at_the_chosen_image_size() {
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
     press(&mut h, "multitask");
     wait_for_text(&mut h, "Task weights");
     // The user asks for 40 px (the Image size control); the run's own data follows.
     h.state_mut().as_mut().unwrap().settings.input_size = Some(40);
     h.run_steps(2);
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for_run(&mut h);
     let run = app(&h).runs.latest().unwrap();
     let report = run.report.as_ref().expect("the run finished");
@@ -575,7 +604,7 @@ fn a_multitask_run_loads_its_images_at_the_chosen_image_size() {
 fn zero_shot_with_a_class_ticked_unseen_reports_it_against_chance() {
     let mut h = harness(options());
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
     press(&mut h, "zero-shot");
     text_containing(&h, "tick the classes to hold out");
@@ -585,14 +614,14 @@ fn zero_shot_with_a_class_ticked_unseen_reports_it_against_chance() {
     assert_eq!(unseen.len(), 5, "{unseen:?}");
     assert!(unseen.contains(&"circle-red-filled".to_string()));
     text_containing(&h, "5 unseen, 13 seen");
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for_run(&mut h);
     assert_eq!(extra_kind(&h), "zero-shot");
     assert_eq!(extra_json(&h)["unseen"].as_array().unwrap().len(), 5);
     let run = app(&h).runs.latest().unwrap();
     assert!(run.history.last().unwrap().target_accuracy.is_some());
     text_containing(&h, "unseen classes");
-    h.get_by_label("5 Compare").click();
+    click(&mut h, "5 Compare");
     h.run_steps(3);
     text_containing(&h, "Unseen classes:");
     text_containing(&h, "chance 20.0%");
@@ -626,14 +655,14 @@ fn stepping_stones_on_digits_steps_show_each_hop_and_the_direct_run() {
     wait_for(&mut h, "the demo", |a| {
         a.data.pair().is_some() && a.train_blocker().is_none()
     });
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
     press(&mut h, "through the demo's intermediate domains");
     assert!(app(&h).settings.config.stepping_stones);
     // The chain: source → 20° → 40° → target.
     h.get_by_label_contains("stone 2 rotated 40°");
     text_containing(&h, "3 hops of 1 epoch(s)");
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for_run(&mut h);
     assert_eq!(extra_kind(&h), "stepping-stones");
     let run = app(&h).runs.latest().unwrap();
@@ -641,7 +670,7 @@ fn stepping_stones_on_digits_steps_show_each_hop_and_the_direct_run() {
     assert_eq!(run.total_epochs, 6);
     assert_eq!(run.history.len(), 6);
     text_containing(&h, "target, direct transfer");
-    h.get_by_label("5 Compare").click();
+    click(&mut h, "5 Compare");
     h.run_steps(3);
     text_containing(&h, "Stepping stones: hop by hop");
     text_containing(&h, "intermediate 2");
@@ -652,9 +681,9 @@ fn stepping_stones_on_digits_steps_show_each_hop_and_the_direct_run() {
 /// Switch the similarity map to t-SNE and wait for the new analysis.
 fn switch_map_to_tsne(h: &mut Harness<'static, App>) {
     wait_for(h, "the first analysis", |a| a.similarity.map().is_some());
-    h.get_by_label("2 Similarity").click();
+    click(h, "2 Similarity");
     h.run_steps(2);
-    h.get_by_label("t-SNE").click();
+    click(h, "t-SNE");
     wait_for(h, "the analysis with the new map", |a| {
         a.similarity
             .analysis
@@ -696,12 +725,12 @@ fn compare_shows_and_overlays_each_new_run() {
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
     press(&mut h, "Train");
     wait_for_run(&mut h);
-    h.get_by_label("5 Compare").click();
+    click(&mut h, "5 Compare");
     h.run_steps(3);
     assert_eq!(app(&h).compare.detail, Some(1));
     press(&mut h, "Train");
     wait_for_run(&mut h);
-    h.get_by_label("5 Compare").click();
+    click(&mut h, "5 Compare");
     h.run_steps(3);
     let compare = &app(&h).compare;
     assert_eq!(compare.detail, Some(2), "the new run's details are shown");
@@ -745,11 +774,11 @@ fn resnet18_trains_from_the_gui_on_a_32px_folder() {
     });
     // The small CNN's usual size.
     assert_eq!(loaded_side(app(&h)), 28);
-    h.get_by_label("3 Setup").click();
+    click(&mut h, "3 Setup");
     h.run_steps(2);
     h.get_by_role_and_label(Role::ComboBox, "Backbone").click();
     h.run_steps(2);
-    h.get_by_label("resnet18").click();
+    click(&mut h, "resnet18");
     // ResNet-18 needs 32 px: the folders reload at its size, the network follows.
     wait_for(
         &mut h,
@@ -787,7 +816,7 @@ fn resnet18_trains_from_the_gui_on_a_32px_folder() {
     wait_for(&mut h, "the folders at 32 px again", |a| {
         loaded_side(a) == 32 && !a.data.is_loading() && a.train_blocker().is_none()
     });
-    h.get_by_label("Train").click();
+    click(&mut h, "Train");
     wait_for_run(&mut h);
     let run = app(&h).runs.latest().unwrap();
     assert_eq!(run.config.backbone, Some(BackboneKind::Resnet18));

@@ -76,6 +76,11 @@ impl PathField {
         }
     }
 
+    /// True while the folder is being scanned.
+    pub fn is_scanning(&self) -> bool {
+        self.scan.is_some()
+    }
+
     /// The path, when the field is valid.
     pub fn valid_path(&self) -> Option<PathBuf> {
         matches!(self.status, FieldStatus::Valid(_)).then(|| PathBuf::from(self.text.trim()))

@@ -69,6 +69,8 @@ pub struct SetupState {
     pub net: Option<NetInfo>,
     job: Option<(NetKey, Job<Result<NetInfo, String>>)>,
     pub net_error: Option<String>,
+    /// The network that `net_error` is about (not rebuilt until something changes).
+    failed_key: Option<NetKey>,
     /// Devices found at start.
     pub devices: Vec<DeviceInfo>,
     /// Text of the "start from a file" field.
@@ -81,11 +83,19 @@ pub struct SetupState {
     init_side: Option<(std::path::PathBuf, Option<usize>)>,
 }
 
+impl SetupState {
+    /// True while the network summary is being built.
+    pub fn is_busy(&self) -> bool {
+        self.job.is_some()
+    }
+}
+
 impl Default for SetupState {
     fn default() -> Self {
         Self {
             net: None,
             job: None,
+            failed_key: None,
             net_error: None,
             devices: crate::device::available_devices(),
             init_text: String::new(),
@@ -176,18 +186,20 @@ impl SetupState {
     ) {
         self.tasks.poll(ctx);
         self.refresh_init_side(config);
-        if let Some((_, job)) = &self.job {
-            match job.poll() {
+        if let Some((job_key, job)) = &self.job {
+            let failed = match job.poll() {
                 super::jobs::Polled::Pending => return,
                 super::jobs::Polled::Done(Ok(info)) => {
                     self.net = Some(info);
-                    self.net_error = None;
+                    None
                 }
-                super::jobs::Polled::Done(Err(e)) => self.net_error = Some(e),
+                super::jobs::Polled::Done(Err(e)) => Some(e),
                 super::jobs::Polled::Lost => {
-                    self.net_error = Some("could not build the network (internal error)".into())
+                    Some("could not build the network (internal error)".into())
                 }
-            }
+            };
+            self.failed_key = failed.is_some().then_some(*job_key);
+            self.net_error = failed;
             self.job = None;
         }
         let Some(pair) = pair else { return };
@@ -198,8 +210,13 @@ impl SetupState {
             bottleneck: config.method.bottleneck(),
         };
         let current = self.net.as_ref().map(|n| n.key);
-        let failed_same = self.net_error.is_some() && current == Some(key);
-        if current != Some(key) && !failed_same {
+        // A network that failed to build is not retried until the key changes (it would
+        // fail again, every frame).
+        if current == Some(key) {
+            // Back to the network already summarised: an error about another one is stale.
+            self.net_error = None;
+            self.failed_key = None;
+        } else if self.failed_key != Some(key) {
             match Job::spawn("network", ctx, move |_| NetInfo::compute(key)) {
                 Ok(job) => self.job = Some((key, job)),
                 Err(e) => self.net_error = Some(e),

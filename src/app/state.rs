@@ -162,6 +162,24 @@ impl TransferLabApp {
         }
     }
 
+    /// The background work the views are waiting for (data, folder checks, analysis,
+    /// network summary, live map), by name; empty when the views are settled.
+    pub fn pending_work(&self) -> Vec<&'static str> {
+        [
+            (self.data.is_loading(), "loading data"),
+            (
+                self.data.source_field.is_scanning() || self.data.target_field.is_scanning(),
+                "checking folders",
+            ),
+            (self.similarity.is_busy(), "similarity analysis"),
+            (self.setup.is_busy(), "network summary"),
+            (self.runs.map_busy(), "live feature map"),
+        ]
+        .into_iter()
+        .filter_map(|(busy, what)| busy.then_some(what))
+        .collect()
+    }
+
     /// Why Train is disabled, if it is.
     pub fn train_blocker(&self) -> Option<String> {
         if self.runs.is_running() {
