@@ -866,6 +866,12 @@ pub fn similarity_command(
         r.a_distance
     );
     println!("CORAL         {:.5}", r.coral_distance);
+    if let Some(d) = &out.imagenet {
+        println!(
+            "ImageNet      {:.3}  (the target's distance from what the model was trained on, {} images at {} px; similar below {:.2})",
+            d.distance, d.images, d.side, out.advice.thresholds.similar_imagenet_distance
+        );
+    }
     println!(
         "advice        case {}: {} → {} ({}). {}",
         format!("{:?}", out.advice.case).to_lowercase(),

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use a_distance::{ADistance, ADistanceDetail, ADistanceOptions, proxy_a_distance};
 pub use advisor::{
     Advice, FineTuneCase, FreezeAdvice, NegativeTransferWarning, RunOutcome, Thresholds,
-    TransferMethod, advise, negative_transfer,
+    TransferMethod, advise, advise_pretrained, negative_transfer,
 };
 pub use bench::run_analysis_bench;
 pub use coral::coral_distance;

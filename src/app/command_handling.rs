@@ -57,6 +57,13 @@ impl TransferLabApp {
     }
 
     fn on_dropped(&mut self, paths: Vec<PathBuf>) {
+        if self.settings.view == View::Predict {
+            // An image dropped on the Predict view is classified, not loaded as data.
+            if let Some(file) = paths.into_iter().find(|p| p.is_file()) {
+                super::predict::predict_file(&self.runs, &mut self.predict, &self.ctx, file);
+            }
+            return;
+        }
         let folders: Vec<PathBuf> = paths
             .into_iter()
             .map(|p| {

@@ -16,16 +16,18 @@ pub enum View {
     Setup,
     Training,
     Compare,
+    Predict,
 }
 
 impl View {
     /// All views, in tab order.
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Data,
         View::Similarity,
         View::Setup,
         View::Training,
         View::Compare,
+        View::Predict,
     ];
 
     /// Tab title.
@@ -36,6 +38,7 @@ impl View {
             View::Setup => "3 Setup",
             View::Training => "4 Training",
             View::Compare => "5 Compare",
+            View::Predict => "6 Predict",
         }
     }
 }

@@ -23,13 +23,13 @@ const THUMBS_PER_CLASS: usize = 8;
 /// Thumbnails shown for an unlabeled domain.
 const THUMBS_FLAT: usize = 48;
 
-/// A generated image pair at `side`×`side` (a vector pair as it is).
-fn resize_pair(mut pair: DomainPair, side: usize) -> DomainPair {
+/// A generated image pair at the hint's side and channels (a vector pair as it is).
+fn resize_pair(mut pair: DomainPair, hint: ShapeHint) -> DomainPair {
     if let SampleShape::Image { channels, .. } = pair.source.shape {
         let shape = SampleShape::Image {
-            channels,
-            height: side,
-            width: side,
+            channels: hint.channels.unwrap_or(channels),
+            height: hint.size,
+            width: hint.size,
         };
         pair.source = convert_domain(pair.source, shape);
         pair.target = convert_domain(pair.target, shape);
@@ -107,8 +107,8 @@ pub struct DataState {
     loading: Option<Job<Result<LoadedData, String>>>,
     loading_what: String,
     pub error: Option<String>,
-    /// The image side the last load asked for.
-    pub requested_side: Option<usize>,
+    /// The image side and channels the last load asked for.
+    pub requested: Option<ShapeHint>,
 }
 
 impl Default for DataState {
@@ -121,7 +121,7 @@ impl Default for DataState {
             loading: None,
             loading_what: String::new(),
             error: None,
-            requested_side: None,
+            requested: None,
         }
     }
 }
@@ -137,29 +137,25 @@ impl DataState {
         self.loading.is_some()
     }
 
-    /// Start loading `origin` in the background, images at `side`×`side` (`demo_size`:
-    /// samples per class, for tests).
+    /// Start loading `origin` in the background, images at the hint's side and channels
+    /// (`demo_size`: samples per class, for tests).
     pub fn start_load(
         &mut self,
         ctx: &egui::Context,
         origin: DataSource,
-        side: usize,
+        hint: ShapeHint,
         demo_size: Option<(usize, usize)>,
     ) {
         self.error = None;
-        self.requested_side = Some(side);
+        self.requested = Some(hint);
         self.loading_what = match &origin {
             DataSource::Demo { name } => format!("generating the demo '{name}'…"),
             DataSource::Folders { .. } | DataSource::Folder { .. } => "loading the folders…".into(),
         };
         let job = Job::spawn("load", ctx, move |progress| {
-            let hint = ShapeHint {
-                channels: None,
-                size: side,
-            };
             let pair = match (&origin, demo_size) {
                 (DataSource::Demo { name }, Some((s, t))) => {
-                    generate_demo_sized(name, 7, s, t).map(|p| resize_pair(p, side))
+                    generate_demo_sized(name, 7, s, t).map(|p| resize_pair(p, hint))
                 }
                 _ => load_pair(&origin, hint, &mut |_, p| progress.set(p.done, p.total)),
             }

@@ -7,6 +7,7 @@ use super::context::ViewContext;
 use super::data::data_ui;
 use super::format::duration_words;
 use super::help::help_ui;
+use super::predict::predict_ui;
 use super::runs::RunStatus;
 use super::setup::setup_ui;
 use super::similarity::similarity_ui;
@@ -235,6 +236,7 @@ impl TransferLabApp {
             View::Setup => setup_ui(ui, &mut ctx, &mut self.setup, loaded_demo.as_deref()),
             View::Training => training_ui(ui, &mut ctx, &mut self.training),
             View::Compare => compare_ui(ui, &mut ctx, &mut self.compare),
+            View::Predict => predict_ui(ui, &mut ctx, &mut self.predict),
         }
     }
 }

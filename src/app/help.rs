@@ -51,6 +51,13 @@ pub fn help_text(view: View) -> (&'static str, &'static [&'static str]) {
                 "Multitask runs show each task trained together and alone, and the difference; zero-shot runs the attribute table with the unseen classes marked, how often each attribute was right, each unseen class's accuracy, and for an image you pick its predicted attributes and the class they point to; stepping-stone runs each hop (with the pseudo-labels it handed on) and stepping against direct transfer.",
             ],
         ),
+        View::Predict => (
+            "What does a model see in an image?",
+            &[
+                "EfficientNet-Lite0 was trained by others on ImageNet's 1.28 million photos of 1000 classes; it ships with the app. Give it a photo and it names the classes it finds most likely, with their probabilities.",
+                "A run's model answers with your classes instead. The image is resized to the model's input the way training loaded it (ImageNet's model: short side to 256, centre 224×224 crop).",
+            ],
+        ),
     }
 }
 

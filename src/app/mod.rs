@@ -2,7 +2,7 @@
 //! Heavy work (loading data, analysis, training) never runs on the UI thread.
 //!
 //! One view per file: `data` (journey 2), `similarity` (3), `setup` (4), `training` (5),
-//! `compare` (6); each draws with the frame's `context::ViewContext`. `state` holds the
+//! `compare` (6), `predict` (an image file through a model); each draws with the frame's `context::ViewContext`. `state` holds the
 //! app; a frame is `poll` (drain workers and jobs), `draw` (the views queue commands),
 //! `command_handling` (apply them). `help` and `theme` serve the classroom; `format` and
 //! `widgets` are shared by the views; the rest are helpers (background jobs, path fields,
@@ -21,6 +21,7 @@ pub mod format;
 pub mod frame_stats;
 pub mod help;
 pub mod jobs;
+pub mod predict;
 mod poll;
 pub mod runs;
 pub mod settings;

@@ -81,8 +81,8 @@ impl TransferLabApp {
         }
     }
 
-    /// Reload the data when the image size it should have changed (a new backbone, or
-    /// the "Image size" control), unless a run is training or that size was already tried.
+    /// Reload the data when the image size or channels it should have changed (a new
+    /// backbone, or the "Image size" control), unless a run is training or that size was already tried.
     fn reload_at_wanted_side(&mut self) {
         if self.data.is_loading() || self.runs.is_running() {
             return;
@@ -90,13 +90,15 @@ impl TransferLabApp {
         let Some(loaded) = &self.data.loaded else {
             return;
         };
-        let SampleShape::Image { height, .. } = loaded.pair.source.shape else {
+        let SampleShape::Image {
+            height, channels, ..
+        } = loaded.pair.source.shape
+        else {
             return;
         };
-        let side = self
-            .setup
-            .wanted_side(&self.settings.config, self.settings.input_size);
-        if height != side && self.data.requested_side != Some(side) {
+        let want = self.wanted_shape();
+        let differs = height != want.size || want.channels.is_some_and(|c| c != channels);
+        if differs && self.data.requested != Some(want) {
             let origin = loaded.origin.clone();
             self.load(origin);
         }

@@ -133,16 +133,21 @@ pub fn default_side(b: Option<BackboneKind>) -> usize {
         .unwrap_or(crate::data::demo::DIGIT_SIDE)
 }
 
-/// Whether the loaded data suits the backbone (vectors or images; a pretrained backbone's
-/// channel count).
+/// Whether the loaded data suits the backbone: vectors or images (an image backbone
+/// that takes one channel count gets the images reloaded at it, gray repeated to RGB).
 fn backbone_fits(b: BackboneKind, shape: SampleShape) -> bool {
-    let info = b.info();
-    match (info.input, shape) {
-        (InputKind::Vector, SampleShape::Vector { .. }) => true,
-        (InputKind::Image { .. }, SampleShape::Image { channels, .. }) => {
-            info.check_channels(channels).is_ok()
-        }
-        _ => false,
+    matches!(
+        (b.info().input, shape),
+        (InputKind::Vector, SampleShape::Vector { .. })
+            | (InputKind::Image { .. }, SampleShape::Image { .. })
+    )
+}
+
+/// The one channel count a backbone takes, if it takes only one (a pretrained network).
+pub fn fixed_channels(b: BackboneKind) -> Option<usize> {
+    match b.info().input {
+        InputKind::Image { channels, .. } => channels,
+        InputKind::Vector => None,
     }
 }
 
@@ -203,9 +208,19 @@ impl SetupState {
             self.job = None;
         }
         let Some(pair) = pair else { return };
+        let backbone = backbone_for(config, pair);
+        let input = match (pair.source.shape, fixed_channels(backbone)) {
+            // The data is reloaded at the backbone's channels: draw that network already.
+            (SampleShape::Image { height, width, .. }, Some(channels)) => SampleShape::Image {
+                channels,
+                height,
+                width,
+            },
+            (shape, _) => shape,
+        };
         let key = NetKey {
-            backbone: backbone_for(config, pair),
-            input: pair.source.shape,
+            backbone,
+            input,
             classes: pair.classes.len(),
             bottleneck: config.method.bottleneck(),
         };

@@ -16,7 +16,9 @@ use super::settings::Settings;
 use super::setup::backbone_for;
 use super::theme::Look;
 use crate::analysis::embedding::EmbeddingMethod;
-use crate::analysis::{SimilarityOptions, advise};
+use crate::analysis::{SimilarityOptions, advise, advise_pretrained};
+use crate::train::imagenet_distance::ImagenetDistance;
+use crate::train::similarity::target_imagenet_distance;
 use crate::data::DomainPair;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
@@ -71,6 +73,9 @@ pub struct Analysis {
     /// None when the metrics could not be computed (see `metrics_note`).
     pub metrics: Option<Metrics>,
     pub metrics_note: Option<String>,
+    /// With the pretrained backbone's ImageNet weights as the features: how far the target
+    /// is from ImageNet (the advisor's "similar"), or why it could not be measured.
+    pub imagenet: Option<Result<ImagenetDistance, String>>,
     pub seconds: f64,
 }
 
@@ -253,11 +258,17 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
             )
         }
     };
+    let pretrained = matches!(req.model, ModelSource::Untrained { .. })
+        && key.backbone.is_some_and(|b| b.is_pretrained());
+    let imagenet = pretrained.then(|| {
+        target_imagenet_distance(&req.pair, req.seed).map_err(|e| message(&e))
+    });
     Ok(Analysis {
         key,
         map,
         metrics,
         metrics_note,
+        imagenet,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -270,12 +281,19 @@ pub fn recommend(
     classes: usize,
     stages: usize,
 ) -> Recommendation {
-    let a = advise(
-        labelled_per_class,
-        classes,
-        metrics.a_distance,
-        metrics.mmd_p_value,
-    );
+    recommendation(
+        advise(
+            labelled_per_class,
+            classes,
+            metrics.a_distance,
+            metrics.mmd_p_value,
+        ),
+        stages,
+    )
+}
+
+/// The advisor's recommendation in the app's terms.
+fn recommendation(a: crate::analysis::Advice, stages: usize) -> Recommendation {
     let method_name = a.recommended_method.as_str().to_string();
     Recommendation {
         case: format!(
@@ -534,7 +552,24 @@ fn advisor_ui(
     } else {
         0
     };
-    let r = recommend(m, labelled, pair.classes.len(), stages);
+    let pretrained = a.key.backbone.filter(|b| b.is_pretrained());
+    let r = match (&a.imagenet, pretrained) {
+        (Some(Ok(d)), Some(b)) => {
+            ui.label(format!(
+                "Starting from {}: the target is {:.3} from ImageNet (KL of its head features from the statistics the network recorded on ImageNet; similar below {:.2}).",
+                b.info().title,
+                d.distance,
+                crate::analysis::advisor::SIMILAR_IMAGENET_DISTANCE
+            ));
+            let train_labels = crate::train::similarity::labelled_per_class(pair, labelled);
+            recommendation(advise_pretrained(train_labels, d.distance, b.name()), stages)
+        }
+        (Some(Err(e)), _) => {
+            ui.colored_label(look.warn(), format!("No ImageNet distance: {e}"));
+            recommend(m, labelled, pair.classes.len(), stages)
+        }
+        _ => recommend(m, labelled, pair.classes.len(), stages),
+    };
     ui.label(RichText::new(format!("Case {}", r.case)).strong());
     ui.label(&r.reason);
     ui.add_space(4.0);

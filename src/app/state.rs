@@ -6,6 +6,7 @@ use super::commands::{AppCommand, View};
 use super::compare::CompareState;
 use super::data::DataState;
 use super::frame_stats::FrameStats;
+use super::predict::PredictState;
 use super::runs::Runs;
 use super::settings::{DataMode, Settings};
 use super::setup::{SetupState, run_problem};
@@ -52,6 +53,7 @@ pub struct TransferLabApp {
     pub runs: Runs,
     pub training: TrainingView,
     pub compare: CompareState,
+    pub predict: PredictState,
     pub thumbs: Thumbnails,
     pub frame_stats: FrameStats,
     pub(super) commands: Vec<AppCommand>,
@@ -92,6 +94,7 @@ impl TransferLabApp {
             runs: Runs::default(),
             training: TrainingView::default(),
             compare: CompareState::default(),
+            predict: PredictState::default(),
             thumbs: Thumbnails::default(),
             frame_stats: FrameStats::default(),
             commands: Vec::new(),
@@ -148,11 +151,20 @@ impl TransferLabApp {
     /// Start loading `origin`, images at the side the settings ask for.
     pub(super) fn load(&mut self, origin: DataSource) {
         self.setup.refresh_init_side(&self.settings.config);
-        let side = self
-            .setup
-            .wanted_side(&self.settings.config, self.settings.input_size);
+        let hint = self.wanted_shape();
         self.data
-            .start_load(&self.ctx, origin, side, self.options.demo_size);
+            .start_load(&self.ctx, origin, hint, self.options.demo_size);
+    }
+
+    /// The side and channels to load images at: the Setup view's side, and the channel
+    /// count the chosen backbone takes if it takes only one (EfficientNet-Lite0: RGB, so
+    /// gray images are repeated to three channels), else what the images are.
+    pub(super) fn wanted_shape(&self) -> crate::train::load::ShapeHint {
+        let config = &self.settings.config;
+        crate::train::load::ShapeHint {
+            size: self.setup.wanted_side(config, self.settings.input_size),
+            channels: config.backbone.and_then(super::setup::fixed_channels),
+        }
     }
 
     pub(super) fn look(&self) -> Look {
@@ -174,6 +186,7 @@ impl TransferLabApp {
             (self.similarity.is_busy(), "similarity analysis"),
             (self.setup.is_busy(), "network summary"),
             (self.runs.map_busy(), "live feature map"),
+            (self.predict.is_busy(), "prediction"),
         ]
         .into_iter()
         .filter_map(|(busy, what)| busy.then_some(what))

@@ -1,7 +1,7 @@
 //! `transferlab predict`: the most probable classes of image files, from the shipped
 //! ImageNet EfficientNet-Lite0 or a saved checkpoint; a table on stdout, JSON on request.
 
-use crate::model::predict::{Prediction, Predictor, Resize};
+use crate::model::predict::{PredictModel, Prediction, Predictor, Resize};
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::Args;
@@ -36,8 +36,8 @@ pub fn predict_command(args: &PredictArgs) -> Result<Vec<Prediction>> {
         bail!("--top must be at least 1");
     }
     let device = Device::Cpu;
-    let predictor = if args.model == IMAGENET_MODEL {
-        Predictor::imagenet(&device)?
+    let model = if args.model == IMAGENET_MODEL {
+        PredictModel::Imagenet
     } else {
         let path = PathBuf::from(&args.model);
         if !path.exists() {
@@ -46,8 +46,9 @@ pub fn predict_command(args: &PredictArgs) -> Result<Vec<Prediction>> {
                 path.display()
             );
         }
-        Predictor::from_checkpoint(&path, &device)?
+        PredictModel::Checkpoint(path)
     };
+    let predictor = Predictor::open(&model, &device)?;
     let how = match predictor.resize() {
         Resize::ShortSideThenCentreCrop => "short side resized, centre crop",
         Resize::Stretch => "resized to the model's input",

@@ -1,6 +1,7 @@
-//! Built-in domain pairs, generated on the spot (nothing is downloaded): synthetic digits
-//! drawn from stroke templates with a random affine jitter, under several shifts, and
-//! two moons → rotated two moons for decision-boundary pictures.
+//! Built-in domain pairs (nothing is downloaded): synthetic digits drawn on the spot from
+//! stroke templates with a random affine jitter, under several shifts; two moons → rotated
+//! two moons for decision-boundary pictures; and real images shipped in `assets/demos/`
+//! (Fashion-MNIST, MNIST → MNIST-M; see `real_demos`).
 
 use super::split::rng_for;
 use super::{DataError, Domain, DomainPair, SampleShape, align_pair};
@@ -19,7 +20,7 @@ pub struct DemoInfo {
 }
 
 /// The built-in demos; the first is the app's cold-start demo.
-pub const DEMOS: [DemoInfo; 5] = [
+pub const DEMOS: [DemoInfo; 7] = [
     DemoInfo {
         name: "digits-rotated",
         title: "Digits: thin → thick, rotated, noisy",
@@ -50,6 +51,18 @@ pub const DEMOS: [DemoInfo; 5] = [
         description: "two interleaved half-circles (source) and the same rotated by 40° (target): 2-D points",
         per_class: (200, 200),
     },
+    DemoInfo {
+        name: "fashion-10",
+        title: "Fashion-MNIST: 10 labelled images per class",
+        description: "real Fashion-MNIST clothing images: only 10 labelled per class to train on (source) and 50 per class to test on (target) — the small CNN from scratch against ImageNet features (EfficientNet-Lite0, 64 px or more)",
+        per_class: (10, 50),
+    },
+    DemoInfo {
+        name: "mnist-m",
+        title: "MNIST → MNIST-M (digits on real photos)",
+        description: "real MNIST digits (source) against other MNIST digits blended into crops of CC0 photos, |photo − digit| (target), the DANN paper's MNIST-M",
+        per_class: (40, 30),
+    },
 ];
 
 /// Look a demo up by name.
@@ -78,6 +91,12 @@ pub fn generate_demo_sized(
     target_per_class: usize,
 ) -> Result<DomainPair, DataError> {
     let info = find_demo(name)?;
+    if let Some(real) =
+        super::real_demos::load_real_demo(info.name, source_per_class, target_per_class)
+    {
+        let (source, target) = real?;
+        return align_pair(source, target, &format!("demo:{name}"));
+    }
     let (source, target) = match info.name {
         "moons" => (
             moons(seed, "source", source_per_class, 0.0),

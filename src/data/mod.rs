@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod folder;
 pub mod pair;
+pub mod real_demos;
 pub mod shapes;
 pub mod split;
 

@@ -32,6 +32,8 @@ pub const FEATURES: usize = 1280;
 pub const DEFAULT_INPUT: usize = 224;
 /// Smallest input side accepted.
 pub const MIN_INPUT: usize = 32;
+/// Batch-norm epsilon of every layer.
+pub const BN_EPS: f64 = 1e-3;
 /// Prefix of the ImageNet classifier (`_fc.weight`, `_fc.bias`).
 pub const IMAGENET_HEAD: &str = "_fc";
 
@@ -128,7 +130,7 @@ fn scale_weight(w: &Tensor, scale: &Tensor) -> Result<Tensor> {
 
 fn bn(c: usize, vb: VarBuilder) -> Result<BatchNorm> {
     let cfg = candle_nn::BatchNormConfig {
-        eps: 1e-3,
+        eps: BN_EPS,
         ..Default::default()
     };
     candle_nn::batch_norm(c, cfg, vb)
@@ -362,6 +364,22 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
 /// Errors are candle errors: the embedded file is part of the build.
 fn shipped_tensors() -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load_buffer(WEIGHTS, &Device::Cpu)
+}
+
+/// A conv's weight and the per-channel mean and variance its batch-norm recorded on
+/// ImageNet (f32): the network's own summary of what it was trained on. `conv` and `bn`
+/// are parameter prefixes, e.g. `_conv_stem` and `_bn0`, or `_conv_head` and `_bn1`.
+pub fn bn_statistics(conv: &str, bn: &str) -> Result<(Tensor, Tensor, Tensor)> {
+    let tensors = shipped_tensors()?;
+    let get = |name: String| match tensors.get(&name) {
+        Some(t) => t.to_dtype(DType::F32),
+        None => candle_core::bail!("the shipped EfficientNet-Lite0 weights have no {name}"),
+    };
+    Ok((
+        get(format!("{conv}.weight"))?,
+        get(format!("{bn}.running_mean"))?,
+        get(format!("{bn}.running_var"))?,
+    ))
 }
 
 /// Put the shipped ImageNet weights into `varmap`: every backbone variable, and the

@@ -38,6 +38,25 @@ pub struct Prediction {
     pub top: Vec<ClassScore>,
 }
 
+/// Which model classifies the files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PredictModel {
+    /// The shipped ImageNet EfficientNet-Lite0 (1000 classes).
+    Imagenet,
+    /// A checkpoint saved by the workbench (`run --save`, or an app run's model).
+    Checkpoint(PathBuf),
+}
+
+/// Classify `files` on the CPU with `model`: the `top` classes of each, or why a file
+/// could not be read. The one path of `transferlab predict` and the app's Predict view.
+pub fn predict_files(
+    model: &PredictModel,
+    files: &[PathBuf],
+    top: usize,
+) -> Result<Vec<Result<Prediction, String>>, ModelError> {
+    Ok(Predictor::open(model, &Device::Cpu)?.predict(files, top))
+}
+
 /// A network ready to classify image files.
 pub struct Predictor {
     net: Network,
@@ -48,6 +67,14 @@ pub struct Predictor {
 }
 
 impl Predictor {
+    /// The network `model` names.
+    pub fn open(model: &PredictModel, device: &Device) -> Result<Self, ModelError> {
+        match model {
+            PredictModel::Imagenet => Self::imagenet(device),
+            PredictModel::Checkpoint(path) => Self::from_checkpoint(path, device),
+        }
+    }
+
     /// The shipped ImageNet EfficientNet-Lite0 at 224 px.
     pub fn imagenet(device: &Device) -> Result<Self, ModelError> {
         let side = efficientnet::DEFAULT_INPUT;

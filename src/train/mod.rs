@@ -11,6 +11,7 @@ pub mod config;
 pub mod epoch_loop;
 pub mod events;
 pub mod experiment;
+pub mod imagenet_distance;
 pub mod learner;
 pub mod load;
 pub mod method_bench;

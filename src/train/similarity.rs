@@ -10,8 +10,9 @@ use super::config::DataSource;
 use super::events::RunReport;
 use super::experiment::RunError;
 use super::settings::{Invalid, Setting};
+use super::imagenet_distance::{ImagenetDistance, imagenet_distance};
 use crate::analysis::advisor::{
-    Advice, NegativeTransferWarning, RunOutcome, advise, negative_transfer,
+    Advice, NegativeTransferWarning, RunOutcome, advise, advise_pretrained, negative_transfer,
 };
 use crate::analysis::embedding::{EmbeddingMethod, EmbeddingOptions, embed_domains};
 use crate::analysis::{
@@ -73,7 +74,58 @@ pub struct SimilarityOutput {
     /// The map's points with their files (replaces `embedding.points`).
     pub points: Vec<MapPoint>,
     pub advice: Advice,
+    /// With a pretrained starting point (`--backbone efficientnet-lite0`): how far the
+    /// target is from ImageNet, which the advice's "similar" is read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imagenet: Option<ImagenetDistance>,
     pub negative_transfer: Vec<NegativeTransferWarning>,
+}
+
+/// Target images measured for the ImageNet distance (a seeded subsample).
+pub const IMAGENET_DISTANCE_IMAGES: usize = 64;
+
+/// Labelled images per class a run starting from a pretrained model learns from: the
+/// source's smallest class plus the labelled target images handed to training.
+pub fn labelled_per_class(pair: &DomainPair, target_labels: usize) -> usize {
+    let source = pair
+        .source
+        .class_counts()
+        .into_iter()
+        .filter(|&c| c > 0)
+        .min()
+        .unwrap_or(0);
+    source + if pair.target_labelled() { target_labels } else { 0 }
+}
+
+/// The target's ImageNet distance, on a seeded subsample of `IMAGENET_DISTANCE_IMAGES`.
+pub fn target_imagenet_distance(
+    pair: &DomainPair,
+    seed: u64,
+) -> Result<ImagenetDistance, RunError> {
+    let idx = subsample(
+        pair.target.len(),
+        IMAGENET_DISTANCE_IMAGES,
+        seed,
+        "imagenet-distance",
+    );
+    imagenet_distance(&pair.target, &idx)
+}
+
+/// The notes' cases a–d for starting from the pretrained `backbone`: the target's ImageNet
+/// distance (on a seeded subsample) and the advice it gives with `target_labels`.
+pub fn pretrained_advice(
+    pair: &DomainPair,
+    backbone: BackboneKind,
+    target_labels: usize,
+    seed: u64,
+) -> Result<(ImagenetDistance, Advice), RunError> {
+    let d = target_imagenet_distance(pair, seed)?;
+    let advice = advise_pretrained(
+        labelled_per_class(pair, target_labels),
+        d.distance,
+        backbone.name(),
+    );
+    Ok((d, advice))
 }
 
 /// Seeded subsample of at most `max` indices of a domain, in index order.
@@ -418,12 +470,25 @@ pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityO
     let features = pair_features(pair, model.as_ref(), req.max_per_domain, seed)?;
     let report = features.report(&pair.classes, &req.options)?;
     let points = features.points(pair, &report.embedding);
-    let advice = advise(
-        req.target_labels,
-        pair.classes.len(),
-        report.a_distance,
-        report.mmd_p_value,
-    );
+    let pretrained = req
+        .features
+        .backbone
+        .filter(|b| b.is_pretrained() && req.features.init.is_none());
+    let (imagenet, advice) = match pretrained {
+        Some(b) => {
+            let (d, advice) = pretrained_advice(pair, b, req.target_labels, seed)?;
+            (Some(d), advice)
+        }
+        None => (
+            None,
+            advise(
+                req.target_labels,
+                pair.classes.len(),
+                report.a_distance,
+                report.mmd_p_value,
+            ),
+        ),
+    };
     Ok(SimilarityOutput {
         features: model
             .map(|m| m.description)
@@ -432,6 +497,7 @@ pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityO
         report,
         points,
         advice,
+        imagenet,
         negative_transfer: check_runs(&req.runs)?,
     })
 }
