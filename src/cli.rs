@@ -17,7 +17,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
+mod bench_pretrained;
 mod predict;
+pub use bench_pretrained::{BenchPretrainedArgs, bench_pretrained_command};
 pub use predict::{PredictArgs, predict_command};
 
 /// transferlab: a workbench for transfer learning. With no command it opens the app.
@@ -52,6 +54,9 @@ pub enum CliCommand {
     Devices,
     /// Classify image files with the shipped ImageNet model or a saved checkpoint.
     Predict(PredictArgs),
+    /// Fashion-MNIST, 10 labelled images per class: the small CNN from scratch against
+    /// ImageNet features of EfficientNet-Lite0 (linear probe), several seeds.
+    BenchPretrained(BenchPretrainedArgs),
 }
 
 /// Arguments of `transferlab run`.

@@ -45,6 +45,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(CliCommand::Predict(args)) => transferlab::cli::predict_command(&args).map(|_| ()),
+        Some(CliCommand::BenchPretrained(args)) => {
+            transferlab::cli::bench_pretrained_command(&args).map(|_| ())
+        }
         None => transferlab::app::run_native(cli.demo),
     }
 }

@@ -15,6 +15,7 @@ pub mod imagenet_distance;
 pub mod learner;
 pub mod load;
 pub mod method_bench;
+pub mod pretrained_bench;
 pub mod results;
 pub mod settings;
 pub mod similarity;
