@@ -873,8 +873,8 @@ pub fn similarity_command(
     println!("CORAL         {:.5}", r.coral_distance);
     if let Some(d) = &out.imagenet {
         println!(
-            "ImageNet      {:.3}  (the target's distance from what the model was trained on, {} images at {} px; similar below {:.2})",
-            d.distance, d.images, d.side, out.advice.thresholds.similar_imagenet_distance
+            "ImageNet      {:.3}  (1 − the ImageNet classifier's mean top-1 probability on {} target images at {} px; similar below {:.2}; feature shift {:.3}, spread {:.3})",
+            d.distance, d.images, d.side, out.advice.thresholds.similar_imagenet_distance, d.shift, d.spread
         );
     }
     println!(

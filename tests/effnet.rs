@@ -273,3 +273,58 @@ fn similarity_reads_any_stage_of_the_imagenet_network() {
         );
     }
 }
+
+/// Four CC0 photos (the fixtures and their mirror images) in a flat folder.
+fn photo_folder(dir: &std::path::Path) -> String {
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for name in ["coffee", "chelsea"] {
+        let img = image::open(format!("{FIXTURES}/{name}-224.png")).unwrap();
+        img.save(photos.join(format!("{name}.png"))).unwrap();
+        img.fliph().save(photos.join(format!("{name}-mirrored.png"))).unwrap();
+    }
+    photos.to_str().unwrap().to_string()
+}
+
+/// `similarity --backbone efficientnet-lite0` measures the target against ImageNet and
+/// speaks the notes' cases: photos the network recognises are case (a), digits case (c).
+#[test]
+fn similarity_from_imagenet_reads_case_a_for_photos_and_case_c_for_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, _) = colour_folders(dir.path());
+    let photos = photo_folder(dir.path());
+    let digits = dir.path().join("digits");
+    // A flat (unlabeled) folder of four digits.
+    write_digit_folder(&digits, &[3], 4, Style::Clean, 28, "png", 3);
+    let digits = digits.join("3").to_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    for (target, case) in [(photos, "a"), (digits, "c")] {
+        let json = dir.path().join(format!("{case}.json"));
+        let (ok, out, err) = run_cli(&[
+            "similarity",
+            "--source",
+            &src,
+            "--target",
+            &target,
+            "--backbone",
+            "efficientnet-lite0",
+            "--input-size",
+            "224",
+            "--permutations",
+            "10",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        assert!(out.contains("ImageNet "), "{out}");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(v["advice"]["case"].as_str(), Some(case), "{out}");
+        let reason = v["advice"]["reason"].as_str().unwrap();
+        assert!(reason.starts_with(&format!("Case ({case})")), "{reason}");
+        let d = v["imagenet"]["distance"].as_f64().unwrap();
+        assert_eq!(v["advice"]["imagenet_distance"].as_f64(), Some(d));
+        seen.push(d);
+    }
+    assert!(seen[0] < seen[1], "photos nearer ImageNet than digits: {seen:?}");
+}

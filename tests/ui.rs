@@ -885,3 +885,180 @@ fn the_gui_and_the_cli_measure_the_same_similarity() {
         }
     }
 }
+
+/// Choose EfficientNet-Lite0 in the Setup view's backbone picker.
+fn choose_efficientnet(h: &mut Harness<'static, App>) {
+    click(h, "3 Setup");
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Backbone")
+        .click();
+    h.run_steps(2);
+    click(h, "efficientnet-lite0");
+}
+
+fn loaded_channels(a: &TransferLabApp) -> usize {
+    match a.data.pair().map(|p| p.source.shape) {
+        Some(transferlab::data::SampleShape::Image { channels, .. }) => channels,
+        _ => 0,
+    }
+}
+
+/// Gray digits: the picker offers EfficientNet-Lite0, the images reload at three channels,
+/// the diagram shows its nine stages, the advisor reads the cases from the target's
+/// ImageNet distance, and a run with five stages frozen trains.
+#[test]
+fn efficientnet_on_gray_digits_shows_its_stages_advises_a_case_and_trains() {
+    use transferlab::model::BackboneKind;
+    let mut opts = options();
+    {
+        let s = opts.settings.as_mut().unwrap();
+        s.input_size = Some(32);
+        s.config.epochs = 1;
+    }
+    let mut h = harness(opts);
+    wait_for(&mut h, "the gray demo", |a| {
+        a.data.pair().is_some() && !a.data.is_loading()
+    });
+    assert_eq!(loaded_channels(app(&h)), 1);
+    choose_efficientnet(&mut h);
+    wait_for(&mut h, "RGB images and the EfficientNet summary", |a| {
+        loaded_channels(a) == 3
+            && !a.data.is_loading()
+            && a.setup
+                .net
+                .as_ref()
+                .is_some_and(|n| n.key.backbone == BackboneKind::EfficientnetLite0)
+    });
+    let stages = app(&h).setup.net.as_ref().unwrap().stages.clone();
+    assert_eq!(stages.len(), 9);
+    for s in ["stem", "stage1", "stage7", "conv_head"] {
+        assert!(
+            h.query_all_by_label_contains(s).next().is_some(),
+            "the diagram shows {s}"
+        );
+    }
+    let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "Frozen stages");
+    slider.focus();
+    h.run_steps(1);
+    for _ in 0..5 {
+        h.key_press(egui::Key::ArrowRight);
+        h.run_steps(1);
+    }
+    assert_eq!(app(&h).settings.config.freeze, 5);
+    click(&mut h, "2 Similarity");
+    let case = wait_for_text(&mut h, "Case (");
+    assert!(case.contains("(c)"), "digits are far from ImageNet: {case}");
+    text_containing(&h, "from ImageNet");
+    click(&mut h, "Train");
+    wait_for_run(&mut h);
+    let run = app(&h).runs.latest().unwrap();
+    assert_eq!(run.config.backbone, Some(BackboneKind::EfficientnetLite0));
+    assert_eq!(run.config.freeze, 5);
+    assert!(run.target_accuracy().is_some());
+}
+
+/// Write `per_class` colour photos-to-be of two classes (reddish and bluish noise with a
+/// bright square), each of another size, into `dir/<class>/`.
+fn write_colour_folder(dir: &std::path::Path, per_class: usize, seed: u32) {
+    for (class, base) in [("red", [200u8, 40, 40]), ("blue", [40u8, 60, 200])] {
+        let sub = dir.join(class);
+        std::fs::create_dir_all(&sub).unwrap();
+        for i in 0..per_class as u32 {
+            let (w, h) = (40 + 7 * i, 30 + 11 * ((i + seed) % 5));
+            let img = image::RgbImage::from_fn(w, h, |x, y| {
+                let n = ((x * 31 + y * 17 + i * 7 + seed * 13) % 41) as u8;
+                let square = (w / 3..2 * w / 3).contains(&x) && (h / 3..2 * h / 3).contains(&y);
+                if square {
+                    image::Rgb([240, 240, 240])
+                } else {
+                    image::Rgb(base.map(|c| c.saturating_add(n)))
+                }
+            });
+            img.save(sub.join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+}
+
+/// A folder of colour photos of assorted sizes: EfficientNet-Lite0 as a linear probe at
+/// 32 px learns to tell the classes apart.
+#[test]
+fn efficientnet_linear_probe_trains_on_a_colour_folder_of_any_size() {
+    use transferlab::model::BackboneKind;
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, target) = (tmp.path().join("source"), tmp.path().join("target"));
+    write_colour_folder(&source, 12, 1);
+    write_colour_folder(&target, 6, 2);
+    let mut opts = options();
+    opts.demo = None;
+    {
+        let s = opts.settings.as_mut().unwrap();
+        s.data_mode = transferlab::app::settings::DataMode::Folders;
+        s.source_folder = source.display().to_string();
+        s.target_folder = target.display().to_string();
+        s.input_size = Some(32);
+        s.config.epochs = 8;
+        s.config.batch_size = 8;
+        s.config.learning_rate = 3e-3;
+    }
+    let mut h = harness(opts);
+    wait_for(&mut h, "the folders", |a| {
+        a.data.pair().is_some_and(|p| p.source.len() == 24) && !a.data.is_loading()
+    });
+    choose_efficientnet(&mut h);
+    wait_for(&mut h, "the EfficientNet summary", |a| {
+        !a.data.is_loading()
+            && a.setup
+                .net
+                .as_ref()
+                .is_some_and(|n| n.key.backbone == BackboneKind::EfficientnetLite0)
+    });
+    let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "Frozen stages");
+    slider.focus();
+    h.run_steps(1);
+    for _ in 0..9 {
+        h.key_press(egui::Key::ArrowRight);
+        h.run_steps(1);
+    }
+    assert_eq!(app(&h).settings.config.freeze, 9, "a linear probe");
+    click(&mut h, "Train");
+    wait_for_run(&mut h);
+    let run = app(&h).runs.latest().unwrap();
+    assert_eq!(run.config.freeze, 9);
+    let acc = run.target_accuracy().unwrap();
+    assert!(acc >= 0.75, "ImageNet features tell red from blue: {acc}");
+}
+
+/// The Predict view: type a photo's path, press Predict, see ImageNet's classes with
+/// their probabilities (computed in the background).
+#[test]
+fn the_predict_view_names_the_espresso_in_a_photo() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
+    click(&mut h, "6 Predict");
+    h.run_steps(2);
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/effnet/coffee-224.png");
+    type_into(&mut h, "Image file", photo);
+    press(&mut h, "Predict");
+    wait_for(&mut h, "the prediction", |a| a.predict.outcome.is_some());
+    let outcome = app(&h).predict.outcome.as_ref().unwrap();
+    let top = &outcome.result.as_ref().expect("the photo is read").top;
+    assert_eq!(top[0].name, "espresso");
+    assert_eq!(top.len(), 5);
+    text_containing(&h, "espresso");
+    let shown = text_containing(&h, "%");
+    assert!(shown.ends_with('%'), "{shown}");
+    // A file that is not an image says so.
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), b"not an image").unwrap();
+    h.get_by_label("Image file").focus();
+    h.run_steps(1);
+    for _ in 0..photo.chars().count() {
+        h.key_press(egui::Key::Backspace);
+    }
+    h.run_steps(1);
+    h.get_by_label("Image file")
+        .type_text(bad.path().to_str().unwrap());
+    h.run_steps(2);
+    press(&mut h, "Predict");
+    wait_for_text(&mut h, "Could not classify");
+}

@@ -556,8 +556,9 @@ fn advisor_ui(
     let r = match (&a.imagenet, pretrained) {
         (Some(Ok(d)), Some(b)) => {
             ui.label(format!(
-                "Starting from {}: the target is {:.3} from ImageNet (KL of its head features from the statistics the network recorded on ImageNet; similar below {:.2}).",
+                "Starting from {}: its ImageNet classifier recognises the target's images with a mean top-1 probability of {:.2}, so the target is {:.2} from ImageNet (similar below {:.2}).",
                 b.info().title,
+                d.confidence,
                 d.distance,
                 crate::analysis::advisor::SIMILAR_IMAGENET_DISTANCE
             ));
