@@ -874,7 +874,12 @@ pub fn similarity_command(
     if let Some(d) = &out.imagenet {
         println!(
             "ImageNet      {:.3}  (1 − the ImageNet classifier's mean top-1 probability on {} target images at {} px; similar below {:.2}; feature shift {:.3}, spread {:.3})",
-            d.distance, d.images, d.side, out.advice.thresholds.similar_imagenet_distance, d.shift, d.spread
+            d.distance,
+            d.images,
+            d.side,
+            out.advice.thresholds.similar_imagenet_distance,
+            d.shift,
+            d.spread
         );
     }
     println!(

@@ -281,7 +281,9 @@ fn photo_folder(dir: &std::path::Path) -> String {
     for name in ["coffee", "chelsea"] {
         let img = image::open(format!("{FIXTURES}/{name}-224.png")).unwrap();
         img.save(photos.join(format!("{name}.png"))).unwrap();
-        img.fliph().save(photos.join(format!("{name}-mirrored.png"))).unwrap();
+        img.fliph()
+            .save(photos.join(format!("{name}-mirrored.png")))
+            .unwrap();
     }
     photos.to_str().unwrap().to_string()
 }
@@ -326,5 +328,8 @@ fn similarity_from_imagenet_reads_case_a_for_photos_and_case_c_for_digits() {
         assert_eq!(v["advice"]["imagenet_distance"].as_f64(), Some(d));
         seen.push(d);
     }
-    assert!(seen[0] < seen[1], "photos nearer ImageNet than digits: {seen:?}");
+    assert!(
+        seen[0] < seen[1],
+        "photos nearer ImageNet than digits: {seen:?}"
+    );
 }

@@ -937,14 +937,10 @@ fn efficientnet_on_gray_digits_shows_its_stages_advises_a_case_and_trains() {
             "the diagram shows {s}"
         );
     }
-    let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "Frozen stages");
-    slider.focus();
-    h.run_steps(1);
-    for _ in 0..5 {
-        h.key_press(egui::Key::ArrowRight);
-        h.run_steps(1);
-    }
+    // Click stage4 in the diagram: it and every stage before it freeze.
+    press(&mut h, "stage4 trains");
     assert_eq!(app(&h).settings.config.freeze, 5);
+    text_containing(&h, "stage4 frozen");
     click(&mut h, "2 Similarity");
     let case = wait_for_text(&mut h, "Case (");
     assert!(case.contains("(c)"), "digits are far from ImageNet: {case}");
@@ -1012,13 +1008,7 @@ fn efficientnet_linear_probe_trains_on_a_colour_folder_of_any_size() {
                 .as_ref()
                 .is_some_and(|n| n.key.backbone == BackboneKind::EfficientnetLite0)
     });
-    let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "Frozen stages");
-    slider.focus();
-    h.run_steps(1);
-    for _ in 0..9 {
-        h.key_press(egui::Key::ArrowRight);
-        h.run_steps(1);
-    }
+    press(&mut h, "conv_head trains");
     assert_eq!(app(&h).settings.config.freeze, 9, "a linear probe");
     click(&mut h, "Train");
     wait_for_run(&mut h);
@@ -1036,7 +1026,10 @@ fn the_predict_view_names_the_espresso_in_a_photo() {
     wait_for(&mut h, "the demo", |a| a.data.pair().is_some());
     click(&mut h, "6 Predict");
     h.run_steps(2);
-    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/effnet/coffee-224.png");
+    let photo = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/effnet/coffee-224.png"
+    );
     type_into(&mut h, "Image file", photo);
     press(&mut h, "Predict");
     wait_for(&mut h, "the prediction", |a| a.predict.outcome.is_some());

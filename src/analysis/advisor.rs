@@ -349,11 +349,7 @@ pub fn advise(
 /// Advises how to fine-tune a network pretrained on ImageNet (`model` names it) for a
 /// dataset with `labelled_per_class` labelled images per class to train on, whose target
 /// is `imagenet_distance` from ImageNet: the notes' four cases, literally.
-pub fn advise_pretrained(
-    labelled_per_class: usize,
-    imagenet_distance: f64,
-    model: &str,
-) -> Advice {
+pub fn advise_pretrained(labelled_per_class: usize, imagenet_distance: f64, model: &str) -> Advice {
     let t = Thresholds::default();
     let small = labelled_per_class < t.small_target_per_class;
     // NaN (not measured) counts as different: the cautious side.
@@ -366,7 +362,11 @@ pub fn advise_pretrained(
     );
     let likeness = format!(
         "{} ImageNet (distance {imagenet_distance:.2}, {} {:.2})",
-        if similar { "similar to" } else { "different from" },
+        if similar {
+            "similar to"
+        } else {
+            "different from"
+        },
         if similar { "below" } else { "not below" },
         t.similar_imagenet_distance
     );
@@ -406,7 +406,11 @@ pub fn advise_pretrained(
         case_title: format!(
             "{} dataset, {} ImageNet",
             if small { "small" } else { "large" },
-            if similar { "similar to" } else { "different from" }
+            if similar {
+                "similar to"
+            } else {
+                "different from"
+            }
         ),
         recommended_method: TransferMethod::FineTune,
         recommended_freeze: freeze.description().to_string(),
@@ -588,15 +592,16 @@ mod tests {
 
     #[test]
     fn a_pretrained_start_reads_the_four_cases_from_size_and_imagenet_distance() {
-        let cases: Vec<(FineTuneCase, FreezeAdvice)> = [(10, 0.1), (500, 0.1), (10, 3.0), (500, 3.0)]
-            .iter()
-            .map(|&(n, d)| {
-                let a = advise_pretrained(n, d, "efficientnet-lite0");
-                assert_eq!(a.recommended_method, TransferMethod::FineTune);
-                assert_eq!(a.imagenet_distance, Some(d));
-                (a.case, a.freeze)
-            })
-            .collect();
+        let cases: Vec<(FineTuneCase, FreezeAdvice)> =
+            [(10, 0.1), (500, 0.1), (10, 3.0), (500, 3.0)]
+                .iter()
+                .map(|&(n, d)| {
+                    let a = advise_pretrained(n, d, "efficientnet-lite0");
+                    assert_eq!(a.recommended_method, TransferMethod::FineTune);
+                    assert_eq!(a.imagenet_distance, Some(d));
+                    (a.case, a.freeze)
+                })
+                .collect();
         assert_eq!(
             cases,
             [

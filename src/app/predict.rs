@@ -82,9 +82,10 @@ impl PredictState {
     /// Take a finished prediction or file dialog; the picked file, if one was picked.
     pub fn poll(&mut self, ctx: &egui::Context) -> Option<PathBuf> {
         if let Some(Ok(outcome)) = take_finished(&mut self.job) {
-            self.preview = outcome.preview.clone().map(|img| {
-                ctx.load_texture("predict-preview", img, TextureOptions::LINEAR)
-            });
+            self.preview = outcome
+                .preview
+                .clone()
+                .map(|img| ctx.load_texture("predict-preview", img, TextureOptions::LINEAR));
             self.outcome = Some(outcome);
         }
         match take_finished(&mut self.dialog) {
@@ -139,7 +140,9 @@ pub fn predict_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut Pred
         {
             state.model = ModelChoice::Imagenet;
         }
-        let current = resolve(ctx.runs, state.model).map(|(_, n)| n).unwrap_or_default();
+        let current = resolve(ctx.runs, state.model)
+            .map(|(_, n)| n)
+            .unwrap_or_default();
         egui::ComboBox::from_id_salt("predict-model")
             .selected_text(current)
             .width(320.0)

@@ -17,11 +17,11 @@ use super::setup::backbone_for;
 use super::theme::Look;
 use crate::analysis::embedding::EmbeddingMethod;
 use crate::analysis::{SimilarityOptions, advise, advise_pretrained};
-use crate::train::imagenet_distance::ImagenetDistance;
-use crate::train::similarity::target_imagenet_distance;
 use crate::data::DomainPair;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
+use crate::train::imagenet_distance::ImagenetDistance;
+use crate::train::similarity::target_imagenet_distance;
 use egui::RichText;
 use std::sync::Arc;
 
@@ -260,9 +260,8 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
     };
     let pretrained = matches!(req.model, ModelSource::Untrained { .. })
         && key.backbone.is_some_and(|b| b.is_pretrained());
-    let imagenet = pretrained.then(|| {
-        target_imagenet_distance(&req.pair, req.seed).map_err(|e| message(&e))
-    });
+    let imagenet =
+        pretrained.then(|| target_imagenet_distance(&req.pair, req.seed).map_err(|e| message(&e)));
     Ok(Analysis {
         key,
         map,
@@ -563,7 +562,10 @@ fn advisor_ui(
                 crate::analysis::advisor::SIMILAR_IMAGENET_DISTANCE
             ));
             let train_labels = crate::train::similarity::labelled_per_class(pair, labelled);
-            recommendation(advise_pretrained(train_labels, d.distance, b.name()), stages)
+            recommendation(
+                advise_pretrained(train_labels, d.distance, b.name()),
+                stages,
+            )
         }
         (Some(Err(e)), _) => {
             ui.colored_label(look.warn(), format!("No ImageNet distance: {e}"));

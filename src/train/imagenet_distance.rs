@@ -122,8 +122,8 @@ pub fn imagenet_distance(domain: &Domain, idx: &[usize]) -> Result<ImagenetDista
     let mut confidence_sum = 0.0;
     for chunk in idx.chunks(CHUNK) {
         let images = convert_domain(domain.subset(chunk), shape);
-        let x = Tensor::from_vec(images.x, (chunk.len(), 3, side, side), &Device::Cpu)
-            .map_err(fail)?;
+        let x =
+            Tensor::from_vec(images.x, (chunk.len(), 3, side, side), &Device::Cpu).map_err(fail)?;
         let x = net.normalise(&x).map_err(fail)?;
         let f = net.run_stages(&x, 0, 8, false).map_err(fail)?;
         head.add(&f.conv2d(&head.weight, 0, 1, 1, 1).map_err(fail)?)

@@ -104,8 +104,18 @@ pub fn pretrained_bench(
     for (recipe, side) in plan {
         let (backbone, freeze, channels, lr) = match recipe {
             Recipe::Scratch => (BackboneKind::SmallCnn, 0, 1, settings.lr_scratch),
-            Recipe::LinearProbe => (BackboneKind::EfficientnetLite0, 9, 3, settings.lr_pretrained),
-            Recipe::UpperStages => (BackboneKind::EfficientnetLite0, 7, 3, settings.lr_pretrained),
+            Recipe::LinearProbe => (
+                BackboneKind::EfficientnetLite0,
+                9,
+                3,
+                settings.lr_pretrained,
+            ),
+            Recipe::UpperStages => (
+                BackboneKind::EfficientnetLite0,
+                7,
+                3,
+                settings.lr_pretrained,
+            ),
         };
         let data = at(&pair, side, channels);
         for &seed in &settings.seeds {

@@ -9,8 +9,8 @@
 use super::config::DataSource;
 use super::events::RunReport;
 use super::experiment::RunError;
-use super::settings::{Invalid, Setting};
 use super::imagenet_distance::{ImagenetDistance, imagenet_distance};
+use super::settings::{Invalid, Setting};
 use crate::analysis::advisor::{
     Advice, NegativeTransferWarning, RunOutcome, advise, advise_pretrained, negative_transfer,
 };
@@ -94,7 +94,12 @@ pub fn labelled_per_class(pair: &DomainPair, target_labels: usize) -> usize {
         .filter(|&c| c > 0)
         .min()
         .unwrap_or(0);
-    source + if pair.target_labelled() { target_labels } else { 0 }
+    source
+        + if pair.target_labelled() {
+            target_labels
+        } else {
+            0
+        }
 }
 
 /// The target's ImageNet distance, on a seeded subsample of `IMAGENET_DISTANCE_IMAGES`.
