@@ -897,10 +897,7 @@ fn choose_efficientnet(h: &mut Harness<'static, App>) {
 }
 
 fn loaded_channels(a: &TransferLabApp) -> usize {
-    match a.data.pair().map(|p| p.source.shape) {
-        Some(transferlab::data::SampleShape::Image { channels, .. }) => channels,
-        _ => 0,
-    }
+    a.data.pair().map_or(0, |p| p.source.shape.batch_dims(1)[1])
 }
 
 /// Gray digits: the picker offers EfficientNet-Lite0, the images reload at three channels,
