@@ -13,7 +13,7 @@ use super::theme::{Look, plain};
 use super::thumbs::{SampleKey, thumb_ui};
 use crate::data::demo::generate_demo_sized;
 use crate::data::{DEMOS, Domain, DomainPair, SampleShape};
-use crate::train::load::convert_domain;
+use crate::train::load::resize_pair;
 use crate::train::{DataSource, ShapeHint, load_pair};
 use egui::RichText;
 use std::sync::Arc;
@@ -22,20 +22,6 @@ use std::sync::Arc;
 const THUMBS_PER_CLASS: usize = 8;
 /// Thumbnails shown for an unlabeled domain.
 const THUMBS_FLAT: usize = 48;
-
-/// A generated image pair at the hint's side and channels (a vector pair as it is).
-fn resize_pair(mut pair: DomainPair, hint: ShapeHint) -> DomainPair {
-    if let SampleShape::Image { channels, .. } = pair.source.shape {
-        let shape = SampleShape::Image {
-            channels: hint.channels.unwrap_or(channels),
-            height: hint.size,
-            width: hint.size,
-        };
-        pair.source = convert_domain(pair.source, shape);
-        pair.target = convert_domain(pair.target, shape);
-    }
-    pair
-}
 
 /// Evenly spaced indices of up to `m` of `n` samples (the thumbnails shown).
 fn evenly_spaced(n: usize, m: usize) -> Vec<usize> {

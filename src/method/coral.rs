@@ -7,10 +7,8 @@
 //!
 //! Loss: cross-entropy + λ · ramp(p) · CORAL.
 
-use super::{
-    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr, joint_forward, ramp,
-};
-use crate::model::Network;
+use super::feature_penalty::FeaturePenalty;
+use super::{JointForward, MethodKind};
 use candle_core::{Result, Tensor};
 
 /// Default weight of the CORAL term: with 1/(4d²) at d = 256 the loss is small (≈0.04 at
@@ -20,17 +18,20 @@ pub const DEFAULT_LAMBDA: f64 = 100.0;
 /// Coral's descriptor.
 pub const INFO: super::MethodInfo = super::MethodInfo {
     name: "coral",
-    family: super::Family::Feature,
     summary: "Deep CORAL: penalise the distance between the source and target feature covariances.",
-    // Labelled target images (`--target-labels K`) join the classification loss.
-    labelled: super::LabelledData::SourceAndTarget,
-    uses_unlabeled_target: true,
-    bottleneck: Some(super::DEFAULT_BOTTLENECK),
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
     metrics: &[
         super::Metric::new("coral", "CORAL distance", super::Unit::Plain).higher_is_better(false),
     ],
-    build: Some(|settings, _net| Ok(Box::new(Coral::new(settings)))),
+    build: Some(|settings, _net| {
+        Ok(Box::new(FeaturePenalty::new(
+            MethodKind::Coral,
+            settings,
+            "coral",
+            distance,
+        )))
+    }),
+    ..super::ADAPTATION_BASE
 };
 
 /// Unbiased covariance of the rows of `x` (n×d, n ≥ 2): d×d.
@@ -47,51 +48,16 @@ pub fn coral_loss(source: &Tensor, target: &Tensor) -> Result<Tensor> {
     diff.sqr()?.sum_all()? / (4.0 * (d * d) as f64)
 }
 
-/// Deep CORAL.
-pub struct Coral {
-    lambda: f64,
-    coral: DeviceMean,
-}
-
-impl Coral {
-    /// Deep CORAL with the settings' λ.
-    pub fn new(settings: &MethodSettings) -> Self {
-        Self {
-            lambda: settings.lambda,
-            coral: DeviceMean::default(),
-        }
+/// CORAL loss between the source and target adaptation-layer features; none while
+/// either side has fewer than two rows (no covariance).
+pub fn distance(out: &JointForward) -> Result<Option<Tensor>> {
+    let Some(fs) = out.source_features.as_ref().filter(|_| out.n_source >= 2) else {
+        return Ok(None);
+    };
+    if out.target_features.dim(0)? < 2 {
+        return Ok(None);
     }
-}
-
-impl Method for Coral {
-    fn kind(&self) -> MethodKind {
-        MethodKind::Coral
-    }
-
-    fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
-        let out = joint_forward(net, batch)?;
-        let ce = candle_nn::loss::cross_entropy(&out.logits, &batch.y)?;
-        let Some(fs) = out.source_features.as_ref().filter(|_| out.n_source >= 2) else {
-            return Ok(ce);
-        };
-        if out.target_features.dim(0)? < 2 {
-            return Ok(ce);
-        }
-        let loss = coral_loss(fs, &out.target_features)?;
-        self.coral.add(&loss)?;
-        ce + (loss * (self.lambda * ramp(progress)))?
-    }
-
-    fn lr_scale(&self, progress: f64) -> f64 {
-        annealed_lr(progress)
-    }
-
-    fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
-        self.coral
-            .take()
-            .map(|v| vec![("coral".to_string(), v)])
-            .unwrap_or_default()
-    }
+    coral_loss(fs, &out.target_features).map(Some)
 }
 
 #[cfg(test)]

@@ -27,16 +27,13 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     name: "dann",
     family: super::Family::Adversarial,
     summary: "A domain classifier tries to tell source from target features; the features learn to fool it through a gradient reversal layer.",
-    // Labelled target images (`--target-labels K`) join the classification loss.
-    labelled: super::LabelledData::SourceAndTarget,
-    uses_unlabeled_target: true,
-    bottleneck: Some(super::DEFAULT_BOTTLENECK),
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
     metrics: &[
         super::domain_classifier::DOMAIN_ACCURACY,
         super::Metric::new("domain_loss", "domain classifier loss", super::Unit::Nats),
     ],
     build: Some(|settings, net| Ok(Box::new(Dann::new(settings, net)?))),
+    ..super::ADAPTATION_BASE
 };
 
 /// How much faster than the network DANN's domain classifier learns. An adversary that
@@ -104,12 +101,8 @@ impl Method for Dann {
 
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
         let mut out = Vec::new();
-        if let Some(v) = self.domain_loss.take() {
-            out.push(("domain_loss".to_string(), v));
-        }
-        if let Some(v) = self.domain_acc.take() {
-            out.push(("domain_acc".to_string(), v));
-        }
+        self.domain_loss.take_into("domain_loss", &mut out);
+        self.domain_acc.take_into("domain_acc", &mut out);
         out
     }
 }

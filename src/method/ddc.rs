@@ -5,12 +5,9 @@
 //!
 //! Loss: cross-entropy on the labelled batch + λ · ramp(p) · MMD²(source, target).
 
-use super::mmd::mmd2;
-use super::{
-    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr, joint_forward, ramp,
-};
-use crate::model::Network;
-use candle_core::{Result, Tensor};
+use super::MethodKind;
+use super::feature_penalty::FeaturePenalty;
+use super::mmd::joint_mmd2;
 
 /// Default weight of the MMD² term.
 pub const DEFAULT_LAMBDA: f64 = 1.0;
@@ -18,57 +15,16 @@ pub const DEFAULT_LAMBDA: f64 = 1.0;
 /// Ddc's descriptor.
 pub const INFO: super::MethodInfo = super::MethodInfo {
     name: "ddc",
-    family: super::Family::Feature,
     summary: "Add an adaptation layer and pull the source and target features together with a Gaussian-kernel MMD² penalty.",
-    // Labelled target images (`--target-labels K`) join the classification loss.
-    labelled: super::LabelledData::SourceAndTarget,
-    uses_unlabeled_target: true,
-    bottleneck: Some(super::DEFAULT_BOTTLENECK),
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
     metrics: &[super::Metric::new("mmd2", "MMD²", super::Unit::Plain).higher_is_better(false)],
-    build: Some(|settings, _net| Ok(Box::new(Ddc::new(settings)))),
+    build: Some(|settings, _net| {
+        Ok(Box::new(FeaturePenalty::new(
+            MethodKind::Ddc,
+            settings,
+            "mmd2",
+            |out| joint_mmd2(out, &[1.0]),
+        )))
+    }),
+    ..super::ADAPTATION_BASE
 };
-
-/// Deep Domain Confusion.
-pub struct Ddc {
-    lambda: f64,
-    mmd: DeviceMean,
-}
-
-impl Ddc {
-    /// DDC with the settings' λ.
-    pub fn new(settings: &MethodSettings) -> Self {
-        Self {
-            lambda: settings.lambda,
-            mmd: DeviceMean::default(),
-        }
-    }
-}
-
-impl Method for Ddc {
-    fn kind(&self) -> MethodKind {
-        MethodKind::Ddc
-    }
-
-    fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
-        let out = joint_forward(net, batch)?;
-        let ce = candle_nn::loss::cross_entropy(&out.logits, &batch.y)?;
-        let Some(fs) = &out.source_features else {
-            return Ok(ce);
-        };
-        let mmd = mmd2(fs, &out.target_features, &[1.0])?;
-        self.mmd.add(&mmd)?;
-        ce + (mmd * (self.lambda * ramp(progress)))?
-    }
-
-    fn lr_scale(&self, progress: f64) -> f64 {
-        annealed_lr(progress)
-    }
-
-    fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
-        self.mmd
-            .take()
-            .map(|v| vec![("mmd2".to_string(), v)])
-            .unwrap_or_default()
-    }
-}

@@ -32,9 +32,6 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     name: "instance-weighting",
     family: super::Family::Instance,
     summary: "Weight each source image by how target-like it looks (p_t/p_s from a domain classifier), so training favours the source that resembles the target.",
-    // Labelled target images (`--target-labels K`) join the classification loss.
-    labelled: super::LabelledData::SourceAndTarget,
-    uses_unlabeled_target: true,
     bottleneck: None,
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
     metrics: &[
@@ -44,6 +41,7 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
         super::Metric::new("weight_max", "largest weight", super::Unit::Plain),
     ],
     build: Some(|settings, net| Ok(Box::new(InstanceWeighting::new(settings, net)?))),
+    ..super::ADAPTATION_BASE
 };
 
 /// Largest density ratio (and 1/smallest) taken from the domain classifier.
@@ -176,9 +174,7 @@ impl Method for InstanceWeighting {
             out.push(("weight_min".to_string(), min));
             out.push(("weight_max".to_string(), max));
         }
-        if let Some(v) = self.domain_acc.take() {
-            out.push(("domain_acc".to_string(), v));
-        }
+        self.domain_acc.take_into("domain_acc", &mut out);
         out
     }
 

@@ -3,6 +3,7 @@
 //! (a family of kernels). The bandwidth follows the median heuristic, computed on the
 //! device and detached so it is a fixed scale, not something the features can game.
 
+use super::JointForward;
 use candle_core::{Result, Tensor};
 
 /// Squared Euclidean distances between all rows of `z` (N×d): an N×N matrix.
@@ -91,4 +92,14 @@ mod tests {
         // Row medians 1, 1, 4 → median 1.
         assert_eq!(m, vec![1.0]);
     }
+}
+
+/// [`mmd2`] between the labelled source rows and the unlabeled target batch of a joint
+/// pass, on the adaptation layer's features (none when the batch has no source row): the
+/// distance of DDC and DAN.
+pub fn joint_mmd2(out: &JointForward, scales: &[f64]) -> Result<Option<Tensor>> {
+    let Some(fs) = &out.source_features else {
+        return Ok(None);
+    };
+    mmd2(fs, &out.target_features, scales).map(Some)
 }

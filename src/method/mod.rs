@@ -9,16 +9,15 @@ pub mod dann;
 pub mod ddc;
 pub mod descriptor;
 pub mod domain_classifier;
+pub mod feature_penalty;
 pub mod instance_weighting;
 pub mod mmd;
 pub mod supervised;
 
-use crate::data::split::rng_for;
 pub use crate::metric::{Metric, Unit};
 use crate::model::Network;
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 pub use descriptor::{Hyperparameter, MethodInfo};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// The transfer taxonomy a method belongs to (how the GUI groups them).
@@ -168,12 +167,7 @@ const MULTITASK: MethodInfo = MethodInfo {
     name: "multitask",
     family: Family::Task,
     summary: "Train one trunk with a head per task (from a labels CSV) on the summed losses, side by side with each task trained alone.",
-    labelled: LabelledData::Source,
-    uses_unlabeled_target: false,
-    bottleneck: None,
-    hyperparameters: &[],
-    metrics: &[],
-    build: None,
+    ..PLAIN_BASE
 };
 
 /// Zero-shot learning by attributes (runs through `crate::tasks::zeroshot`).
@@ -181,6 +175,34 @@ const ZERO_SHOT: MethodInfo = MethodInfo {
     name: "zero-shot",
     family: Family::Task,
     summary: "Learn to predict class attributes (from an attributes CSV) on the seen classes, then name unseen classes by the closest attribute signature.",
+    ..PLAIN_BASE
+};
+
+/// Width of the adaptation layer of the feature-based and adversarial methods.
+pub const DEFAULT_BOTTLENECK: usize = 256;
+
+/// What the adaptation methods share, for their descriptors to start from
+/// (`MethodInfo { name, .., ..ADAPTATION_BASE }`): they learn from the labelled source and any
+/// labelled target images (`--target-labels K`), look at unlabeled target batches and add
+/// an adaptation layer.
+pub const ADAPTATION_BASE: MethodInfo = MethodInfo {
+    name: "",
+    family: Family::Feature,
+    summary: "",
+    labelled: LabelledData::SourceAndTarget,
+    uses_unlabeled_target: true,
+    bottleneck: Some(DEFAULT_BOTTLENECK),
+    hyperparameters: &[],
+    metrics: &[],
+    build: None,
+};
+
+/// What the plain methods share (no unlabeled target, no adaptation layer, no
+/// hyperparameter), for their descriptors to start from.
+pub const PLAIN_BASE: MethodInfo = MethodInfo {
+    name: "",
+    family: Family::Baseline,
+    summary: "",
     labelled: LabelledData::Source,
     uses_unlabeled_target: false,
     bottleneck: None,
@@ -188,9 +210,6 @@ const ZERO_SHOT: MethodInfo = MethodInfo {
     metrics: &[],
     build: None,
 };
-
-/// Width of the adaptation layer of the feature-based and adversarial methods.
-pub const DEFAULT_BOTTLENECK: usize = 256;
 
 /// Settings shared by the methods.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -352,36 +371,7 @@ pub fn init_method_vars(
     output_prefixes: &[&str],
     seed: u64,
 ) -> Result<()> {
-    let data = net
-        .varmap
-        .data()
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("var map poisoned".into()))?;
-    let mut names: Vec<&String> = data.keys().filter(|n| n.starts_with(prefix)).collect();
-    names.sort();
-    for name in names {
-        let var = &data[name];
-        let dims = var.dims().to_vec();
-        let n: usize = dims.iter().product();
-        let values: Vec<f32> = if dims.len() < 2 {
-            vec![0.0; n]
-        } else {
-            let fan_in: usize = dims[1..].iter().product();
-            let gain = if output_prefixes.iter().any(|p| name.starts_with(p)) {
-                1.0
-            } else {
-                6.0
-            };
-            let bound = (gain / fan_in as f64).sqrt() as f32;
-            let mut rng = rng_for(seed, name);
-            (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-        };
-        let t = Tensor::from_vec(values, dims.as_slice(), &Device::Cpu)?
-            .to_dtype(DType::F32)?
-            .to_device(var.device())?;
-        var.set(&t)?;
-    }
-    Ok(())
+    crate::model::layers::seeded_init_under(&net.varmap, prefix, seed, output_prefixes)
 }
 
 /// A running mean of scalar tensors kept on the device and read once per epoch, so that
@@ -410,6 +400,14 @@ impl DeviceMean {
         let n = std::mem::take(&mut self.count);
         let v = sum.to_scalar::<f32>().ok()? as f64;
         Some(v / n.max(1) as f64)
+    }
+
+    /// Push the mean since the last call under `key` onto `metrics` (nothing when nothing
+    /// was added), and reset.
+    pub fn take_into(&mut self, key: &str, metrics: &mut Vec<(String, f64)>) {
+        if let Some(v) = self.take() {
+            metrics.push((key.to_string(), v));
+        }
     }
 }
 

@@ -10,12 +10,8 @@ pub const SOURCE_ONLY: MethodInfo = MethodInfo {
     name: "source-only",
     family: Family::Baseline,
     summary: "Train on the labelled source only and test on the target: how far plain training gets.",
-    labelled: LabelledData::Source,
-    uses_unlabeled_target: false,
-    bottleneck: None,
-    hyperparameters: &[],
-    metrics: &[],
     build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::SourceOnly)))),
+    ..super::PLAIN_BASE
 };
 
 /// Train on the labelled target images only.
@@ -24,11 +20,8 @@ pub const TARGET_ONLY: MethodInfo = MethodInfo {
     family: Family::Baseline,
     summary: "Train on the few labelled target images only: the no-transfer baseline that reveals negative transfer.",
     labelled: LabelledData::Target,
-    uses_unlabeled_target: false,
-    bottleneck: None,
-    hyperparameters: &[],
-    metrics: &[],
     build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::TargetOnly)))),
+    ..super::PLAIN_BASE
 };
 
 /// Start from a trained model and train on every labelled image.
@@ -37,11 +30,8 @@ pub const FINE_TUNE: MethodInfo = MethodInfo {
     family: Family::Parameter,
     summary: "Reuse a trained network (the model the run starts from), freeze its first stages and train the rest on every labelled image.",
     labelled: LabelledData::SourceAndTarget,
-    uses_unlabeled_target: false,
-    bottleneck: None,
-    hyperparameters: &[],
-    metrics: &[],
     build: Some(|_, _| Ok(Box::new(Supervised::new(MethodKind::FineTune)))),
+    ..super::PLAIN_BASE
 };
 
 /// Cross-entropy on the labelled batch.

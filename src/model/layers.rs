@@ -153,11 +153,23 @@ pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
 /// He-uniform weights for convolutions and hidden layers, zero biases, batch-norm at
 /// identity. `head_prefixes` get the smaller LeCun bound suited to a classifier.
 pub fn seeded_init(varmap: &VarMap, seed: u64, head_prefixes: &[&str]) -> Result<()> {
+    seeded_init_under(varmap, "", seed, head_prefixes)
+}
+
+/// [`seeded_init`] for the variables whose names start with `prefix` only (a method's
+/// own layers); the others are left alone. Each variable is drawn from a stream named
+/// after it, so the values do not depend on what else the var map holds.
+pub fn seeded_init_under(
+    varmap: &VarMap,
+    prefix: &str,
+    seed: u64,
+    head_prefixes: &[&str],
+) -> Result<()> {
     let data = varmap
         .data()
         .lock()
         .map_err(|_| candle_core::Error::Msg("var map poisoned".into()))?;
-    let mut names: Vec<&String> = data.keys().collect();
+    let mut names: Vec<&String> = data.keys().filter(|n| n.starts_with(prefix)).collect();
     names.sort();
     for name in names {
         let var = &data[name];

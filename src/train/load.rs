@@ -86,6 +86,20 @@ impl ShapeHint {
     }
 }
 
+/// A generated image pair at the hint's side and channels (a vector pair as it is).
+pub fn resize_pair(mut pair: DomainPair, hint: ShapeHint) -> DomainPair {
+    if let SampleShape::Image { channels, .. } = pair.source.shape {
+        let shape = SampleShape::Image {
+            channels: hint.channels.unwrap_or(channels),
+            height: hint.size,
+            width: hint.size,
+        };
+        pair.source = convert_domain(pair.source, shape);
+        pair.target = convert_domain(pair.target, shape);
+    }
+    pair
+}
+
 /// Convert an image domain to another channel count or size (used for generated demos).
 pub fn convert_domain(domain: Domain, shape: SampleShape) -> Domain {
     let (
@@ -148,16 +162,7 @@ pub fn load_pair(
     match source {
         DataSource::Demo { name } => {
             progress("generating demo", LoadProgress { done: 0, total: 1 });
-            let mut pair = generate_demo(name, 7)?;
-            if let SampleShape::Image { channels, .. } = pair.source.shape {
-                let want = SampleShape::Image {
-                    channels: hint.channels.unwrap_or(channels),
-                    height: hint.size,
-                    width: hint.size,
-                };
-                pair.source = convert_domain(pair.source, want);
-                pair.target = convert_domain(pair.target, want);
-            }
+            let pair = resize_pair(generate_demo(name, 7)?, hint);
             progress("generating demo", LoadProgress { done: 1, total: 1 });
             Ok(pair)
         }
