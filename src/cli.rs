@@ -6,16 +6,19 @@ use crate::data::{DEMOS, LoadProgress};
 use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
+use crate::output::{Input, Output};
 use crate::train::events::{BatchProgress, RunStart};
+use crate::train::experiment::{Control, Flow};
 use crate::train::learner::init_meta;
 use crate::train::results::{Metric, Phase, RunExtra, describe};
 use crate::train::{
-    DataSource, Event, EventSink, ExperimentConfig, NoControl, RunReport, ShapeHint, load_pair,
+    DataSource, Event, EventSink, ExperimentConfig, RunReport, ShapeHint, load_pair,
 };
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod bench_pretrained;
 mod predict;
@@ -181,8 +184,10 @@ pub struct SimilarityArgs {
     /// Also compute a t-SNE map (PCA otherwise).
     #[arg(long)]
     pub tsne: bool,
-    /// Permutations of the MMD test.
-    #[arg(long, default_value_t = 200)]
+    /// Permutations of the MMD test (at most 10,000: the p-value's resolution is
+    /// 1/(permutations + 1), and each one costs as much as the statistic).
+    #[arg(long, default_value_t = 200,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     pub permutations: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -441,8 +446,7 @@ impl EventSink for CliSink {
 }
 
 fn write_predictions(report: &RunReport, path: &PathBuf) -> Result<()> {
-    let mut w = csv::Writer::from_path(path)
-        .with_context(|| format!("cannot write predictions to {}", path.display()))?;
+    let mut w = csv::Writer::from_writer(Vec::new());
     let labelled = report.predictions.iter().any(|p| p.label.is_some());
     if labelled {
         w.write_record(["file", "predicted", "confidence", "label"])?;
@@ -468,8 +472,64 @@ fn write_predictions(report: &RunReport, path: &PathBuf) -> Result<()> {
         }
         w.write_record(&row)?;
     }
-    w.flush()?;
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::output::write_atomic("the --predict CSV", path, &bytes)?;
     Ok(())
+}
+
+/// Set when Ctrl-C or SIGTERM arrives during `transferlab run`: the run stops after the
+/// current batch and its report is still written; `main` then exits with 130.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// True when `transferlab run` was interrupted by a signal.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Stops the run when a signal has arrived.
+struct SignalControl;
+
+impl Control for SignalControl {
+    fn check(&mut self, _sink: &mut dyn EventSink) -> Flow {
+        if interrupted() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+/// Ctrl-C / SIGTERM: the first asks the run to stop and keep what it has, a second one
+/// quits at once.
+fn catch_signals() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nstopping after this batch; the report of what was done is still written (Ctrl-C again quits at once)"
+        );
+    });
+}
+
+/// Check a command's `--json` output before its work starts (see [`crate::output`]).
+pub(crate) fn check_json_output(json: Option<&PathBuf>, inputs: &[Input]) -> Result<()> {
+    if let Some(p) = json {
+        crate::output::check_all(inputs, &[Output::new("the --json report", p)])?;
+    }
+    Ok(())
+}
+
+/// The files `transferlab run` writes besides the model.
+fn run_outputs(args: &RunArgs, config: &ExperimentConfig) -> Vec<Output> {
+    let mut outputs = config.outputs();
+    if let Some(p) = &args.json {
+        outputs.push(Output::new("the --json report", p));
+    }
+    if let Some(p) = &args.predict {
+        outputs.push(Output::new("the --predict CSV", p));
+    }
+    outputs
 }
 
 /// `transferlab run`.
@@ -489,8 +549,11 @@ pub fn run_command(args: &RunArgs) -> Result<RunReport> {
         args.input_size,
         args.channels.map(usize::from),
     )?;
+    // Every output is checked before the work, so finished results are never lost.
+    crate::output::check_all(&config.inputs(), &run_outputs(args, &config))?;
+    catch_signals();
     let mut sink = CliSink::new(args.quiet);
-    let report = match crate::run::run_job(&config, None, hint, &mut sink, &mut NoControl) {
+    let report = match crate::run::run_job(&config, None, hint, &mut sink, &mut SignalControl) {
         Ok(r) => r,
         Err(e) => {
             sink.bar.abandon();
@@ -499,9 +562,7 @@ pub fn run_command(args: &RunArgs) -> Result<RunReport> {
     };
     sink.emit(Event::Finished(Box::new(report.clone())));
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        crate::output::write_json("the --json report", path, &report)?;
     }
     if let Some(path) = &args.predict {
         write_predictions(&report, path)?;
@@ -739,6 +800,10 @@ pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
             .num_threads(n.max(1))
             .build_global();
     }
+    check_json_output(
+        args.json.as_ref(),
+        &[Input::new("the --mnist folder", &args.mnist)],
+    )?;
     if let Some(s) = args.shifts.iter().find(|s| !SHIFTS.contains(&s.as_str())) {
         bail!("unknown shift '{s}'; known shifts: {}", SHIFTS.join(", "));
     }
@@ -797,8 +862,7 @@ pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
     );
     print!("{}", format_table(&settings, &runs));
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&runs)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        crate::output::write_json("the --json report", path, &runs)?;
     }
     Ok(())
 }
@@ -820,6 +884,17 @@ pub fn similarity_command(
     if args.max_per_domain < 4 {
         bail!("--max-per-domain must be at least 4");
     }
+    let mut inputs = match &data {
+        DataSource::Folders { .. } => ExperimentConfig {
+            data: data.clone(),
+            init: args.init.clone(),
+            ..Default::default()
+        }
+        .inputs(),
+        _ => Vec::new(),
+    };
+    inputs.extend(args.runs.iter().map(|p| Input::new("a --runs report", p)));
+    check_json_output(args.json.as_ref(), &inputs)?;
     let meta = args
         .init
         .as_deref()
@@ -895,8 +970,7 @@ pub fn similarity_command(
     }
     eprintln!("measured in {:.2} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&out)?)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        crate::output::write_json("the --json report", path, &out)?;
     }
     Ok(out)
 }

@@ -14,6 +14,7 @@ pub mod device;
 pub mod method;
 pub mod metric;
 pub mod model;
+pub mod output;
 pub mod run;
 pub mod tasks;
 pub mod train;

@@ -6,6 +6,8 @@ use transferlab::cli::{Cli, CliCommand, bench_command, demos_command, run_comman
 
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
+        // Stopped by Ctrl-C or SIGTERM: what was done is written, and the shell is told.
+        Ok(()) if transferlab::cli::interrupted() => std::process::ExitCode::from(130),
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The error chain only: a backtrace (RUST_BACKTRACE=1) is for developers, and

@@ -4,6 +4,7 @@
 
 use super::runs::RunRecord;
 use crate::model::checkpoint::sidecar_path;
+use crate::output::write_atomic;
 use crate::train::results::{Phase, Unit};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -127,8 +128,7 @@ pub fn export_file(run: &RunRecord, kind: ExportKind, dir: &Path) -> Result<Path
         .map_err(|e| format!("cannot create the export folder ({e}): {}", dir.display()))?;
     let write = |name: String, text: String| {
         let path = dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| format!("cannot write ({e}): {}", path.display()))?;
+        write_atomic("the export", &path, text.as_bytes()).map_err(|e| e.to_string())?;
         Ok(path)
     };
     match kind {
@@ -139,14 +139,18 @@ pub fn export_file(run: &RunRecord, kind: ExportKind, dir: &Path) -> Result<Path
                 return Err("this run has no saved model yet (it needs one finished epoch)".into());
             }
             let path = dir.join(format!("{}.safetensors", stem(run)));
-            std::fs::copy(&run.checkpoint, &path)
-                .map_err(|e| format!("cannot copy the model ({e}): {}", path.display()))?;
-            std::fs::copy(sidecar_path(&run.checkpoint), sidecar_path(&path)).map_err(|e| {
-                format!(
-                    "cannot copy the model's sidecar ({e}): {}",
-                    sidecar_path(&path).display()
-                )
-            })?;
+            for (what, from, to) in [
+                ("the model", run.checkpoint.clone(), path.clone()),
+                (
+                    "the model's sidecar",
+                    sidecar_path(&run.checkpoint),
+                    sidecar_path(&path),
+                ),
+            ] {
+                let bytes = std::fs::read(&from)
+                    .map_err(|e| format!("cannot read {what} ({e}): {}", from.display()))?;
+                write_atomic(what, &to, &bytes).map_err(|e| e.to_string())?;
+            }
             Ok(path)
         }
         ExportKind::CurvesPng => Err("a plot is saved from a screenshot, not from a file".into()),
@@ -168,12 +172,10 @@ pub fn save_png(
     let raw: Vec<u8> = crop.pixels.iter().flat_map(|c| c.to_array()).collect();
     let img = image::RgbaImage::from_raw(w as u32, h as u32, raw)
         .ok_or_else(|| "the screenshot had an unexpected size".to_string())?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create the export folder ({e}): {}", dir.display()))?;
-    }
-    img.save(path)
-        .map_err(|e| format!("cannot write the PNG ({e}): {}", path.display()))?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| format!("cannot encode the PNG ({e}): {}", path.display()))?;
+    write_atomic("the PNG", path, png.get_ref()).map_err(|e| e.to_string())?;
     Ok(path.to_path_buf())
 }
 

@@ -865,13 +865,17 @@ mod tests {
         let model = dir.join("model.safetensors");
         let meta = crate::model::ModelMeta {
             input_size: [40, 40],
+            class_names: vec!["a".into(), "b".into()],
             ..Default::default()
         };
-        std::fs::write(
-            crate::model::checkpoint::sidecar_path(&model),
-            serde_json::to_string(&meta).unwrap(),
-        )
-        .unwrap();
+        // A safetensors file that holds only the description (no tensors).
+        let header = serde_json::json!({
+            "__metadata__": {"transferlab": serde_json::to_string(&meta).unwrap()}
+        })
+        .to_string();
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        std::fs::write(&model, bytes).unwrap();
         let mut state = SetupState::default();
         let mut config = ExperimentConfig::default();
         state.refresh_init_side(&config);

@@ -5,7 +5,7 @@
 use crate::train::pretrained_bench::{
     PretrainedBenchRun, PretrainedBenchSettings, Recipe, pretrained_bench,
 };
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -39,6 +39,7 @@ pub fn bench_pretrained_command(args: &BenchPretrainedArgs) -> Result<Vec<Pretra
     if args.seeds == 0 || args.epochs == 0 {
         bail!("--seeds and --epochs must be at least 1");
     }
+    super::check_json_output(args.json.as_ref(), &[])?;
     for &s in &args.sizes {
         if let Err(e) = crate::model::BackboneKind::EfficientnetLite0
             .info()
@@ -101,8 +102,7 @@ pub fn bench_pretrained_command(args: &BenchPretrainedArgs) -> Result<Vec<Pretra
         );
     }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&runs)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        crate::output::write_json("the --json report", path, &runs)?;
     }
     Ok(runs)
 }

@@ -2,7 +2,8 @@
 //! ImageNet EfficientNet-Lite0 or a saved checkpoint; a table on stdout, JSON on request.
 
 use crate::model::predict::{PredictModel, Prediction, Predictor, Resize};
-use anyhow::{Context, Result, bail};
+use crate::output::Input;
+use anyhow::{Result, bail};
 use candle_core::Device;
 use clap::Args;
 use std::path::PathBuf;
@@ -35,6 +36,15 @@ pub fn predict_command(args: &PredictArgs) -> Result<Vec<Prediction>> {
     if args.top == 0 {
         bail!("--top must be at least 1");
     }
+    let mut inputs: Vec<Input> = args
+        .images
+        .iter()
+        .map(|p| Input::new("an image to classify", p))
+        .collect();
+    if args.model != IMAGENET_MODEL {
+        inputs.push(Input::new("the --model file", &args.model));
+    }
+    super::check_json_output(args.json.as_ref(), &inputs)?;
     let device = Device::Cpu;
     let model = if args.model == IMAGENET_MODEL {
         PredictModel::Imagenet
@@ -76,8 +86,7 @@ pub fn predict_command(args: &PredictArgs) -> Result<Vec<Prediction>> {
         }
     }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&predictions)? + "\n")
-            .with_context(|| format!("cannot write the predictions to {}", path.display()))?;
+        crate::output::write_json("the --json predictions", path, &predictions)?;
     }
     if predictions.is_empty() {
         bail!("none of the {} image(s) could be read", args.images.len());

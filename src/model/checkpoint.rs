@@ -1,8 +1,11 @@
-//! Checkpoints: weights as safetensors plus a JSON sidecar (`model.safetensors` →
-//! `model.json`) saying how to rebuild the network. Both are written to a temporary file
-//! and renamed, so a crash never leaves a half-written checkpoint. Loading for a new task
-//! (`--init`) copies every tensor whose name and shape match and builds a new head when
-//! the classes differ.
+//! Checkpoints: weights as safetensors with the description of how to rebuild the network
+//! ([`ModelMeta`]) inside the file's metadata, so weights and description are one file and
+//! one atomic write; a JSON copy beside it (`model.safetensors` → `model.json`) is for
+//! people to read. Files saved before the metadata was embedded are read through their
+//! sidecar, which must then agree with the weights' shapes. A model file is untrusted
+//! input: every size in its description is checked before anything is allocated. Loading
+//! for a new task (`--init`) copies every tensor whose name and shape match and builds a
+//! new head when the classes differ.
 
 use super::{BackboneKind, Network, Normalisation};
 use crate::data::SampleShape;
@@ -26,9 +29,20 @@ pub enum ModelError {
     Read { reason: String, path: PathBuf },
     #[error("the model's sidecar is not valid ({reason}): {path}")]
     BadSidecar { reason: String, path: PathBuf },
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     #[error("{0}")]
     Candle(#[from] candle_core::Error),
 }
+
+/// Key of the description in the safetensors metadata.
+const META_KEY: &str = "transferlab";
+
+/// Widest adaptation (bottleneck) layer a network may have.
+pub const MAX_BOTTLENECK: usize = 16_384;
+
+/// Most classes a model may have.
+pub const MAX_CLASSES: usize = 100_000;
 
 /// The sidecar: how to rebuild a saved network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,22 +92,6 @@ pub fn sidecar_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let werr = |source| ModelError::Write {
-        source,
-        path: path.to_path_buf(),
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(werr)?;
-    }
-    std::fs::write(&tmp, bytes).map_err(werr)?;
-    std::fs::rename(&tmp, path).map_err(werr)
-}
-
 /// Save the network's weights and sidecar.
 pub fn save_checkpoint(
     net: &Network,
@@ -114,8 +112,6 @@ pub fn save_checkpoint(
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
-    let bytes = safetensors::tensor::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), None)
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     let (channels, input_size) = match net.spec.input {
         SampleShape::Image {
             channels,
@@ -138,9 +134,16 @@ pub fn save_checkpoint(
         trained_with,
     };
     let json =
-        serde_json::to_vec_pretty(&meta).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    write_atomically(path, &bytes)?;
-    write_atomically(&sidecar_path(path), &json)?;
+        serde_json::to_string_pretty(&meta).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let embedded = HashMap::from([(META_KEY.to_string(), json.clone())]);
+    let bytes = safetensors::tensor::serialize(
+        tensors.iter().map(|(k, t)| (k.as_str(), t)),
+        Some(embedded),
+    )
+    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    // The weights file is complete on its own; the sidecar is a readable copy.
+    crate::output::write_atomic("the model", path, &bytes)?;
+    crate::output::write_atomic("the model's sidecar", &sidecar_path(path), json.as_bytes())?;
     Ok(meta)
 }
 
@@ -155,25 +158,181 @@ fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
     })
 }
 
-/// Read a model's sidecar; a file without one is taken for an imported ResNet-18 (ImageNet
-/// normalisation, 3 channels) when its tensor names say so.
+/// The safetensors header of `path`: tensor names with their shapes, and the metadata.
+struct Header {
+    shapes: HashMap<String, Vec<usize>>,
+    metadata: HashMap<String, String>,
+}
+
+/// Largest header read (safetensors' own limit).
+const MAX_HEADER: u64 = 100_000_000;
+
+fn read_header(path: &Path) -> Result<Header, ModelError> {
+    use std::io::Read;
+    let err = |reason: String| ModelError::Read {
+        reason,
+        path: path.to_path_buf(),
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|_| err("not a safetensors file: too short".into()))?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER || n > f.metadata().map(|m| m.len()).unwrap_or(0) {
+        return Err(err(format!("not a safetensors file: header of {n} bytes")));
+    }
+    let mut text = vec![0u8; n as usize];
+    f.read_exact(&mut text)
+        .map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let Some(map) = value.as_object() else {
+        return Err(err("not a safetensors file: header is not an object".into()));
+    };
+    let mut header = Header {
+        shapes: HashMap::new(),
+        metadata: HashMap::new(),
+    };
+    for (name, entry) in map {
+        if name == "__metadata__" {
+            header.metadata = serde_json::from_value(entry.clone()).unwrap_or_default();
+        } else if let Some(shape) = entry.get("shape") {
+            let shape: Vec<usize> = serde_json::from_value(shape.clone()).unwrap_or_default();
+            header.shapes.insert(name.clone(), shape);
+        }
+    }
+    Ok(header)
+}
+
+fn parse_meta(text: &str, path: &Path) -> Result<ModelMeta, ModelError> {
+    let bad = |reason: String| ModelError::BadSidecar {
+        reason,
+        path: path.to_path_buf(),
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    for key in ["backbone", "input", "class_names"] {
+        if value.get(key).is_none() {
+            return Err(bad(format!("it does not say '{key}'")));
+        }
+    }
+    let meta: ModelMeta = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+    if meta.format != FORMAT {
+        return Err(bad(format!(
+            "unknown format '{}', expected '{FORMAT}'",
+            meta.format
+        )));
+    }
+    meta.check().map_err(bad)?;
+    Ok(meta)
+}
+
+impl ModelMeta {
+    /// Check every size and number the description gives before anything is built from
+    /// it: a model file may come from anywhere.
+    pub fn check(&self) -> Result<(), String> {
+        let info = self.backbone.info();
+        if self.class_names.is_empty() || self.class_names.len() > MAX_CLASSES {
+            return Err(format!(
+                "it names {} classes (1 to {MAX_CLASSES} expected)",
+                self.class_names.len()
+            ));
+        }
+        if let Some(width) = self.bottleneck
+            && !(1..=MAX_BOTTLENECK).contains(&width)
+        {
+            return Err(format!(
+                "its adaptation layer is {width} wide (1 to {MAX_BOTTLENECK} expected)"
+            ));
+        }
+        let groups = match self.input {
+            SampleShape::Image {
+                channels,
+                height,
+                width,
+            } => {
+                info.check_channels(channels)?;
+                info.check_side(height.min(width))?;
+                if height.max(width) > super::MAX_SIDE {
+                    return Err(format!(
+                        "its images are {height}×{width} (at most {} a side)",
+                        super::MAX_SIDE
+                    ));
+                }
+                if self.channels != channels {
+                    return Err(format!(
+                        "'channels' says {} but 'input' has {channels}",
+                        self.channels
+                    ));
+                }
+                channels
+            }
+            SampleShape::Vector { dim } => {
+                if !(1..=1_000_000).contains(&dim) {
+                    return Err(format!("its input has {dim} values"));
+                }
+                dim
+            }
+        };
+        let n = &self.normalisation;
+        if n.mean.len() != n.std.len() || !(n.mean.len() == groups || n.mean.len() == 1) {
+            return Err(format!(
+                "its normalisation has {} means and {} deviations for {groups} channel(s) or values",
+                n.mean.len(),
+                n.std.len()
+            ));
+        }
+        if n.mean.iter().any(|m| !m.is_finite())
+            || n.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(format!(
+                "its normalisation is not usable (std {:?}: each must be a positive number)",
+                n.std
+            ));
+        }
+        Ok(())
+    }
+
+    /// Check a sidecar against the shapes of the weights it stands beside.
+    fn check_weights(&self, shapes: &HashMap<String, Vec<usize>>) -> Result<(), String> {
+        let head = shapes.get(&format!("{}.weight", self.head));
+        if let Some(rows) = head.and_then(|s| s.first())
+            && *rows != self.class_names.len()
+        {
+            return Err(format!(
+                "it names {} classes but the weights' head has {rows}: it belongs to another model",
+                self.class_names.len()
+            ));
+        }
+        let width = shapes
+            .get("bottleneck.weight")
+            .and_then(|s| s.first().copied());
+        if width != self.bottleneck {
+            return Err(format!(
+                "its adaptation layer ({:?}) differs from the weights' ({width:?}): it belongs to another model",
+                self.bottleneck
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Read how to rebuild a model: the description inside the file, else its sidecar
+/// (checked against the weights); a file with neither is taken for an imported ResNet-18
+/// (ImageNet normalisation, 3 channels) when its tensor names say so.
 pub fn read_meta(path: &Path) -> Result<ModelMeta, ModelError> {
+    let header = read_header(path)?;
+    if let Some(text) = header.metadata.get(META_KEY) {
+        return parse_meta(text, path);
+    }
     let side = sidecar_path(path);
     if side.exists() {
         let text = std::fs::read_to_string(&side).map_err(|e| ModelError::Read {
             reason: e.to_string(),
             path: side.clone(),
         })?;
-        let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| ModelError::BadSidecar {
-            reason: e.to_string(),
-            path: side.clone(),
-        })?;
-        if meta.format != FORMAT {
-            return Err(ModelError::BadSidecar {
-                reason: format!("unknown format '{}', expected '{FORMAT}'", meta.format),
-                path: side,
-            });
-        }
+        let meta = parse_meta(&text, &side)?;
+        meta.check_weights(&header.shapes)
+            .map_err(|reason| ModelError::BadSidecar { reason, path: side })?;
         return Ok(meta);
     }
     let tensors = read_tensors(path)?;

@@ -218,6 +218,8 @@ pub fn run_job(
     control: &mut dyn Control,
 ) -> Result<RunReport, RunError> {
     crate::train::experiment::validate_config(config)?;
+    // Before any work: a run's results must never be lost to an unwritable output.
+    crate::output::check_all(&config.inputs(), &config.outputs())?;
     let stepping = config.stepping_stones || !config.via.is_empty();
     if stepping && config.method.is_task_method() {
         return Err(RunError::Invalid(

@@ -3,6 +3,8 @@
 use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
+use crate::model::checkpoint::sidecar_path;
+use crate::output::{Input, Output};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -109,6 +111,46 @@ impl Default for ExperimentConfig {
             unseen: Vec::new(),
             via: Vec::new(),
             stepping_stones: false,
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// The files and folders the run reads, named as the user gave them.
+    pub fn inputs(&self) -> Vec<Input> {
+        let mut v = Vec::new();
+        match &self.data {
+            DataSource::Demo { .. } => {}
+            DataSource::Folders { source, target } => {
+                v.push(Input::new("the source folder", source));
+                v.push(Input::new("the target folder", target));
+            }
+            DataSource::Folder { folder } => v.push(Input::new("the source folder", folder)),
+        }
+        if let Some(p) = &self.init {
+            v.push(Input::new("the starting model", p));
+            v.push(Input::new("the starting model's sidecar", sidecar_path(p)));
+        }
+        if let Some(p) = &self.labels {
+            v.push(Input::new("the labels CSV", p));
+        }
+        if let Some(p) = &self.attributes {
+            v.push(Input::new("the attributes CSV", p));
+        }
+        for p in &self.via {
+            v.push(Input::new("a stepping-stone folder", p));
+        }
+        v
+    }
+
+    /// The files the run itself writes (the saved model and its sidecar).
+    pub fn outputs(&self) -> Vec<Output> {
+        match &self.save {
+            Some(p) => vec![
+                Output::new("the saved model", p),
+                Output::new("the saved model's sidecar", sidecar_path(p)),
+            ],
+            None => Vec::new(),
         }
     }
 }

@@ -49,6 +49,8 @@ pub enum RunError {
     Data(#[from] DataError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     #[error("{0}")]
     Invalid(Invalid),
     #[error("could not set up the run: {0}")]
@@ -118,6 +120,17 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
         return bad(
             Setting::ValFraction,
             format!(" must be in [0, 0.95), got {}", config.val_fraction),
+        );
+    }
+    if let Some(width) = config.bottleneck
+        && width > crate::model::checkpoint::MAX_BOTTLENECK
+    {
+        return bad(
+            Setting::Bottleneck,
+            format!(
+                " must be at most {} (0 = none), got {width}",
+                crate::model::checkpoint::MAX_BOTTLENECK
+            ),
         );
     }
     let info = config.method.info();
