@@ -445,7 +445,7 @@ impl EventSink for CliSink {
     }
 }
 
-fn write_predictions(report: &RunReport, path: &PathBuf) -> Result<()> {
+fn write_predictions(report: &RunReport, path: &std::path::Path) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let labelled = report.predictions.iter().any(|p| p.label.is_some());
     if labelled {

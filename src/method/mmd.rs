@@ -56,6 +56,16 @@ pub fn mmd2(source: &Tensor, target: &Tensor, scales: &[f64]) -> Result<Tensor> 
     (kss + ktt)?.sub(&(kst * 2.0)?)
 }
 
+/// [`mmd2`] between the labelled source rows and the unlabeled target batch of a joint
+/// pass, on the adaptation layer's features (none when the batch has no source row): the
+/// distance of DDC and DAN.
+pub fn joint_mmd2(out: &JointForward, scales: &[f64]) -> Result<Option<Tensor>> {
+    let Some(fs) = &out.source_features else {
+        return Ok(None);
+    };
+    mmd2(fs, &out.target_features, scales).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,14 +102,4 @@ mod tests {
         // Row medians 1, 1, 4 → median 1.
         assert_eq!(m, vec![1.0]);
     }
-}
-
-/// [`mmd2`] between the labelled source rows and the unlabeled target batch of a joint
-/// pass, on the adaptation layer's features (none when the batch has no source row): the
-/// distance of DDC and DAN.
-pub fn joint_mmd2(out: &JointForward, scales: &[f64]) -> Result<Option<Tensor>> {
-    let Some(fs) = &out.source_features else {
-        return Ok(None);
-    };
-    mmd2(fs, &out.target_features, scales).map(Some)
 }

@@ -4,8 +4,8 @@
 //! passes (whose thread barrier also spins hard on a busy 2-core machine). The backward
 //! pass (rarely needed: only when an eval-mode pass is differentiated) uses Candle's ops.
 
-use super::{contiguous_f32, needs_grad, output};
-use candle_core::{CpuStorage, CustomOp2, D, Layout, Result, Shape, Tensor};
+use super::{Kernel, Op, needs_grad, output};
+use candle_core::{D, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `min(max(x + bias[c], 0), 6)` (or just `x + bias[c]` when `!relu6`) for `x` B×C×H×W.
@@ -19,27 +19,17 @@ pub fn bias_act(x: &Tensor, bias: &Tensor, relu6: bool) -> Result<Tensor> {
         return if relu6 { y.clamp(0f32, 6f32) } else { Ok(y) };
     }
     x.contiguous()?
-        .apply_op2(&bias.contiguous()?, BiasAct { relu6 })
+        .apply_op2(&bias.contiguous()?, Op(BiasAct { relu6 }))
 }
 
 struct BiasAct {
     relu6: bool,
 }
 
-impl CustomOp2 for BiasAct {
-    fn name(&self) -> &'static str {
-        "bias-relu6"
-    }
+impl Kernel<2> for BiasAct {
+    const NAME: &'static str = "bias-relu6";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "bias_act")?;
-        let b = contiguous_f32(s2, l2, "bias_act")?;
+    fn forward(&self, [(x, l1), (b, _)]: [(&[f32], &Layout); 2]) -> Result<(Vec<f32>, Shape)> {
         let dims = l1.dims();
         let (c, plane) = (dims[1], dims[2] * dims[3]);
         let mut y = vec![0f32; x.len()];
@@ -62,13 +52,12 @@ impl CustomOp2 for BiasAct {
         output(y, dims)
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        bias: &Tensor,
+        [x, bias]: [&Tensor; 2],
         res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 2]> {
         let dz = if self.relu6 {
             let inside =
                 (res.gt(0f32)?.to_dtype(grad.dtype())? * res.lt(6f32)?.to_dtype(grad.dtype())?)?;
@@ -82,36 +71,21 @@ impl CustomOp2 for BiasAct {
             None
         };
         let dx = needs_grad(x).then_some(dz);
-        Ok((dx, db))
+        Ok([dx, db])
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{assert_close, assert_same_gradients, random};
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::Var;
 
     #[test]
     fn bias_relu6_matches_candles_ops_forward_and_backward() {
-        let x = Var::from_tensor(
-            &Tensor::arange(0f32, 2.0 * 3.0 * 4.0 * 5.0, &Device::Cpu)
-                .unwrap()
-                .reshape((2, 3, 4, 5))
-                .unwrap()
-                .affine(0.11, -3.0)
-                .unwrap(),
-        )
-        .unwrap();
-        let b =
-            Var::from_tensor(&Tensor::new(&[0.5f32, -1.0, 2.0], &Device::Cpu).unwrap()).unwrap();
-        let r = (Tensor::arange(0f32, 120.0, &Device::Cpu)
-            .unwrap()
-            .reshape((2, 3, 4, 5))
-            .unwrap()
-            * 0.01)
-            .unwrap()
-            .cos()
-            .unwrap();
+        // Values in [−4, 4): some below 0, some above 6 after the bias.
+        let x = Var::from_tensor(&(random(&[2, 3, 4, 5], 1) * 4.0).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::new(&[0.5f32, -1.0, 2.5], x.device()).unwrap()).unwrap();
         for relu6 in [true, false] {
             let ours = bias_act(&x, &b, relu6).unwrap();
             let y = x.broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap();
@@ -120,29 +94,10 @@ mod tests {
             } else {
                 y
             };
-            let d = (&ours - &reference)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap();
-            assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
-            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (&reference * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for v in [&x, &b] {
-                let d = (g1.get(v).unwrap() - g2.get(v).unwrap())
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap();
-                assert!(d.to_scalar::<f32>().unwrap() < 1e-5, "relu6 {relu6}");
-            }
+            let what = format!("relu6 {relu6}");
+            assert_close(&what, &ours, &reference);
+            let vars = [("input", &x), ("bias", &b)];
+            assert_same_gradients(&what, (&ours, &reference), 2, &vars);
         }
     }
 }

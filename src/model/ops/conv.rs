@@ -6,8 +6,8 @@
 //! only when the input needs one — never for the image or a frozen stage's output.
 
 use super::gemm::{MatMut, MatRef, Parallelism, matmul, pool_parallelism};
-use super::{contiguous_f32, needs_grad, output, threads, with_scratch};
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use super::{Kernel, Op, contiguous_f32, needs_grad, output, threads, with_scratch};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -30,8 +30,8 @@ pub fn conv2d(
     let op = Conv2dOp { stride, padding };
     let (x, w) = (x.contiguous()?, w.contiguous()?);
     match bias {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
-        None => x.apply_op2(&w, op),
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, Op(op)),
+        None => x.apply_op2(&w, Op(op)),
     }
 }
 
@@ -54,8 +54,8 @@ pub fn conv2d_pool2_relu(
     };
     let (x, w) = (x.contiguous()?, w.contiguous()?);
     match bias {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
-        None => x.apply_op2(&w, op),
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, Op(op)),
+        None => x.apply_op2(&w, Op(op)),
     }
 }
 
@@ -582,35 +582,21 @@ fn grads(
     Ok((dx, dw, db))
 }
 
-/// The convolution as a Candle op: `(x, w)` or `(x, w, bias)`.
-#[derive(Clone, Copy, Debug)]
-struct Conv2dOp {
-    stride: usize,
-    padding: usize,
-}
+/// A convolution kernel with an optional bias: a Candle op on `(x, w)` or `(x, w, bias)`.
+trait ConvKernel {
+    const NAME: &'static str;
+    const NAME_WITH_BIAS: &'static str;
 
-impl Conv2dOp {
-    fn fwd(
+    fn geom(&self, x: &[usize], w: &[usize]) -> Result<Geom>;
+
+    /// The output from contiguous input, weight and bias data.
+    fn run(
         &self,
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        bias: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = Geom::new(x.1.dims(), w.1.dims(), self.stride, self.padding)?;
-        let xs = contiguous_f32(x.0, x.1, "conv2d")?;
-        let ws = contiguous_f32(w.0, w.1, "conv2d")?;
-        let bs = match bias {
-            Some((s, l)) => {
-                let b = contiguous_f32(s, l, "conv2d")?;
-                if b.len() != g.co {
-                    candle_core::bail!("conv2d: bias has {} values for {} channels", b.len(), g.co);
-                }
-                Some(b)
-            }
-            None => None,
-        };
-        output(forward(&g, xs, ws, bs), (g.b, g.co, g.oh, g.ow))
-    }
+        g: &Geom,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<(Vec<f32>, Shape)>;
 
     /// Gradients for `x`, `w` and (when `bias_needs_grad`) the bias, each only where needed.
     fn grads(
@@ -618,9 +604,96 @@ impl Conv2dOp {
         x: &Tensor,
         w: &Tensor,
         bias_needs_grad: bool,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)>;
+
+    fn fwd(
+        &self,
+        (x, xl): (&[f32], &Layout),
+        (w, wl): (&[f32], &Layout),
+        bias: Option<&[f32]>,
+    ) -> Result<(Vec<f32>, Shape)> {
+        let g = self.geom(xl.dims(), wl.dims())?;
+        if let Some(b) = bias
+            && b.len() != g.co
+        {
+            candle_core::bail!("conv2d: bias has {} values for {} channels", b.len(), g.co);
+        }
+        self.run(&g, x, w, bias)
+    }
+}
+
+impl<C: ConvKernel> Kernel<2> for C {
+    const NAME: &'static str = C::NAME;
+
+    fn forward(&self, [x, w]: [(&[f32], &Layout); 2]) -> Result<(Vec<f32>, Shape)> {
+        self.fwd(x, w, None)
+    }
+
+    fn backward(
+        &self,
+        [x, w]: [&Tensor; 2],
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 2]> {
+        let (dx, dw, _) = self.grads(x, w, false, res, grad)?;
+        Ok([dx, dw])
+    }
+}
+
+impl<C: ConvKernel> Kernel<3> for C {
+    const NAME: &'static str = C::NAME_WITH_BIAS;
+
+    fn forward(&self, [x, w, (b, _)]: [(&[f32], &Layout); 3]) -> Result<(Vec<f32>, Shape)> {
+        self.fwd(x, w, Some(b))
+    }
+
+    fn backward(
+        &self,
+        [x, w, b]: [&Tensor; 3],
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 3]> {
+        let (dx, dw, db) = self.grads(x, w, needs_grad(b), res, grad)?;
+        Ok([dx, dw, db])
+    }
+}
+
+/// The convolution as a Candle op.
+#[derive(Clone, Copy, Debug)]
+struct Conv2dOp {
+    stride: usize,
+    padding: usize,
+}
+
+impl ConvKernel for Conv2dOp {
+    const NAME: &'static str = "fast-conv2d";
+    const NAME_WITH_BIAS: &'static str = "fast-conv2d-bias";
+
+    fn geom(&self, x: &[usize], w: &[usize]) -> Result<Geom> {
+        Geom::new(x, w, self.stride, self.padding)
+    }
+
+    fn run(
+        &self,
+        g: &Geom,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<(Vec<f32>, Shape)> {
+        output(forward(g, x, w, bias), (g.b, g.co, g.oh, g.ow))
+    }
+
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias_needs_grad: bool,
+        _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = Geom::new(x.dims(), w.dims(), self.stride, self.padding)?;
+        let g = self.geom(x.dims(), w.dims())?;
         let grad = grad.contiguous()?;
         if grad.dims() != [g.b, g.co, g.oh, g.ow] {
             candle_core::bail!("conv2d backward: gradient shape {:?}", grad.dims());
@@ -632,62 +705,6 @@ impl Conv2dOp {
     }
 }
 
-impl CustomOp2 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "fast-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.fwd((s1, l1), (s2, l2), None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.grads(x, w, false, grad)?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "fast-conv2d-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.grads(x, w, needs_grad(b), grad)
-    }
-}
-
 /// [`conv2d_pool2_relu`] as a Candle op; the forward pass leaves the window positions of
 /// the maxima here for the backward pass.
 struct Conv2dPoolReluOp {
@@ -695,15 +712,21 @@ struct Conv2dPoolReluOp {
     argmax: Mutex<Vec<u8>>,
 }
 
-impl Conv2dPoolReluOp {
-    fn fwd(
+impl ConvKernel for Conv2dPoolReluOp {
+    const NAME: &'static str = "fast-conv2d-pool2-relu";
+    const NAME_WITH_BIAS: &'static str = "fast-conv2d-bias-pool2-relu";
+
+    fn geom(&self, x: &[usize], w: &[usize]) -> Result<Geom> {
+        self.conv.geom(x, w)
+    }
+
+    fn run(
         &self,
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        bias: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
-        let c = self.conv;
-        let g = Geom::new(x.1.dims(), w.1.dims(), c.stride, c.padding)?;
+        g: &Geom,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<(Vec<f32>, Shape)> {
         if g.oh < 2 || g.ow < 2 {
             candle_core::bail!(
                 "conv2d + max-pool: {}×{} output is too small to pool",
@@ -711,16 +734,7 @@ impl Conv2dPoolReluOp {
                 g.ow
             );
         }
-        let xs = contiguous_f32(x.0, x.1, "conv2d")?;
-        let ws = contiguous_f32(w.0, w.1, "conv2d")?;
-        let bs = match bias {
-            Some((s, l)) => Some(contiguous_f32(s, l, "conv2d")?).filter(|b| b.len() == g.co),
-            None => None,
-        };
-        if bias.is_some() && bs.is_none() {
-            candle_core::bail!("conv2d: bias does not have {} values", g.co);
-        }
-        let (y, arg) = forward_pool2_relu(&g, xs, ws, bs);
+        let (y, arg) = forward_pool2_relu(g, x, w, bias);
         *self
             .argmax
             .lock()
@@ -736,8 +750,7 @@ impl Conv2dPoolReluOp {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let c = self.conv;
-        let g = Geom::new(x.dims(), w.dims(), c.stride, c.padding)?;
+        let g = self.geom(x.dims(), w.dims())?;
         let argmax = self
             .argmax
             .lock()
@@ -757,61 +770,5 @@ impl Conv2dPoolReluOp {
                 arg: &argmax,
             })
         })
-    }
-}
-
-impl CustomOp2 for Conv2dPoolReluOp {
-    fn name(&self) -> &'static str {
-        "fast-conv2d-pool2-relu"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.fwd((s1, l1), (s2, l2), None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.grads(x, w, false, res, grad)?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for Conv2dPoolReluOp {
-    fn name(&self) -> &'static str {
-        "fast-conv2d-bias-pool2-relu"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.grads(x, w, needs_grad(b), res, grad)
     }
 }

@@ -4,8 +4,8 @@
 //! the CPU this op loops directly: one work unit per (image, channel) plane, spread over
 //! the current rayon pool; padding is never materialised (out-of-range taps are skipped).
 
-use super::{contiguous_f32, needs_grad, output};
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use super::{Kernel, Op, needs_grad, output};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Depthwise convolution of `x` (B×C×H×W) with `w` (C×1×k×k), stride `stride`, padding
@@ -52,7 +52,7 @@ pub fn depthwise_conv2d(
             ow,
         },
     };
-    x.contiguous()?.apply_op2(&w.contiguous()?, op)
+    x.contiguous()?.apply_op2(&w.contiguous()?, Op(op))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -205,31 +205,20 @@ struct Depthwise {
     g: Geom,
 }
 
-impl CustomOp2 for Depthwise {
-    fn name(&self) -> &'static str {
-        "depthwise-conv2d"
-    }
+impl Kernel<2> for Depthwise {
+    const NAME: &'static str = "depthwise-conv2d";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "depthwise conv")?;
-        let w = contiguous_f32(s2, l2, "depthwise conv")?;
+    fn forward(&self, [(x, _), (w, _)]: [(&[f32], &Layout); 2]) -> Result<(Vec<f32>, Shape)> {
         let g = &self.g;
         output(forward(g, x, w), (g.b, g.c, g.oh, g.ow))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
+        [x, w]: [&Tensor; 2],
         _res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 2]> {
         let g = &self.g;
         let dy: Vec<f32> = grad.contiguous()?.flatten_all()?.to_vec1()?;
         let dx = if needs_grad(x) {
@@ -246,13 +235,13 @@ impl CustomOp2 for Depthwise {
         } else {
             None
         };
-        Ok((dx, dw))
+        Ok([dx, dw])
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{max_diff, random};
+    use super::super::tests::{assert_same_gradients, max_diff, random};
     use super::*;
     use candle_core::Var;
 
@@ -289,18 +278,8 @@ mod tests {
             let case = (b, c, h, w, k, s);
             let d = max_diff(&ours, &reference);
             assert!(d < 2e-5, "{case:?} forward: {d}");
-            let r = random(ours.dims(), seed + 2);
-            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (&reference * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, v) in [("input", &x), ("weight", &wt)] {
-                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
-                assert!(d < 2e-5, "{case:?} {name} gradient: {d}");
-            }
+            let vars = [("input", &x), ("weight", &wt)];
+            assert_same_gradients(&format!("{case:?}"), (&ours, &reference), seed + 2, &vars);
         }
     }
 }

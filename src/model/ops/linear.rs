@@ -5,8 +5,8 @@
 //! from the pool it runs in).
 
 use super::gemm::{MatMut, MatRef, matmul, pool_parallelism};
-use super::{contiguous_f32, needs_grad, output};
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, Layout, Result, Shape, Tensor};
+use super::{Kernel, Op, needs_grad, output};
+use candle_core::{D, Layout, Result, Shape, Tensor};
 
 /// `x·wᵀ + b` (then ReLU when `relu`) for `x` of shape B×I, `w` O×I, `b` O.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
@@ -15,7 +15,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> 
         return if relu { y.relu() } else { Ok(y) };
     }
     x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, LinearOp { relu })
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, Op(LinearOp { relu }))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -23,20 +23,13 @@ struct LinearOp {
     relu: bool,
 }
 
-impl CustomOp3 for LinearOp {
-    fn name(&self) -> &'static str {
-        "fast-linear"
-    }
+impl Kernel<3> for LinearOp {
+    const NAME: &'static str = "fast-linear";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+        [(x, l1), (w, l2), (b, l3)]: [(&[f32], &Layout); 3],
+    ) -> Result<(Vec<f32>, Shape)> {
         let (&[n, i], &[o, wi], &[bo]) = (l1.dims(), l2.dims(), l3.dims()) else {
             candle_core::bail!(
                 "linear: shapes {:?}, {:?}, {:?}",
@@ -48,9 +41,6 @@ impl CustomOp3 for LinearOp {
         if wi != i || bo != o {
             candle_core::bail!("linear: input {n}×{i}, weight {o}×{wi}, bias {bo}");
         }
-        let x = contiguous_f32(s1, l1, "linear")?;
-        let w = contiguous_f32(s2, l2, "linear")?;
-        let b = contiguous_f32(s3, l3, "linear")?;
         let mut y = vec![0f32; n * o];
         matmul(
             MatMut::new(&mut y, n, o),
@@ -70,67 +60,41 @@ impl CustomOp3 for LinearOp {
         output(y, (n, o))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
+        [x, w, b]: [&Tensor; 3],
         res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 3]> {
         let dy = if self.relu {
-            res.apply_op2_no_bwd(&grad.contiguous()?, &ReluMask)?
+            res.apply_op2_no_bwd(&grad.contiguous()?, &Op(ReluMask))?
         } else {
             grad.contiguous()?
         };
-        let dx = if needs_grad(x) {
-            Some(dy.apply_op2_no_bwd(
-                w,
-                &MatMulOp {
-                    ta: false,
-                    tb: false,
-                },
-            )?)
-        } else {
-            None
-        };
-        let dw = if needs_grad(w) {
-            Some(dy.apply_op2_no_bwd(
-                x,
-                &MatMulOp {
-                    ta: true,
-                    tb: false,
-                },
-            )?)
-        } else {
-            None
+        // dx = dy·W and dW = dyᵀ·x, each only where needed.
+        let product = |of: &Tensor, with: &Tensor, ta: bool| -> Result<Option<Tensor>> {
+            if !needs_grad(of) {
+                return Ok(None);
+            }
+            let op = Op(MatMulOp { ta, tb: false });
+            Ok(Some(dy.apply_op2_no_bwd(with, &op)?))
         };
         let db = if needs_grad(b) {
             Some(dy.sum(D::Minus2)?)
         } else {
             None
         };
-        Ok((dx, dw, db))
+        Ok([product(x, w, false)?, product(w, x, true)?, db])
     }
 }
 
 /// `(y, dy) → dy where y > 0, else 0`: the ReLU's backward from its output.
 struct ReluMask;
 
-impl CustomOp2 for ReluMask {
-    fn name(&self) -> &'static str {
-        "fast-relu-mask"
-    }
+impl Kernel<2> for ReluMask {
+    const NAME: &'static str = "fast-relu-mask";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let y = contiguous_f32(s1, l1, "relu backward")?;
-        let dy = contiguous_f32(s2, l2, "relu backward")?;
+    fn forward(&self, [(y, l1), (dy, l2)]: [(&[f32], &Layout); 2]) -> Result<(Vec<f32>, Shape)> {
         if y.len() != dy.len() {
             candle_core::bail!("relu backward: {:?} vs {:?}", l1.dims(), l2.dims());
         }
@@ -149,18 +113,10 @@ struct MatMulOp {
     tb: bool,
 }
 
-impl CustomOp2 for MatMulOp {
-    fn name(&self) -> &'static str {
-        "fast-matmul"
-    }
+impl Kernel<2> for MatMulOp {
+    const NAME: &'static str = "fast-matmul";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(a, l1), (b, l2)]: [(&[f32], &Layout); 2]) -> Result<(Vec<f32>, Shape)> {
         let (&[ar, ac], &[br, bc]) = (l1.dims(), l2.dims()) else {
             candle_core::bail!(
                 "matmul: expected matrices, got {:?} and {:?}",
@@ -168,8 +124,7 @@ impl CustomOp2 for MatMulOp {
                 l2.dims()
             );
         };
-        let a = MatRef::new(contiguous_f32(s1, l1, "matmul")?, ar, ac);
-        let b = MatRef::new(contiguous_f32(s2, l2, "matmul")?, br, bc);
+        let (a, b) = (MatRef::new(a, ar, ac), MatRef::new(b, br, bc));
         let a = if self.ta { a.t() } else { a };
         let b = if self.tb { b.t() } else { b };
         if a.cols != b.rows {

@@ -69,9 +69,119 @@ fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f3
     }
 }
 
-/// Wrap a result vector as a custom op's output.
-fn output(data: Vec<f32>, shape: impl Into<Shape>) -> Result<(CpuStorage, Shape)> {
-    Ok((CpuStorage::F32(data), shape.into()))
+/// A kernel's output: its data and shape.
+fn output(data: Vec<f32>, shape: impl Into<Shape>) -> Result<(Vec<f32>, Shape)> {
+    Ok((data, shape.into()))
+}
+
+/// A CPU kernel on `N` contiguous `f32` inputs with its backward pass. Wrapped in [`Op`] it
+/// is one of Candle's custom ops (`CustomOp1/2/3`), so each kernel states only its name,
+/// its forward pass on slices and its gradients, and Candle's storage plumbing lives here.
+trait Kernel<const N: usize> {
+    const NAME: &'static str;
+
+    /// The output from each input's data and layout.
+    fn forward(&self, inputs: [(&[f32], &Layout); N]) -> Result<(Vec<f32>, Shape)>;
+
+    /// Each input's gradient (`None` where it needs none), from the inputs, the output and
+    /// the output's gradient. Kernels that only run inside a backward pass have none.
+    fn backward(
+        &self,
+        _inputs: [&Tensor; N],
+        _output: &Tensor,
+        _grad: &Tensor,
+    ) -> Result<[Option<Tensor>; N]> {
+        candle_core::bail!("{}: no backward pass", Self::NAME)
+    }
+}
+
+/// A [`Kernel`] as a Candle custom op.
+struct Op<K>(K);
+
+impl<K> Op<K> {
+    fn run<const N: usize>(
+        &self,
+        inputs: [(&CpuStorage, &Layout); N],
+    ) -> Result<(CpuStorage, Shape)>
+    where
+        K: Kernel<N>,
+    {
+        let mut data = Vec::with_capacity(N);
+        for (s, l) in inputs {
+            data.push((contiguous_f32(s, l, K::NAME)?, l));
+        }
+        let Ok(data) = <[_; N]>::try_from(data) else {
+            unreachable!("one slice per input")
+        };
+        let (y, shape) = self.0.forward(data)?;
+        Ok((CpuStorage::F32(y), shape))
+    }
+}
+
+impl<K: Kernel<1> + Send + Sync> candle_core::CustomOp1 for Op<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.run([(s, l)])
+    }
+    fn bwd(&self, a: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let [da] = self.0.backward([a], res, grad)?;
+        Ok(da)
+    }
+}
+
+impl<K: Kernel<2> + Send + Sync> candle_core::CustomOp2 for Op<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.run([(s1, l1), (s2, l2)])
+    }
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let [da, db] = self.0.backward([a, b], res, grad)?;
+        Ok((da, db))
+    }
+}
+
+impl<K: Kernel<3> + Send + Sync> candle_core::CustomOp3 for Op<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.run([(s1, l1), (s2, l2), (s3, l3)])
+    }
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        c: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let [da, db, dc] = self.0.backward([a, b, c], res, grad)?;
+        Ok((da, db, dc))
+    }
 }
 
 /// Whether the backward pass must compute a gradient for `t` (a variable, or the result of

@@ -3,8 +3,8 @@
 //! `relu(max_pool(x))`. The backward pass sends each output's gradient to the first
 //! maximum of its window (and nowhere when the ReLU cut it off).
 
-use super::{contiguous_f32, output};
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use super::{Kernel, Op, output};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `relu(max_pool2d(x, 2))` for B×C×H×W input (odd edges dropped, as Candle does).
@@ -12,12 +12,12 @@ pub fn max_pool2x2_relu(x: &Tensor) -> Result<Tensor> {
     if !super::on_fast_path(x) {
         return x.max_pool2d(2)?.relu();
     }
-    x.contiguous()?.apply_op1(MaxPool {
+    x.contiguous()?.apply_op1(Op(MaxPool {
         k: 2,
         stride: 2,
         pad: 0,
         relu: true,
-    })
+    }))
 }
 
 /// 3×3 max-pool with stride 2 and padding 1 (ResNet's stem); on other devices the
@@ -26,12 +26,12 @@ pub fn max_pool3x3s2(x: &Tensor) -> Result<Tensor> {
     if !super::on_fast_path(x) {
         return crate::model::layers::max_pool_3x3_s2_portable(x);
     }
-    x.contiguous()?.apply_op1(MaxPool {
+    x.contiguous()?.apply_op1(Op(MaxPool {
         k: 3,
         stride: 2,
         pad: 1,
         relu: false,
-    })
+    }))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -112,14 +112,11 @@ impl MaxPool {
     }
 }
 
-impl CustomOp1 for MaxPool {
-    fn name(&self) -> &'static str {
-        "fast-max-pool"
-    }
+impl Kernel<1> for MaxPool {
+    const NAME: &'static str = "fast-max-pool";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(x, l)]: [(&[f32], &Layout); 1]) -> Result<(Vec<f32>, Shape)> {
         let (planes, h, w, out_plane) = self.out_dims(l.dims())?;
-        let x = contiguous_f32(s, l, "max-pool")?;
         let mut y = vec![0f32; planes * out_plane];
         y.par_chunks_mut(out_plane.max(1))
             .zip(x.par_chunks((h * w).max(1)))
@@ -134,39 +131,32 @@ impl CustomOp1 for MaxPool {
         output(y, (d[0], d[1], o(h), o(w)))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+    fn backward(
+        &self,
+        [arg]: [&Tensor; 1],
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 1]> {
         if !super::needs_grad(arg) {
-            return Ok(None);
+            return Ok([None]);
         }
-        Ok(Some(arg.apply_op2_no_bwd(
-            &grad.contiguous()?,
-            &MaxPoolGrad(*self),
-        )?))
+        let dx = arg.apply_op2_no_bwd(&grad.contiguous()?, &Op(MaxPoolGrad(*self)))?;
+        Ok([Some(dx)])
     }
 }
 
 /// `(x, dy) → dx` for [`MaxPool`].
 struct MaxPoolGrad(MaxPool);
 
-impl CustomOp2 for MaxPoolGrad {
-    fn name(&self) -> &'static str {
-        "fast-max-pool-grad"
-    }
+impl Kernel<2> for MaxPoolGrad {
+    const NAME: &'static str = "fast-max-pool-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [(x, l1), (dy, l2)]: [(&[f32], &Layout); 2]) -> Result<(Vec<f32>, Shape)> {
         let pool = self.0;
         let (planes, h, w, out_plane) = pool.out_dims(l1.dims())?;
         if l2.shape().elem_count() != planes * out_plane {
             candle_core::bail!("max-pool backward: gradient shape {:?}", l2.dims());
         }
-        let x = contiguous_f32(s1, l1, "max-pool backward")?;
-        let dy = contiguous_f32(s2, l2, "max-pool backward")?;
         let mut dx = vec![0f32; planes * h * w];
         dx.par_chunks_mut((h * w).max(1))
             .zip(x.par_chunks((h * w).max(1)))

@@ -27,9 +27,27 @@ pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         .fold(0.0, f32::max)
 }
 
-fn assert_close(what: &str, ours: &Tensor, reference: &Tensor) {
+pub(super) fn assert_close(what: &str, ours: &Tensor, reference: &Tensor) {
     let d = max_diff(ours, reference);
     assert!(d < 2e-5, "{what}: relative difference {d}");
+}
+
+/// Backpropagates a random linear loss `Σ r·y` (`r` seeded, so every output position gets
+/// a different gradient) through `ours` and through `reference`, and compares the gradient
+/// of each named variable.
+pub(super) fn assert_same_gradients(
+    what: &str,
+    (ours, reference): (&Tensor, &Tensor),
+    seed: u64,
+    vars: &[(&str, &Var)],
+) {
+    let r = random(ours.dims(), seed);
+    let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let (g1, g2) = (grads(ours), grads(reference));
+    for (name, v) in vars {
+        let (a, b) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+        assert_close(&format!("{what} {name} gradient"), a, b);
+    }
 }
 
 fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
@@ -79,22 +97,12 @@ fn check_conv(case: ConvCase, seed: u64) {
         .broadcast_add(&bias.reshape((1, co, 1, 1)).unwrap())
         .unwrap();
     assert_close(&format!("conv {case:?} forward"), &ours, &reference);
-    // A random linear loss, so every output position gets a different gradient.
-    let r = random(ours.dims(), seed + 3);
-    let g_ours = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-    let g_ref = (&reference * &r)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    for (name, v) in [("input", &x), ("weight", &wt), ("bias", &bias)] {
-        assert_close(
-            &format!("conv {case:?} {name} gradient"),
-            g_ours.get(v).unwrap(),
-            g_ref.get(v).unwrap(),
-        );
-    }
+    assert_same_gradients(
+        &format!("conv {case:?}"),
+        (&ours, &reference),
+        seed + 3,
+        &[("input", &x), ("weight", &wt), ("bias", &bias)],
+    );
 }
 
 #[test]
@@ -242,15 +250,7 @@ fn max_pool_relu_matches_candle() {
         assert_close("pool forward", &ours, &stock);
         let reference = reference_pool2_relu(&x);
         assert_close("pool forward", &ours, &reference);
-        let r = random(ours.dims(), 30 + i as u64);
-        let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (&reference * &r)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        assert_close("pool gradient", g1.get(&x).unwrap(), g2.get(&x).unwrap());
+        assert_same_gradients("pool", (&ours, &reference), 30 + i as u64, &[("input", &x)]);
     }
 }
 
@@ -274,17 +274,12 @@ fn fused_conv_pool_relu_matches_the_separate_ops() {
                 let ours = conv2d_pool2_relu(&x, &wt, Some(&bias), s, p).unwrap();
                 let reference = reference_pool2_relu(&conv2d(&x, &wt, Some(&bias), s, p).unwrap());
                 assert_close("fused forward", &ours, &reference);
-                let r = random(ours.dims(), seed + 3);
-                let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let g2 = (&reference * &r)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                for (name, v) in [("input", &x), ("weight", &wt), ("bias", &bias)] {
-                    assert_close(name, g1.get(v).unwrap(), g2.get(v).unwrap());
-                }
+                assert_same_gradients(
+                    "fused",
+                    (&ours, &reference),
+                    seed + 3,
+                    &[("input", &x), ("weight", &wt), ("bias", &bias)],
+                );
             }
         });
     }
@@ -302,15 +297,12 @@ fn max_pool_3x3_matches_the_portable_version() {
         let ours = max_pool3x3s2(&x).unwrap();
         let reference = crate::model::layers::max_pool_3x3_s2_portable(&x).unwrap();
         assert_close("pool forward", &ours, &reference);
-        let r = random(ours.dims(), 50 + i as u64);
-        let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (&reference * &r)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        assert_close("pool gradient", g1.get(&x).unwrap(), g2.get(&x).unwrap());
+        assert_same_gradients(
+            "pool 3×3",
+            (&ours, &reference),
+            50 + i as u64,
+            &[("input", &x)],
+        );
     }
 }
 
@@ -330,17 +322,12 @@ fn linear_matches_candle_with_and_without_relu() {
             reference
         };
         assert_close("linear forward", &ours, &reference);
-        let r = random(ours.dims(), 63);
-        let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (&reference * &r)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, v) in [("input", &x), ("weight", &w), ("bias", &b)] {
-            assert_close(name, g1.get(v).unwrap(), g2.get(v).unwrap());
-        }
+        assert_same_gradients(
+            "linear",
+            (&ours, &reference),
+            63,
+            &[("input", &x), ("weight", &w), ("bias", &b)],
+        );
     }
     // A frozen backbone's features need no gradient.
     let x = random(&[4, 5], 64);
