@@ -64,3 +64,17 @@ pub fn run_cli(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Every text on screen that contains `part` (a label's text or a widget's value).
+pub fn texts_containing<S>(h: &egui_kittest::Harness<'_, S>, part: &str) -> Vec<String> {
+    use egui_kittest::kittest::{NodeT, Queryable};
+    h.query_all_by_label_contains(part)
+        .map(|n| {
+            let n = n.accesskit_node();
+            n.label()
+                .or_else(|| n.value())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
