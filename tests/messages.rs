@@ -256,3 +256,28 @@ fn corrupt_images_in_a_multitask_folder_are_counted_and_named() {
     let domain = load_domain_folder(&folder, &opts, &mut |_| {}).unwrap();
     assert!(domain.skipped_warning().unwrap().contains("broken.png"));
 }
+
+#[test]
+fn a_scan_of_a_huge_tree_stops_at_its_cap_and_says_what_it_found() {
+    use transferlab::data::folder::{ScanLimits, scan_folder_limited};
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("big");
+    write_digit_folder(&folder, &[0, 1, 2], 10, Style::Clean, 8, "png", 1);
+    let limits = ScanLimits {
+        entries: 15,
+        time: std::time::Duration::from_secs(10),
+    };
+    let err = scan_folder_limited("source", &folder, limits)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("stopped scanning the source folder")
+            && err.contains("15 entries or 10 s")
+            && err.contains("16 entries looked at")
+            && err.contains("image(s) in 1 class folder(s) so far"),
+        "{err}"
+    );
+    // Under the cap the same folder scans whole.
+    let scan = scan_folder("source", &folder).unwrap();
+    assert_eq!(scan.image_count(), 30);
+}

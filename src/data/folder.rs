@@ -118,9 +118,62 @@ pub fn check_folder(role: &str, path: &Path) -> Result<(), DataError> {
     Ok(())
 }
 
+/// How much of a tree a folder scan walks before it stops: a scan of `/` or a home folder
+/// answers in seconds instead of walking half a million files.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanLimits {
+    /// Entries (files and folders) looked at.
+    pub entries: usize,
+    pub time: std::time::Duration,
+}
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        Self {
+            entries: 200_000,
+            time: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 /// List the images of a folder without decoding them.
 pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
+    scan_folder_limited(role, path, ScanLimits::default())
+}
+
+/// [`scan_folder`] within `limits`: past them the scan stops with an error saying what
+/// it had found.
+pub fn scan_folder_limited(
+    role: &str,
+    path: &Path,
+    limits: ScanLimits,
+) -> Result<FolderScan, DataError> {
     check_folder(role, path)?;
+    let start = std::time::Instant::now();
+    let mut entries = 0usize;
+    let mut over = |scan: &FolderScan, files: usize| -> Result<(), DataError> {
+        entries += 1;
+        let out_of_time = entries % 256 == 0 && start.elapsed() > limits.time;
+        if entries <= limits.entries && !out_of_time {
+            return Ok(());
+        }
+        Err(DataError::ScanStopped {
+            role: role.to_string(),
+            path: path.to_path_buf(),
+            found: format!(
+                "{} entries looked at in {:.1} s, {} image(s) in {} class folder(s) so far",
+                entries,
+                start.elapsed().as_secs_f64(),
+                scan.classes.iter().map(|(_, f)| f.len()).sum::<usize>() + files,
+                scan.classes.len()
+            ),
+            limit: format!(
+                "{} entries or {} s",
+                limits.entries,
+                limits.time.as_secs_f64()
+            ),
+        })
+    };
     let unreadable = |e: std::io::Error| DataError::Unreadable {
         role: role.to_string(),
         path: path.to_path_buf(),
@@ -131,6 +184,7 @@ pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
     let mut loose = Vec::new();
     for entry in std::fs::read_dir(path).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
+        over(&scan, 0)?;
         let p = entry.path();
         if is_hidden(&p) {
             continue;
@@ -161,6 +215,7 @@ pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
             .follow_links(true)
             .sort_by_file_name()
         {
+            over(&scan, files.len())?;
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) if e.depth() == 0 => {

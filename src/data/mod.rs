@@ -217,6 +217,15 @@ pub enum DataError {
         source_classes: String,
         target_classes: String,
     },
+    #[error(
+        "stopped scanning the {role} folder at its limit ({limit}): {found}; is it the folder of images you meant? {path}"
+    )]
+    ScanStopped {
+        role: String,
+        path: PathBuf,
+        found: String,
+        limit: String,
+    },
     #[error("unknown demo '{name}'; built-in demos: {known}")]
     UnknownDemo { name: String, known: String },
     #[error("{0}")]
