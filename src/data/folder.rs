@@ -153,7 +153,7 @@ pub fn scan_folder_limited(
     let mut entries = 0usize;
     let mut over = |scan: &FolderScan, files: usize| -> Result<(), DataError> {
         entries += 1;
-        let out_of_time = entries % 256 == 0 && start.elapsed() > limits.time;
+        let out_of_time = entries.is_multiple_of(256) && start.elapsed() > limits.time;
         if entries <= limits.entries && !out_of_time {
             return Ok(());
         }
