@@ -4,11 +4,10 @@
 
 mod common;
 
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use std::collections::HashMap;
 use transferlab::app::saved_state::{FILE_NAME, SavedState};
-use transferlab::app::{AppOptions, Settings, TransferLabApp, View};
+use transferlab::app::{AppOptions, Settings, View};
 
 /// eframe's storage in memory, as `FileStorage` keeps it.
 #[derive(Default)]
@@ -158,16 +157,7 @@ fn the_app_starts_on_a_bad_save_says_what_was_reset_and_keeps_the_file_until_a_c
         resets: saved.resets,
         ..Default::default()
     };
-    let mut h: Harness<'static, Option<TransferLabApp>> = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .with_max_steps(20)
-        .build_ui_state(
-            move |ui, app: &mut Option<TransferLabApp>| {
-                app.get_or_insert_with(|| TransferLabApp::new(ui.ctx(), options.clone()))
-                    .frame_ui(ui);
-            },
-            None,
-        );
+    let mut h = common::app_harness(options);
     h.ctx.memory_mut(|m| *m = memory);
     h.run_steps(5);
     assert_eq!(h.ctx.zoom_factor(), 1.0);
