@@ -201,3 +201,25 @@ fn the_app_starts_on_a_bad_save_says_what_was_reset_and_keeps_the_file_until_a_c
     let s = again.settings.unwrap();
     assert!(s.presentation && s.view == View::Setup);
 }
+
+#[test]
+fn a_window_layout_with_nan_positions_is_dropped_and_the_zoom_kept() {
+    let ctx = egui::Context::default();
+    // A frame with a window gives egui's memory an area with a position.
+    let _ = ctx.run_ui(Default::default(), |ui| {
+        egui::Window::new("w").show(ui.ctx(), |ui| ui.label("x"));
+    });
+    let mut memory = ctx.memory(|m| m.clone());
+    memory.options.zoom_factor = 1.5;
+    let good = ron::to_string(&memory).unwrap();
+    let saved = SavedState::from_entries(None, Some(&good));
+    assert!(saved.resets.is_empty(), "{:?}", saved.resets);
+    // The area's position, as NaN.
+    let key = "pivot_pos:Some((";
+    let at = good.find(key).expect("an area is saved") + key.len();
+    let end = at + good[at..].find(')').unwrap();
+    let bad = format!("{}x:NaN,y:NaN{}", &good[..at], &good[end..]);
+    let saved = SavedState::from_entries(None, Some(&bad));
+    assert_eq!(whats(&saved), ["window layout"]);
+    assert_eq!(saved.memory.unwrap().options.zoom_factor, 1.5);
+}

@@ -155,10 +155,50 @@ const SETTINGS_PARTS: &[(&str, Restore)] = &[
     }),
 ];
 
-/// The parts of egui's memory checked field by field.
-const MEMORY_PARTS: &[(&str, Restore)] = &[("options", |raw, prefix, resets| {
-    restore_text::<egui::Options>(raw, prefix, OPTIONS_PARTS, resets)
-})];
+/// The parts of egui's memory checked field by field; the layout parts (widget state,
+/// window positions, layer transforms) are dropped if any number in them is not finite
+/// or absurdly large.
+const MEMORY_PARTS: &[(&str, Restore)] = &[
+    ("options", |raw, prefix, resets| {
+        restore_text::<egui::Options>(raw, prefix, OPTIONS_PARTS, resets)
+    }),
+    ("data", |raw, _, _| {
+        numbers_sane(raw).then(|| raw.to_string())
+    }),
+    ("areas", |raw, _, _| {
+        numbers_sane(raw).then(|| raw.to_string())
+    }),
+    ("to_global", |raw, _, _| {
+        numbers_sane(raw).then(|| raw.to_string())
+    }),
+];
+
+/// Largest coordinate, size or offset a saved layout may hold, in points.
+const LAYOUT_LIMIT: f64 = 1e7;
+
+/// Whether every number in the RON text `raw` is finite and within `LAYOUT_LIMIT`,
+/// looking into strings that hold RON themselves (egui keeps widget state that way).
+fn numbers_sane(raw: &str) -> bool {
+    fn sane(v: &ron::Value, depth: usize) -> bool {
+        match v {
+            // Integers are ids and counts; the floats are positions and sizes.
+            ron::Value::Number(ron::Number::F32(x)) => sane_float(f64::from(x.get())),
+            ron::Value::Number(ron::Number::F64(x)) => sane_float(x.get()),
+            ron::Value::String(text) if depth < 4 => {
+                ron::from_str::<ron::Value>(text).map_or(true, |inner| sane(&inner, depth + 1))
+            }
+            ron::Value::Option(Some(inner)) => sane(inner, depth),
+            ron::Value::Seq(items) => items.iter().all(|i| sane(i, depth)),
+            ron::Value::Map(map) => map.iter().all(|(k, v)| sane(k, depth) && sane(v, depth)),
+            _ => true,
+        }
+    }
+    fn sane_float(x: f64) -> bool {
+        x.is_finite() && x.abs() <= LAYOUT_LIMIT
+    }
+    // What does not read as a plain value was already read as egui's type: keep it.
+    ron::from_str::<ron::Value>(raw).map_or(true, |v| sane(&v, 0))
+}
 
 const OPTIONS_PARTS: &[(&str, Restore)] = &[
     ("tessellation_options", |raw, prefix, resets| {
