@@ -77,7 +77,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Multitask: weight of each task's loss, comma-separated in column order (default all 1).
-    #[arg(long, value_delimiter = ',', value_parser = values::non_negative, allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', value_parser = values::non_negative,
+        allow_hyphen_values = true)]
     pub task_weights: Vec<f64>,
     /// Zero-shot: CSV with a class column and one column per attribute (0/1 or numbers).
     #[arg(long)]
@@ -107,7 +108,8 @@ pub struct RunArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 64, value_parser = values::at_least_one, allow_negative_numbers = true)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3, value_parser = values::positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, value_parser = values::positive,
+        allow_hyphen_values = true)]
     pub lr: f64,
     #[arg(long, default_value_t = 1, value_parser = values::seed, allow_negative_numbers = true)]
     pub seed: u64,
@@ -115,7 +117,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, value_parser = values::count, allow_negative_numbers = true)]
     pub target_labels: usize,
     /// Adaptation weight (methods that adapt; default: the method's own).
-    #[arg(long, value_parser = values::number, allow_negative_numbers = true)]
+    #[arg(long, value_parser = values::number,
+        allow_hyphen_values = true)]
     pub lambda: Option<f64>,
     /// Width of the adaptation layer before the classifier (default: 256 for ddc, dan,
     /// coral and dann, none otherwise; 0 = none).
@@ -126,7 +129,8 @@ pub struct RunArgs {
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, f64)>,
     /// Fraction of the source held out to measure source accuracy.
-    #[arg(long, default_value_t = 0.2, value_parser = values::fraction, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.2, value_parser = values::fraction,
+        allow_hyphen_values = true)]
     pub val_fraction: f64,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -211,12 +215,12 @@ pub struct SimilarityArgs {
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Training steps to time.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = values::count, allow_negative_numbers = true)]
     pub steps: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = values::count, allow_negative_numbers = true)]
     pub batch: usize,
     /// PNG images to generate and load for `load_images_per_sec`.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 4000, value_parser = values::count, allow_negative_numbers = true)]
     pub load_images: usize,
     /// Measure loading this folder instead of generated PNGs.
     #[arg(long)]
@@ -225,14 +229,14 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = BackboneKind::SmallCnn)]
     pub backbone: BackboneKind,
     /// Image side for the timed network.
-    #[arg(long, default_value_t = 28)]
+    #[arg(long, default_value_t = 28, value_parser = values::count, allow_negative_numbers = true)]
     pub input_size: usize,
     /// Also time training epochs through the runner at three freezing depths (fine-tune
     /// all, freeze half, linear probe), frozen-stage cache included.
     #[arg(long)]
     pub freeze_sweep: bool,
     /// Source images per epoch for --freeze-sweep.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = values::count, allow_negative_numbers = true)]
     pub sweep_images: usize,
     /// Also time the similarity analysis (2,000 + 2,000 samples of 784 values).
     #[arg(long)]
@@ -255,33 +259,35 @@ pub struct BenchMethodsArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub methods: Vec<MethodKind>,
     /// Number of seeds (1, 2, …).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = values::seed, allow_negative_numbers = true)]
     pub seeds: u64,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = values::count, allow_negative_numbers = true)]
     pub epochs: usize,
     /// Source images per class.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = values::count, allow_negative_numbers = true)]
     pub per_class: usize,
     /// Target images per class.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = values::count, allow_negative_numbers = true)]
     pub target_per_class: usize,
     /// Labelled target images per class for the target-only baseline.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = values::count, allow_negative_numbers = true)]
     pub target_labels: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = values::count, allow_negative_numbers = true)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = values::positive,
+        allow_hyphen_values = true)]
     pub lr: f64,
     /// Adaptation weight for every adaptation method (default: each method's own).
-    #[arg(long)]
+    #[arg(long, value_parser = values::number,
+        allow_hyphen_values = true)]
     pub lambda: Option<f64>,
     /// Adaptation layer width for the adaptation methods (default: each method's own; 0 = none).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub bottleneck: Option<usize>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Compute threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Write every run's figures as JSON.
     #[arg(long)]

@@ -64,6 +64,14 @@ fn negative_and_out_of_range_numbers_say_what_the_value_must_be() {
         &["similarity", "--demo", "moons", "--seed", "-2"],
         "must be a whole number, 0 or more, got -2",
     );
+    refused(
+        &["bench", "--steps", "-1"],
+        "must be a whole number, 0 or more, got -1",
+    );
+    refused(
+        &["bench-pretrained", "--lr-scratch", "-1e-3"],
+        "must be a positive number, got -1e-3",
+    );
 }
 
 #[test]
