@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod bench_pretrained;
 mod predict;
+mod values;
 pub use bench_pretrained::{BenchPretrainedArgs, bench_pretrained_command};
 pub use predict::{PredictArgs, predict_command};
 
@@ -76,7 +77,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Multitask: weight of each task's loss, comma-separated in column order (default all 1).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::non_negative,
+        allow_hyphen_values = true)]
     pub task_weights: Vec<f64>,
     /// Zero-shot: CSV with a class column and one column per attribute (0/1 or numbers).
     #[arg(long)]
@@ -100,32 +102,35 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub backbone: Option<BackboneKind>,
     /// Freeze the first K backbone stages (all stages = linear probe).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = values::count, allow_negative_numbers = true)]
     pub freeze: usize,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = values::at_least_one, allow_negative_numbers = true)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = values::at_least_one, allow_negative_numbers = true)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = values::positive,
+        allow_hyphen_values = true)]
     pub lr: f64,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = values::seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Hand K labelled target images per class to training (the rest are evaluated).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = values::count, allow_negative_numbers = true)]
     pub target_labels: usize,
     /// Adaptation weight (methods that adapt; default: the method's own).
-    #[arg(long)]
+    #[arg(long, value_parser = values::number,
+        allow_hyphen_values = true)]
     pub lambda: Option<f64>,
     /// Width of the adaptation layer before the classifier (default: 256 for ddc, dan,
     /// coral and dann, none otherwise; 0 = none).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub bottleneck: Option<usize>,
     /// A method hyperparameter, KEY=VALUE (repeatable; `transferlab methods` lists each
     /// method's keys, ranges and defaults).
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, f64)>,
     /// Fraction of the source held out to measure source accuracy.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = values::fraction,
+        allow_hyphen_values = true)]
     pub val_fraction: f64,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -143,13 +148,13 @@ pub struct RunArgs {
     pub predict: Option<PathBuf>,
     /// Image side the images are resized to (default: 28, 32 for resnet18, 224 for
     /// efficientnet-lite0, or the --init model's).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub input_size: Option<usize>,
     /// Image channels (1 = gray, 3 = colour; default: detected from the images).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+    #[arg(long, value_parser = values::channels, allow_negative_numbers = true)]
     pub channels: Option<u8>,
     /// Compute threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = values::at_least_one, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// No progress bar.
     #[arg(long, short)]
@@ -179,7 +184,7 @@ pub struct SimilarityArgs {
     #[arg(long, value_enum)]
     pub backbone: Option<BackboneKind>,
     /// At most this many images per domain (a seeded subsample).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = values::at_least_one, allow_negative_numbers = true)]
     pub max_per_domain: usize,
     /// Also compute a t-SNE map (PCA otherwise).
     #[arg(long)]
@@ -187,18 +192,19 @@ pub struct SimilarityArgs {
     /// Permutations of the MMD test (at most 10,000: the p-value's resolution is
     /// 1/(permutations + 1), and each one costs as much as the statistic).
     #[arg(long, default_value_t = 200,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000),
+          allow_negative_numbers = true)]
     pub permutations: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = values::seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Labelled target images per class you could train with (for the advice).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = values::count, allow_negative_numbers = true)]
     pub target_labels: usize,
     /// Earlier run reports (`run --json`) to check for negative transfer.
     #[arg(long, num_args = 1..)]
     pub runs: Vec<PathBuf>,
     /// Image side (default 28).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub input_size: Option<usize>,
     /// Write the full report as JSON.
     #[arg(long)]
@@ -209,12 +215,12 @@ pub struct SimilarityArgs {
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Training steps to time.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = values::count, allow_negative_numbers = true)]
     pub steps: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = values::count, allow_negative_numbers = true)]
     pub batch: usize,
     /// PNG images to generate and load for `load_images_per_sec`.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 4000, value_parser = values::count, allow_negative_numbers = true)]
     pub load_images: usize,
     /// Measure loading this folder instead of generated PNGs.
     #[arg(long)]
@@ -223,14 +229,14 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = BackboneKind::SmallCnn)]
     pub backbone: BackboneKind,
     /// Image side for the timed network.
-    #[arg(long, default_value_t = 28)]
+    #[arg(long, default_value_t = 28, value_parser = values::count, allow_negative_numbers = true)]
     pub input_size: usize,
     /// Also time training epochs through the runner at three freezing depths (fine-tune
     /// all, freeze half, linear probe), frozen-stage cache included.
     #[arg(long)]
     pub freeze_sweep: bool,
     /// Source images per epoch for --freeze-sweep.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = values::count, allow_negative_numbers = true)]
     pub sweep_images: usize,
     /// Also time the similarity analysis (2,000 + 2,000 samples of 784 values).
     #[arg(long)]
@@ -253,33 +259,35 @@ pub struct BenchMethodsArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub methods: Vec<MethodKind>,
     /// Number of seeds (1, 2, …).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = values::seed, allow_negative_numbers = true)]
     pub seeds: u64,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = values::count, allow_negative_numbers = true)]
     pub epochs: usize,
     /// Source images per class.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = values::count, allow_negative_numbers = true)]
     pub per_class: usize,
     /// Target images per class.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = values::count, allow_negative_numbers = true)]
     pub target_per_class: usize,
     /// Labelled target images per class for the target-only baseline.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = values::count, allow_negative_numbers = true)]
     pub target_labels: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = values::count, allow_negative_numbers = true)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = values::positive,
+        allow_hyphen_values = true)]
     pub lr: f64,
     /// Adaptation weight for every adaptation method (default: each method's own).
-    #[arg(long)]
+    #[arg(long, value_parser = values::number,
+        allow_hyphen_values = true)]
     pub lambda: Option<f64>,
     /// Adaptation layer width for the adaptation methods (default: each method's own; 0 = none).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub bottleneck: Option<usize>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Compute threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Write every run's figures as JSON.
     #[arg(long)]

@@ -24,6 +24,7 @@ fn options() -> AppOptions {
         // 10 classes × 24 source and 12 target images: an epoch takes well under a second.
         demo_size: Some((24, 12)),
         settings: Some(settings),
+        ..Default::default()
     }
 }
 

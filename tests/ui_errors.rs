@@ -2,8 +2,11 @@
 //! app shows what went wrong, never a Rust backtrace. Its own test binary, because the
 //! standard library reads the variable once per process.
 
+mod common;
+
+use common::texts_containing;
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::Queryable;
 use std::time::{Duration, Instant};
 use transferlab::app::runs::RunStatus;
 use transferlab::app::{AppOptions, Settings, TransferLabApp};
@@ -30,19 +33,6 @@ fn wait_for(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&TransferLa
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Every text on screen that contains `part`.
-fn texts_containing(h: &Harness<'static, App>, part: &str) -> Vec<String> {
-    h.query_all_by_label_contains(part)
-        .map(|n| {
-            let n = n.accesskit_node();
-            n.label()
-                .or_else(|| n.value())
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
 }
 
 /// No line of a backtrace ("  12: std::rt::lang_start" or "at /rustc/…").
@@ -78,6 +68,7 @@ fn with_rust_backtrace_set_errors_show_their_message_only() {
         demo: Some("digits-rotated".into()),
         demo_size: Some((12, 6)),
         settings: Some(settings),
+        ..Default::default()
     };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))

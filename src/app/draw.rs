@@ -30,6 +30,16 @@ impl TransferLabApp {
         egui::Panel::top("run-bar").show(ui, |ui| {
             self.run_bar_ui(ui, look, &mut commands);
         });
+        if let Some(text) = super::saved_state::reset_notice(&self.saved_resets) {
+            egui::Panel::top("saved-state-reset").show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.colored_label(look.warn(), text);
+                    if ui.button("OK").clicked() {
+                        self.saved_resets.clear();
+                    }
+                });
+            });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             if self.settings.help_open {
                 help_ui(ui, self.settings.view, &mut self.settings.help_open);

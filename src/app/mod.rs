@@ -24,6 +24,7 @@ pub mod jobs;
 mod poll;
 pub mod predict;
 pub mod runs;
+pub mod saved_state;
 pub mod settings;
 pub mod setup;
 pub mod similarity;
@@ -41,20 +42,39 @@ pub use state::{AppOptions, TransferLabApp};
 
 use anyhow::{Result, anyhow};
 
+/// The app's name for eframe (its saved state lives in a folder of this name).
+const APP_ID: &str = "transferlab";
+
 /// Open the app window on a built-in demo (or the remembered data).
 pub fn run_native(demo: Option<String>) -> Result<()> {
+    // The saved state is read and checked here, before eframe uses any of it: egui's
+    // memory (its zoom sizes the window) goes into a context of our own, set up as
+    // eframe sets up its own.
+    let file = eframe::storage_dir(APP_ID).map(|d| d.join(saved_state::FILE_NAME));
+    let mut saved = file
+        .as_deref()
+        .map(saved_state::SavedState::from_file)
+        .unwrap_or_default();
+    let ctx = egui::Context::default();
+    ctx.set_embed_viewports(false);
+    ctx.options_mut(|o| o.max_passes = std::num::NonZeroUsize::MIN.saturating_add(1));
+    if let Some(memory) = saved.memory.take() {
+        ctx.memory_mut(|m| *m = memory);
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("transferlab")
             .with_inner_size([1440.0, 900.0])
             .with_min_inner_size([900.0, 600.0])
             .with_drag_and_drop(true),
+        persistence_path: file,
         ..Default::default()
     };
-    eframe::run_native(
-        "transferlab",
+    eframe::run_native_ext(
+        APP_ID,
         options,
-        Box::new(move |cc| Ok(Box::new(TransferLabApp::from_creation(cc, demo)))),
+        Some(ctx),
+        Box::new(move |cc| Ok(Box::new(TransferLabApp::from_creation(cc, demo, saved)))),
     )
     .map_err(|e| anyhow!("could not open the window: {e}"))
 }

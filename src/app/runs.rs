@@ -257,6 +257,12 @@ impl Default for Runs {
 }
 
 impl Runs {
+    /// Events the live worker has sent and the app has not read yet (at most the
+    /// worker's bounded capacity).
+    pub fn queued_events(&self) -> usize {
+        self.worker.as_ref().map_or(0, |(_, w)| w.events().len())
+    }
+
     /// The run being trained, if any.
     pub fn live(&self) -> Option<&RunRecord> {
         let (id, _) = self.worker.as_ref()?;

@@ -116,6 +116,12 @@ pub fn backbone_for(config: &ExperimentConfig, pair: &DomainPair) -> BackboneKin
 
 /// Image sides the app loads at (the "Image size" control's range).
 pub const SIDE_RANGE: std::ops::RangeInclusive<usize> = 8..=crate::train::load::MAX_SIDE;
+/// Ranges of the Setup view's other number controls (saved settings are clamped to them).
+pub const EPOCHS: std::ops::RangeInclusive<usize> = 1..=500;
+pub const TARGET_LABELS: std::ops::RangeInclusive<usize> = 0..=10_000;
+pub const BATCH_SIZE: std::ops::RangeInclusive<usize> = 1..=4096;
+pub const LEARNING_RATE: std::ops::RangeInclusive<f64> = 1e-6..=1.0;
+pub const VAL_FRACTION: std::ops::RangeInclusive<f64> = 0.0..=0.9;
 
 /// Smallest image side a backbone takes (its descriptor's).
 pub fn min_side(b: BackboneKind) -> usize {
@@ -568,12 +574,12 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
         .spacing([12.0, 6.0])
         .show(ui, |ui| {
             let l = ui.label("Epochs");
-            ui.add(egui::DragValue::new(&mut config.epochs).range(1..=500))
+            ui.add(egui::DragValue::new(&mut config.epochs).range(EPOCHS))
                 .labelled_by(l.id);
             ui.end_row();
             if !task {
                 let l = ui.label("Labelled target images per class");
-                ui.add(egui::DragValue::new(&mut config.target_labels).range(0..=10_000))
+                ui.add(egui::DragValue::new(&mut config.target_labels).range(TARGET_LABELS))
                     .labelled_by(l.id)
                     .on_hover_text("0 = unsupervised adaptation: the target's labels are only used to measure accuracy");
                 ui.end_row();
@@ -684,14 +690,14 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
             .spacing([12.0, 6.0])
             .show(ui, |ui| {
                 let l = ui.label("Batch size");
-                ui.add(egui::DragValue::new(&mut config.batch_size).range(1..=4096))
+                ui.add(egui::DragValue::new(&mut config.batch_size).range(BATCH_SIZE))
                     .labelled_by(l.id);
                 ui.end_row();
                 let l = ui.label("Learning rate");
                 ui.add(
                     egui::DragValue::new(&mut config.learning_rate)
                         .speed(0.0001)
-                        .range(1e-6..=1.0)
+                        .range(LEARNING_RATE)
                         .max_decimals(5),
                 )
                 .labelled_by(l.id);
@@ -704,7 +710,7 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
                 ui.add(
                     egui::DragValue::new(&mut config.val_fraction)
                         .speed(0.01)
-                        .range(0.0..=0.9),
+                        .range(VAL_FRACTION),
                 )
                 .labelled_by(l.id)
                 .on_hover_text("source images kept aside to measure source accuracy");

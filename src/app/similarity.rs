@@ -25,6 +25,9 @@ use crate::train::similarity::target_imagenet_distance;
 use egui::RichText;
 use std::sync::Arc;
 
+/// Range of the feature map's points per domain (saved settings are clamped to it).
+pub const MAP_POINTS: std::ops::RangeInclusive<usize> = 20..=3000;
+
 /// Which network's features the analysis uses for stage layers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NetworkChoice {
@@ -451,7 +454,7 @@ fn controls_ui(
         }
         ui.separator();
         let l = ui.label("Points per domain");
-        ui.add(egui::DragValue::new(per_domain).range(20..=3000).speed(10))
+        ui.add(egui::DragValue::new(per_domain).range(MAP_POINTS).speed(10))
             .labelled_by(l.id);
         ui.separator();
         ui.label("Colour by");

@@ -8,6 +8,7 @@ use super::data::DataState;
 use super::frame_stats::FrameStats;
 use super::predict::PredictState;
 use super::runs::Runs;
+use super::saved_state::{Reset, SavedState};
 use super::settings::{DataMode, Settings};
 use super::setup::{SetupState, run_problem};
 use super::similarity::SimilarityState;
@@ -35,6 +36,9 @@ pub struct AppOptions {
     pub demo_size: Option<(usize, usize)>,
     /// Start from these settings instead of the defaults.
     pub settings: Option<Settings>,
+    /// What was reset when the saved state was read: shown once, and the saved file is
+    /// left as it is until the user changes something.
+    pub resets: Vec<Reset>,
 }
 
 /// A message in the run bar.
@@ -64,6 +68,11 @@ pub struct TransferLabApp {
     /// Results of PNG exports, written by the screenshot callback's thread.
     pub(super) shots: (Sender<ExportResult>, Receiver<ExportResult>),
     pub(super) frame_start: Option<Instant>,
+    /// What was reset in the saved state, until the user dismisses the notice.
+    pub(super) saved_resets: Vec<Reset>,
+    /// After a reset: the settings as they would be saved at start; while they are
+    /// unchanged nothing is written over the saved file.
+    saved_baseline: Option<Settings>,
 }
 
 impl TransferLabApp {
@@ -104,7 +113,13 @@ impl TransferLabApp {
             applied_look: None,
             shots: bounded(4),
             frame_start: None,
+            saved_resets: Vec::new(),
+            saved_baseline: None,
         };
+        if !app.options.resets.is_empty() {
+            app.saved_resets = app.options.resets.clone();
+            app.saved_baseline = Some(app.settings_to_save());
+        }
         if let Some(init) = &app.settings.config.init {
             app.setup.init_text = init.display().to_string();
         }
@@ -133,19 +148,45 @@ impl TransferLabApp {
         app
     }
 
-    /// Create from eframe's creation context, restoring saved settings.
-    pub fn from_creation(cc: &eframe::CreationContext<'_>, demo: Option<String>) -> Self {
-        let settings = cc
-            .storage
-            .and_then(|s| eframe::get_value::<Settings>(s, eframe::APP_KEY));
+    /// Create from eframe's creation context with the settings read back (and checked)
+    /// from the saved state.
+    pub fn from_creation(
+        cc: &eframe::CreationContext<'_>,
+        demo: Option<String>,
+        saved: SavedState,
+    ) -> Self {
         Self::new(
             &cc.egui_ctx,
             AppOptions {
                 demo,
-                settings,
+                settings: saved.settings,
+                resets: saved.resets,
                 ..Default::default()
             },
         )
+    }
+
+    /// The settings as the next session should get them.
+    fn settings_to_save(&self) -> Settings {
+        let mut s = self.settings.clone();
+        // Run models are temporary files: do not point the next session at them.
+        if s.config
+            .init
+            .as_ref()
+            .is_some_and(|p| p.starts_with(self.runs.temp_dir()))
+        {
+            s.config.init = None;
+        }
+        s.config.save = None;
+        s
+    }
+
+    /// Whether the saved file is still being left as it was: something in it was reset
+    /// and the user has changed nothing since.
+    pub fn keeps_saved_file(&self) -> bool {
+        self.saved_baseline
+            .as_ref()
+            .is_some_and(|b| *b == self.settings_to_save())
     }
 
     /// Start loading `origin`, images at the side the settings ask for.
@@ -242,16 +283,15 @@ impl eframe::App for TransferLabApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        let mut s = self.settings.clone();
-        // Run models are temporary files: do not point the next session at them.
-        if s.config
-            .init
-            .as_ref()
-            .is_some_and(|p| p.starts_with(self.runs.temp_dir()))
-        {
-            s.config.init = None;
+        if self.keeps_saved_file() {
+            return;
         }
-        s.config.save = None;
-        eframe::set_value(storage, eframe::APP_KEY, &s);
+        self.saved_baseline = None;
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings_to_save());
+    }
+
+    fn persist_egui_memory(&self) -> bool {
+        // The zoom and layout go with the settings: kept as saved until the user changes something.
+        !self.keeps_saved_file()
     }
 }

@@ -17,6 +17,9 @@ use egui::RichText;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Range of a multitask loss weight (saved settings are reset outside it).
+pub const TASK_WEIGHT: std::ops::RangeInclusive<f64> = 0.0..=10.0;
+
 /// Where a multitask or zero-shot run's images come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskSource {
@@ -492,7 +495,7 @@ fn weights_ui(
         for (t, w) in tasks.iter().zip(weights.iter_mut()) {
             let l = ui.label(t.as_str());
             changed |= ui
-                .add(egui::DragValue::new(w).speed(0.05).range(0.0..=10.0))
+                .add(egui::DragValue::new(w).speed(0.05).range(TASK_WEIGHT))
                 .labelled_by(l.id)
                 .on_hover_text(format!("weight of the {t} loss in the joint model's sum"))
                 .changed();

@@ -16,15 +16,17 @@ pub struct BenchPretrainedArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [64, 224])]
     pub sizes: Vec<usize>,
     /// Number of seeds (1, 2, …).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = super::values::seed, allow_negative_numbers = true)]
     pub seeds: u64,
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = super::values::count, allow_negative_numbers = true)]
     pub epochs: usize,
     /// Learning rate of the small CNN.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = super::values::positive,
+        allow_hyphen_values = true)]
     pub lr_scratch: f64,
     /// Learning rate of the pretrained recipes' new weights.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, value_parser = super::values::positive,
+        allow_hyphen_values = true)]
     pub lr_pretrained: f64,
     /// Also retrain EfficientNet's last block stage and head conv (`--freeze 7`).
     #[arg(long)]

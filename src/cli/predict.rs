@@ -23,7 +23,7 @@ pub struct PredictArgs {
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// Classes to show per image.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::values::count, allow_negative_numbers = true)]
     pub top: usize,
     /// Write the predictions as JSON: `[{"file", "top": [{"index", "name", "probability"}]}]`.
     #[arg(long)]

@@ -14,6 +14,9 @@ pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "gif", "we
 /// Largest width or height accepted before decoding (larger files are skipped).
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
+/// Most memory one image may take while it is decoded (the image crate's default).
+pub const DECODE_MEMORY_LIMIT: u64 = 512 << 20;
+
 /// Progress of a folder load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadProgress {
@@ -41,7 +44,27 @@ pub struct FolderScan {
     pub flat: Vec<PathBuf>,
     /// Files that are not images by their extension.
     pub skipped: Vec<SkippedFile>,
+    /// Class subfolders that could not be listed (permissions): not classes at all.
+    pub unlisted: Vec<UnlistedClass>,
     pub warnings: Vec<String>,
+}
+
+/// A class subfolder that could not be listed.
+#[derive(Clone, Debug)]
+pub struct UnlistedClass {
+    pub class: String,
+    /// Why, in a few words ("permission denied").
+    pub reason: String,
+    pub path: PathBuf,
+}
+
+/// "'b' (permission denied), 'c' (…)", for messages.
+pub fn describe_unlisted(unlisted: &[UnlistedClass]) -> String {
+    unlisted
+        .iter()
+        .map(|u| format!("'{}' ({})", u.class, u.reason))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl FolderScan {
@@ -95,9 +118,62 @@ pub fn check_folder(role: &str, path: &Path) -> Result<(), DataError> {
     Ok(())
 }
 
+/// How much of a tree a folder scan walks before it stops: a scan of `/` or a home folder
+/// answers in seconds instead of walking half a million files.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanLimits {
+    /// Entries (files and folders) looked at.
+    pub entries: usize,
+    pub time: std::time::Duration,
+}
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        Self {
+            entries: 200_000,
+            time: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 /// List the images of a folder without decoding them.
 pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
+    scan_folder_limited(role, path, ScanLimits::default())
+}
+
+/// [`scan_folder`] within `limits`: past them the scan stops with an error saying what
+/// it had found.
+pub fn scan_folder_limited(
+    role: &str,
+    path: &Path,
+    limits: ScanLimits,
+) -> Result<FolderScan, DataError> {
     check_folder(role, path)?;
+    let start = std::time::Instant::now();
+    let mut entries = 0usize;
+    let mut over = |scan: &FolderScan, files: usize| -> Result<(), DataError> {
+        entries += 1;
+        let out_of_time = entries.is_multiple_of(256) && start.elapsed() > limits.time;
+        if entries <= limits.entries && !out_of_time {
+            return Ok(());
+        }
+        Err(DataError::ScanStopped {
+            role: role.to_string(),
+            path: path.to_path_buf(),
+            found: format!(
+                "{} entries looked at in {:.1} s, {} image(s) in {} class folder(s) so far",
+                entries,
+                start.elapsed().as_secs_f64(),
+                scan.classes.iter().map(|(_, f)| f.len()).sum::<usize>() + files,
+                scan.classes.len()
+            ),
+            limit: format!(
+                "{} entries or {} s",
+                limits.entries,
+                limits.time.as_secs_f64()
+            ),
+        })
+    };
     let unreadable = |e: std::io::Error| DataError::Unreadable {
         role: role.to_string(),
         path: path.to_path_buf(),
@@ -108,6 +184,7 @@ pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
     let mut loose = Vec::new();
     for entry in std::fs::read_dir(path).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
+        over(&scan, 0)?;
         let p = entry.path();
         if is_hidden(&p) {
             continue;
@@ -131,13 +208,37 @@ pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let mut files = Vec::new();
-        for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
+        let mut listed = true;
+        // Symlinks are followed (to files and folders); walkdir refuses a link back to
+        // a folder it is inside, so a loop is one skipped entry, not an endless walk.
+        for entry in walkdir::WalkDir::new(&dir)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
+            over(&scan, files.len())?;
             let entry = match entry {
                 Ok(e) => e,
+                Err(e) if e.depth() == 0 => {
+                    listed = false;
+                    scan.unlisted.push(UnlistedClass {
+                        class: class.clone(),
+                        reason: e
+                            .io_error()
+                            .map(|io| io.kind().to_string())
+                            .unwrap_or_else(|| e.to_string()),
+                        path: dir.clone(),
+                    });
+                    break;
+                }
                 Err(e) => {
+                    let reason = if e.loop_ancestor().is_some() {
+                        "a symbolic link back to a folder it is in (a loop): not followed".into()
+                    } else {
+                        format!("cannot read: {e}")
+                    };
                     scan.skipped.push(SkippedFile {
                         path: e.path().map(Path::to_path_buf).unwrap_or(dir.clone()),
-                        reason: format!("cannot read: {e}"),
+                        reason,
                     });
                     continue;
                 }
@@ -155,6 +256,9 @@ pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
                 });
             }
         }
+        if !listed {
+            continue;
+        }
         if files.is_empty() {
             scan.warnings.push(format!(
                 "class '{class}' in the {role} folder has no images and is ignored"
@@ -163,7 +267,21 @@ pub fn scan_folder(role: &str, path: &Path) -> Result<FolderScan, DataError> {
             scan.classes.push((class, files));
         }
     }
+    if !scan.unlisted.is_empty() {
+        scan.warnings.push(format!(
+            "{} class folder(s) in the {role} folder cannot be listed and are ignored ({}): check their permissions",
+            scan.unlisted.len(),
+            describe_unlisted(&scan.unlisted)
+        ));
+    }
     if scan.classes.is_empty() {
+        if let Some(u) = scan.unlisted.first() {
+            return Err(DataError::Invalid(format!(
+                "no class folder of the {role} folder can be listed ({}): check their permissions: {}",
+                describe_unlisted(&scan.unlisted),
+                u.path.display()
+            )));
+        }
         scan.flat = loose;
     } else if !loose.is_empty() {
         scan.warnings.push(format!(
@@ -232,10 +350,17 @@ pub fn decode_checked(path: &Path) -> Result<image::DynamicImage, String> {
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(MAX_IMAGE_SIDE);
         limits.max_image_height = Some(MAX_IMAGE_SIDE);
+        limits.max_alloc = Some(DECODE_MEMORY_LIMIT);
         reader.limits(limits);
-        reader
-            .decode()
-            .map_err(|e| format!("corrupt or truncated image: {e}"))
+        reader.decode().map_err(|e| match e {
+            // A valid image too big to decode within the memory limit is not corrupt.
+            image::ImageError::Limits(_) => format!(
+                "image too large to decode ({w}×{h} = {:.0} megapixels exceeds the decoder's memory limit of {} MiB)",
+                w as f64 * h as f64 / 1e6,
+                DECODE_MEMORY_LIMIT >> 20
+            ),
+            e => format!("corrupt or truncated image: {e}"),
+        })
     })
     .map_err(|_| "the image decoder crashed on this file".to_string())??;
     Ok(decoded)

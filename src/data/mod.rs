@@ -103,6 +103,25 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// "N file(s) skipped in the … folder, e.g. a.png (corrupt …); …" when files were skipped.
+    pub fn skipped_warning(&self) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let examples: Vec<String> = self
+            .skipped
+            .iter()
+            .take(3)
+            .map(|s| format!("{} ({})", s.path.display(), s.reason))
+            .collect();
+        Some(format!(
+            "{} file(s) skipped in the {} folder, e.g. {}",
+            self.skipped.len(),
+            self.name,
+            examples.join("; ")
+        ))
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -173,11 +192,13 @@ pub enum DataError {
     )]
     NoClasses { role: String, path: PathBuf },
     #[error(
-        "the {role} folder has only one class ('{class}'): a classifier needs at least two: {path}"
+        "the {role} folder has only one class ('{class}'){unlisted}: a classifier needs at least two: {path}"
     )]
     OneClass {
         role: String,
         class: String,
+        /// "; 2 class folder(s) … cannot be listed …" when some could not be read.
+        unlisted: String,
         path: PathBuf,
     },
     #[error(
@@ -195,6 +216,15 @@ pub enum DataError {
     NoSharedClasses {
         source_classes: String,
         target_classes: String,
+    },
+    #[error(
+        "stopped scanning the {role} folder at its limit ({limit}): {found}; is it the folder of images you meant? {path}"
+    )]
+    ScanStopped {
+        role: String,
+        path: PathBuf,
+        found: String,
+        limit: String,
     },
     #[error("unknown demo '{name}'; built-in demos: {known}")]
     UnknownDemo { name: String, known: String },

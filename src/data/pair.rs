@@ -49,9 +49,17 @@ pub fn align_pair(
         .map(|(n, _)| n.clone())
         .collect();
     if present.len() < 2 {
+        // Class folders that could not be listed are why, more often than not.
+        let unlisted = source
+            .warnings
+            .iter()
+            .find(|w| w.contains("cannot be listed"))
+            .map(|w| format!("; {w}"))
+            .unwrap_or_default();
         return Err(DataError::OneClass {
             role: "source".into(),
             class: present.first().cloned().unwrap_or_default(),
+            unlisted,
             path: source_path.into(),
         });
     }
@@ -69,22 +77,11 @@ pub fn align_pair(
         .chain(&target.warnings)
         .cloned()
         .collect();
-    for d in [&source, &target] {
-        if !d.skipped.is_empty() {
-            let examples: Vec<String> = d
-                .skipped
-                .iter()
-                .take(3)
-                .map(|s| format!("{} ({})", s.path.display(), s.reason))
-                .collect();
-            warnings.push(format!(
-                "{} file(s) skipped in the {} folder, e.g. {}",
-                d.skipped.len(),
-                d.name,
-                examples.join("; ")
-            ));
-        }
-    }
+    warnings.extend(
+        [&source, &target]
+            .iter()
+            .filter_map(|d| d.skipped_warning()),
+    );
     if let Some(tlabels) = target.labels.take() {
         let map: Vec<Option<u32>> = target
             .class_names

@@ -152,7 +152,7 @@ pub fn load_multitask_folder(
         classes: Vec::new(),
         flat: listed.iter().map(|(p, _)| p.clone()).collect(),
         skipped: scan.skipped.clone(),
-        warnings: Vec::new(),
+        ..Default::default()
     };
     let opts = LoadOptions {
         role: "image".into(),
@@ -160,6 +160,7 @@ pub fn load_multitask_folder(
         allow_flat: true,
     };
     let domain = decode_scan(&listed_scan, folder, &opts, progress)?;
+    warnings.extend(domain.skipped_warning());
     let row_of: HashMap<String, &super::tables::LabelRow> = listed
         .iter()
         .map(|(p, r)| (p.display().to_string(), *r))

@@ -86,6 +86,7 @@ pub fn load_zero_shot_folder(
     };
     let domain = decode_scan(&scan, folder, &opts, progress)?;
     let mut warnings = domain.warnings.clone();
+    warnings.extend(domain.skipped_warning());
     let absent: Vec<&str> = table
         .classes
         .iter()

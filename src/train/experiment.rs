@@ -59,6 +59,16 @@ pub enum RunError {
         "training diverged in epoch {epoch}: the loss became {value} (try a smaller learning rate)"
     )]
     NonFinite { epoch: usize, value: f64 },
+    #[error(
+        "training diverged in epoch {epoch}: the loss grew to {value:.3e} from {first:.3e} at the start \
+         (stopped above {:e} or a million times the first loss; try a smaller learning rate or adaptation weight)",
+        crate::train::learner::LOSS_LIMIT
+    )]
+    Exploded {
+        epoch: usize,
+        value: f64,
+        first: f64,
+    },
     #[error("training failed in epoch {epoch}: {message}")]
     Training { epoch: usize, message: String },
 }
@@ -76,7 +86,9 @@ impl RunError {
     /// The epoch the error happened in, if training had started.
     pub fn epoch(&self) -> Option<usize> {
         match self {
-            RunError::NonFinite { epoch, .. } | RunError::Training { epoch, .. } => Some(*epoch),
+            RunError::NonFinite { epoch, .. }
+            | RunError::Exploded { epoch, .. }
+            | RunError::Training { epoch, .. } => Some(*epoch),
             _ => None,
         }
     }

@@ -194,7 +194,15 @@ pub fn build_network(
 pub struct Optimiser {
     opt: FusedAdamW,
     base_lr: f64,
+    /// The first step's loss: a loss a million times larger has exploded.
+    first_loss: Option<f64>,
 }
+
+/// A loss above this has exploded, whatever it started at.
+pub const LOSS_LIMIT: f64 = 1e8;
+
+/// How many times its first value a loss may grow to before the run stops.
+const LOSS_GROWTH_LIMIT: f64 = 1e6;
 
 impl Optimiser {
     /// An optimizer with learning rate `lr` for `net`'s trainable variables.
@@ -208,7 +216,11 @@ impl Optimiser {
             },
         )
         .map_err(setup)?;
-        Ok(Self { opt, base_lr: lr })
+        Ok(Self {
+            opt,
+            base_lr: lr,
+            first_loss: None,
+        })
     }
 
     /// Scale the configured learning rate (schedules); 1 restores it.
@@ -216,13 +228,22 @@ impl Optimiser {
         self.opt.set_learning_rate(self.base_lr * scale);
     }
 
-    /// One optimisation step on `loss`; returns its value. A loss that is not finite stops
-    /// the run before any weight changes.
+    /// One optimisation step on `loss`; returns its value. A loss that is not finite, or
+    /// that has exploded (above `LOSS_LIMIT` or a million times the first), stops the run
+    /// before any weight changes.
     pub fn step(&mut self, loss: &Tensor, epoch: usize) -> Result<f64, RunError> {
         let fail = in_epoch(epoch);
         let value = loss.to_scalar::<f32>().map_err(&fail)? as f64;
         if !value.is_finite() {
             return Err(RunError::NonFinite { epoch, value });
+        }
+        let first = *self.first_loss.get_or_insert(value);
+        if value.abs() > LOSS_LIMIT || value.abs() > LOSS_GROWTH_LIMIT * first.abs().max(1e-2) {
+            return Err(RunError::Exploded {
+                epoch,
+                value,
+                first,
+            });
         }
         self.opt.backward_step(loss).map_err(fail)?;
         Ok(value)

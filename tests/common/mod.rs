@@ -64,3 +64,34 @@ pub fn run_cli(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Every text on screen that contains `part` (a label's text or a widget's value).
+pub fn texts_containing<S>(h: &egui_kittest::Harness<'_, S>, part: &str) -> Vec<String> {
+    use egui_kittest::kittest::{NodeT, Queryable};
+    h.query_all_by_label_contains(part)
+        .map(|n| {
+            let n = n.accesskit_node();
+            n.label()
+                .or_else(|| n.value())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The real app in a kittest harness (1400×900), created on the first frame from `options`.
+pub fn app_harness(
+    options: transferlab::app::AppOptions,
+) -> egui_kittest::Harness<'static, Option<transferlab::app::TransferLabApp>> {
+    use transferlab::app::TransferLabApp;
+    egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(20)
+        .build_ui_state(
+            move |ui, app: &mut Option<TransferLabApp>| {
+                app.get_or_insert_with(|| TransferLabApp::new(ui.ctx(), options.clone()))
+                    .frame_ui(ui);
+            },
+            None,
+        )
+}
