@@ -7,7 +7,7 @@ use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
 use crate::output::{Input, Output};
-use crate::train::events::{BatchProgress, RunStart};
+use crate::train::events::{BatchProgress, NetworkSummary, RunStart};
 use crate::train::experiment::{Control, Flow};
 use crate::train::learner::init_meta;
 use crate::train::results::{Metric, Phase, RunExtra, describe};
@@ -389,9 +389,12 @@ impl EventSink for CliSink {
             Event::Started(RunStart {
                 epochs,
                 batches_per_epoch,
-                trainable_params,
-                total_params,
-                device,
+                network:
+                    NetworkSummary {
+                        device,
+                        trainable_params,
+                        total_params,
+                    },
                 warnings,
                 metrics,
             }) => {

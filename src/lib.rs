@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod matrix;
 pub mod method;
 pub mod metric;
 pub mod model;

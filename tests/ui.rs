@@ -823,7 +823,11 @@ fn resnet18_trains_from_the_gui_on_a_32px_folder() {
     assert_eq!(run.config.backbone, Some(BackboneKind::Resnet18));
     assert_eq!(run.history.len(), 1);
     assert!(run.target_accuracy().is_some());
-    assert!(run.total_params > 10_000_000, "{}", run.total_params);
+    assert!(
+        run.network.total_params > 10_000_000,
+        "{}",
+        run.network.total_params
+    );
 }
 
 /// The GUI's analysis job and `transferlab similarity` read the same subsample of the same

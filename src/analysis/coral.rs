@@ -47,7 +47,7 @@ pub fn coral_distance_subsampled(
 fn covariance(f: &Features) -> Vec<f32> {
     let means = column_means(&f.data, f.n, f.d);
     let z = centred(&f.data, f.d, &means);
-    let op = Operand::row_major(&z, f.n, f.d);
+    let op = Operand::new(&z, f.n, f.d);
     let mut c = matmul(op.t(), op);
     let scale = 1.0 / (f.n as f32 - 1.0);
     c.iter_mut().for_each(|v| *v *= scale);

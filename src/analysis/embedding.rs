@@ -180,13 +180,13 @@ pub fn pca(all: &Features, k: usize, seed: u64) -> Result<Vec<f32>, AnalysisErro
     let (n, d) = (all.n, all.d);
     let k = k.min(d).min(n).max(1);
     let z = centred(&all.data, d, &column_means(&all.data, n, d));
-    let op = Operand::row_major(&z, n, d);
+    let op = Operand::new(&z, n, d);
 
     let mut scores = if d <= n {
         let cov = matmul(op.t(), op);
         let (_, vectors) = top_eigen(&cov, d, k, seed);
         let v: Vec<f32> = vectors.iter().map(|&x| x as f32).collect();
-        matmul(op, Operand::row_major(&v, d, k))
+        matmul(op, Operand::new(&v, d, k))
     } else {
         // Gram trick: with G = ZZᵀ = UΛUᵀ, the scores are U√Λ.
         let gram = matmul(op, op.t());
@@ -215,8 +215,8 @@ fn top_eigen(s: &[f32], m: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
         let apply = |q: &DMatrix<f64>| -> DMatrix<f64> {
             // q is column-major m × b, i.e. row-major b × m: pass it transposed.
             let out = matmul(
-                Operand::row_major(&s64, m, m),
-                Operand::row_major(q.as_slice(), q.ncols(), m).t(),
+                Operand::new(&s64, m, m),
+                Operand::new(q.as_slice(), q.ncols(), m).t(),
             );
             DMatrix::from_row_slice(m, q.ncols(), &out)
         };
@@ -351,11 +351,11 @@ pub fn tsne_2d(
 fn nearest_neighbours(data: &[f32], n: usize, d: usize, kn: usize) -> Vec<Vec<Neighbor<f32>>> {
     const BLOCK: usize = 512;
     let norms: Vec<f32> = data.chunks_exact(d).map(|r| dot(r, r)).collect();
-    let all = Operand::row_major(data, n, d);
+    let all = Operand::new(data, n, d);
     let mut out = Vec::with_capacity(n);
     for start in (0..n).step_by(BLOCK) {
         let rows = BLOCK.min(n - start);
-        let block = Operand::row_major(&data[start * d..(start + rows) * d], rows, d);
+        let block = Operand::new(&data[start * d..(start + rows) * d], rows, d);
         let g = matmul(block, all.t());
         let found: Vec<Vec<Neighbor<f32>>> = g
             .par_chunks(n)

@@ -9,49 +9,7 @@
 use nalgebra::{DMatrixView, DMatrixViewMut, RealField};
 use rayon::prelude::*;
 
-/// A read-only matrix over a slice: element (i, j) lives at `data[i * rs + j * cs]`.
-#[derive(Clone, Copy)]
-pub(crate) struct Operand<'a, T> {
-    data: &'a [T],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a, T> Operand<'a, T> {
-    /// A row-major `rows × cols` matrix.
-    pub(crate) fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
-        debug_assert!(data.len() >= rows * cols);
-        Self {
-            data,
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        }
-    }
-
-    /// The transpose, as a view over the same buffer.
-    pub(crate) fn t(self) -> Self {
-        Self {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
-    }
-
-    /// Rows `start..start + count` of this matrix.
-    fn rows_block(self, start: usize, count: usize) -> Self {
-        Self {
-            data: &self.data[start * self.rs..],
-            rows: count,
-            ..self
-        }
-    }
-}
+pub(crate) use crate::matrix::MatRef as Operand;
 
 /// `a · b` as a new row-major `a.rows × b.cols` buffer, computed block-row-wise in
 /// parallel.
@@ -181,7 +139,7 @@ pub(crate) fn pairwise_sq_distances(data: &[f32], n: usize, d: usize) -> Vec<f32
     let means = column_means(data, n, d);
     let z = centred(data, d, &means);
     let norms: Vec<f32> = z.chunks_exact(d.max(1)).map(|r| dot(r, r)).collect();
-    let op = Operand::row_major(&z, n, d);
+    let op = Operand::new(&z, n, d);
     let mut g = matmul(op, op.t());
     g.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
         for (j, v) in row.iter_mut().enumerate() {
@@ -201,7 +159,7 @@ mod tests {
         let (n, k, m) = (37, 23, 41);
         let a: Vec<f64> = (0..n * k).map(|i| ((i * 7 % 13) as f64) - 6.0).collect();
         let b: Vec<f64> = (0..k * m).map(|i| ((i * 5 % 11) as f64) - 5.0).collect();
-        let c = matmul(Operand::row_major(&a, n, k), Operand::row_major(&b, k, m));
+        let c = matmul(Operand::new(&a, n, k), Operand::new(&b, k, m));
         for i in 0..n {
             for j in 0..m {
                 let want: f64 = (0..k).map(|t| a[i * k + t] * b[t * m + j]).sum();
@@ -209,10 +167,7 @@ mod tests {
             }
         }
         // aᵀ a through a strided view.
-        let ata = matmul(
-            Operand::row_major(&a, n, k).t(),
-            Operand::row_major(&a, n, k),
-        );
+        let ata = matmul(Operand::new(&a, n, k).t(), Operand::new(&a, n, k));
         for i in 0..k {
             for j in 0..k {
                 let want: f64 = (0..n).map(|t| a[t * k + i] * a[t * k + j]).sum();
@@ -233,10 +188,7 @@ mod tests {
             let a: Vec<f32> = (0..n * k).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
             let b: Vec<f32> = (0..m * k).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
             // a · bᵀ with b stored row-major m × k.
-            let c = matmul(
-                Operand::row_major(&a, n, k),
-                Operand::row_major(&b, m, k).t(),
-            );
+            let c = matmul(Operand::new(&a, n, k), Operand::new(&b, m, k).t());
             for i in 0..n {
                 for j in 0..m {
                     let want: f32 = (0..k).map(|t| a[i * k + t] * b[j * k + t]).sum();

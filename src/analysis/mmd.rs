@@ -373,10 +373,7 @@ impl KernelMatrix {
     /// f32 (sums of at most n values in (0, 1]); everything after is f64.
     fn split_statistics(&self, masks: &[f32], batch: usize, n_x: usize) -> Vec<f64> {
         let n = self.n;
-        let v = matmul(
-            Operand::row_major(&self.k, n, n),
-            Operand::row_major(masks, n, batch),
-        );
+        let v = matmul(Operand::new(&self.k, n, n), Operand::new(masks, n, batch));
         let (m, n_y) = (n_x as f64, (n - n_x) as f64);
         let diag_total: f64 = self.diag.iter().sum();
         (0..batch)

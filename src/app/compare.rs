@@ -312,10 +312,10 @@ fn detail_ui(
         run.history.len(),
         run.config.learning_rate,
         run.config.batch_size,
-        if run.device.is_empty() {
+        if run.network.device.is_empty() {
             "—"
         } else {
-            &run.device
+            &run.network.device
         }
     ));
     if let RunStatus::Failed(e) = &run.status {

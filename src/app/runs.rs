@@ -9,7 +9,7 @@ use super::feature_map::{FeatureMap, Layer, MapRequest, ModelSource, compute_map
 use super::jobs::Job;
 use crate::data::DomainPair;
 use crate::run::Worker;
-use crate::train::events::BatchProgress;
+use crate::train::events::{BatchProgress, NetworkSummary};
 use crate::train::results::{Metric, Phase, describe};
 use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport};
 use egui_plot::PlotPoint;
@@ -92,9 +92,8 @@ pub struct RunRecord {
     /// (epoch + fraction, loss) per progress report.
     pub batch_losses: Vec<PlotPoint>,
     pub progress: Option<BatchProgress>,
-    pub trainable_params: usize,
-    pub total_params: usize,
-    pub device: String,
+    /// Device and parameter counts (from `Started`).
+    pub network: NetworkSummary,
     pub warnings: Vec<String>,
     /// What each figure in `history` is (from `Started`).
     pub metrics: Vec<Metric>,
@@ -126,9 +125,7 @@ impl RunRecord {
             history: Vec::new(),
             batch_losses: Vec::new(),
             progress: None,
-            trainable_params: 0,
-            total_params: 0,
-            device: String::new(),
+            network: NetworkSummary::default(),
             warnings: Vec::new(),
             metrics: Vec::new(),
             report: None,
@@ -397,9 +394,7 @@ impl Runs {
                 run.metrics = start.metrics;
                 run.status = RunStatus::Training;
                 run.total_epochs = start.epochs.max(1);
-                run.trainable_params = start.trainable_params;
-                run.total_params = start.total_params;
-                run.device = start.device;
+                run.network = start.network;
                 run.warnings = start.warnings;
             }
             Event::BatchFinished(p) => {

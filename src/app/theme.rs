@@ -46,22 +46,20 @@ impl Look {
         if self.presentation { 56.0 } else { 40.0 }
     }
 
+    /// The dark theme's colour or the light theme's.
+    fn pick(self, dark: (u8, u8, u8), light: (u8, u8, u8)) -> Color32 {
+        let (r, g, b) = if self.dark { dark } else { light };
+        Color32::from_rgb(r, g, b)
+    }
+
     /// Colour of the source domain.
     pub fn source(self) -> Color32 {
-        if self.dark {
-            Color32::from_rgb(86, 156, 255)
-        } else {
-            Color32::from_rgb(20, 90, 200)
-        }
+        self.pick((86, 156, 255), (20, 90, 200))
     }
 
     /// Colour of the target domain.
     pub fn target(self) -> Color32 {
-        if self.dark {
-            Color32::from_rgb(255, 150, 60)
-        } else {
-            Color32::from_rgb(210, 95, 0)
-        }
+        self.pick((255, 150, 60), (210, 95, 0))
     }
 
     /// Colour of a domain by index (0 = source, 1 = target).
@@ -71,29 +69,17 @@ impl Look {
 
     /// Colour for a warning.
     pub fn warn(self) -> Color32 {
-        if self.dark {
-            Color32::from_rgb(255, 200, 70)
-        } else {
-            Color32::from_rgb(150, 100, 0)
-        }
+        self.pick((255, 200, 70), (150, 100, 0))
     }
 
     /// Colour for an error.
     pub fn error(self) -> Color32 {
-        if self.dark {
-            Color32::from_rgb(255, 110, 110)
-        } else {
-            Color32::from_rgb(190, 20, 20)
-        }
+        self.pick((255, 110, 110), (190, 20, 20))
     }
 
     /// Colour for good news.
     pub fn good(self) -> Color32 {
-        if self.dark {
-            Color32::from_rgb(110, 220, 120)
-        } else {
-            Color32::from_rgb(20, 130, 40)
-        }
+        self.pick((110, 220, 120), (20, 130, 40))
     }
 
     /// A distinct colour per class (a fixed palette, then hues).

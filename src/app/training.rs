@@ -77,12 +77,12 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
             "· {}",
             super::theme::plain(&run.config.data.describe())
         ));
-        if run.total_params > 0 {
+        if run.network.total_params > 0 {
             ui.label(format!(
                 "· {} of {} parameters trainable · on {}",
-                format::thousands(run.trainable_params),
-                format::thousands(run.total_params),
-                run.device
+                format::thousands(run.network.trainable_params),
+                format::thousands(run.network.total_params),
+                run.network.device
             ));
         }
     });

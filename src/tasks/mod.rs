@@ -16,7 +16,7 @@ use crate::model::Network;
 use crate::train::RunError;
 use crate::train::config::ExperimentConfig;
 use crate::train::epoch_loop::{EpochFigures, LoopOutcome, LoopPlan, StepAt, TrainStep};
-use crate::train::events::{DataReport, EventSink, RunReport};
+use crate::train::events::{DataReport, EventSink, NetworkSummary, RunReport};
 use crate::train::experiment::Control;
 use crate::train::learner::Prepared;
 use candle_core::Tensor;
@@ -153,8 +153,8 @@ where
 /// The closures of an across-task run (see [`train_task`]).
 pub(crate) struct TaskRun<'a, S, F, G> {
     pub train: &'a [usize],
-    /// (trainable, total) parameters of the network the run trains.
-    pub params: (usize, usize),
+    /// The network the run trains.
+    pub network: NetworkSummary,
     pub state: &'a mut S,
     pub step: F,
     pub end_epoch: G,
@@ -174,15 +174,12 @@ where
     F: FnMut(&mut S, &[usize], usize) -> Result<f64, RunError>,
     G: FnMut(&mut S, usize) -> Result<EpochFigures, RunError>,
 {
-    let (trainable_params, total_params) = run.params;
     let plan = LoopPlan {
         epochs: config.epochs,
         batch_size: config.batch_size,
         seed: config.seed,
         pool: run.train.len(),
-        trainable_params,
-        total_params,
-        device: prepared.device_label(),
+        network: run.network,
         warnings: prepared.warnings.clone(),
         metrics: run.metrics,
     };

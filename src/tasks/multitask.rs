@@ -19,7 +19,7 @@ use crate::data::{DataError, Domain, LoadProgress, SampleShape};
 use crate::model::save_checkpoint;
 use crate::train::config::ExperimentConfig;
 use crate::train::epoch_loop::EpochFigures;
-use crate::train::events::{EventSink, RunReport};
+use crate::train::events::{EventSink, NetworkSummary, RunReport};
 use crate::train::experiment::{Control, validate_config};
 use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
@@ -395,13 +395,13 @@ pub fn run_multitask(
             tasks,
         })
     };
-    let params = state.0.net.param_counts(config.freeze);
+    let network = NetworkSummary::of(&state.0.net, config.freeze, prepared.device_label());
     let outcome = train_task(
         config,
         &prepared,
         TaskRun {
             train: &train,
-            params,
+            network,
             state: &mut state,
             step,
             end_epoch,

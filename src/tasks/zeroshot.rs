@@ -18,7 +18,7 @@ use crate::method::domain_classifier::bce_with_logits;
 use crate::model::save_checkpoint;
 use crate::train::config::ExperimentConfig;
 use crate::train::epoch_loop::EpochFigures;
-use crate::train::events::{EventSink, RunReport};
+use crate::train::events::{EventSink, NetworkSummary, RunReport};
 use crate::train::experiment::{Control, validate_config};
 use crate::train::learner::{Learner, NetworkGoal, build_network, in_epoch, prepare};
 use crate::train::load::ShapeHint;
@@ -461,13 +461,13 @@ pub fn run_zero_shot(
             tasks: Vec::new(),
         })
     };
-    let params = learner.net.param_counts(config.freeze);
+    let network = NetworkSummary::of(&learner.net, config.freeze, prepared.device_label());
     let outcome = train_task(
         config,
         &prepared,
         TaskRun {
             train: &train,
-            params,
+            network,
             state: &mut learner,
             step,
             end_epoch,

@@ -186,7 +186,7 @@ pub fn freeze_sweep(
         rows.push(SweepRow {
             label,
             freeze,
-            trainable_params: report.trainable_params,
+            trainable_params: report.network.trainable_params,
             first_epoch_secs: train_secs.first().copied().unwrap_or(f64::NAN),
             epoch_secs: train_secs.last().copied().unwrap_or(f64::NAN),
             run_secs: report.elapsed_secs,

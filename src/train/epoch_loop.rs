@@ -4,7 +4,7 @@
 //! epoch's end the run's own evaluation (and save) before `EpochFinished`. What a kind of
 //! run does per batch and per epoch is its [`TrainStep`].
 
-use super::events::{BatchProgress, EpochRecord, Event, EventSink, RunStart};
+use super::events::{BatchProgress, EpochRecord, Event, EventSink, NetworkSummary, RunStart};
 use super::experiment::{Control, Flow, RunError};
 use super::results::{Metric, TaskAccuracy};
 use crate::data::Batcher;
@@ -53,9 +53,7 @@ pub struct LoopPlan {
     pub seed: u64,
     /// Size of the training pool (batches hold indices `0..pool`).
     pub pool: usize,
-    pub trainable_params: usize,
-    pub total_params: usize,
-    pub device: String,
+    pub network: NetworkSummary,
     pub warnings: Vec<String>,
     /// What each figure the epochs carry is (sent with `Started`, kept in the report).
     pub metrics: Vec<Metric>,
@@ -90,9 +88,7 @@ pub fn train_epochs(
     sink.emit(Event::Started(RunStart {
         epochs: plan.epochs,
         batches_per_epoch: batches,
-        trainable_params: plan.trainable_params,
-        total_params: plan.total_params,
-        device: plan.device.clone(),
+        network: plan.network.clone(),
         warnings: plan.warnings.clone(),
         metrics: plan.metrics.clone(),
     }));

@@ -89,6 +89,27 @@ pub struct Prediction {
     pub label: Option<u32>,
 }
 
+/// The network a run trains: where it runs and how many of its weights train.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkSummary {
+    pub device: String,
+    pub trainable_params: usize,
+    pub total_params: usize,
+}
+
+impl NetworkSummary {
+    /// `net` on `device` with its first `freeze` stages frozen.
+    pub fn of(net: &crate::model::Network, freeze: usize, device: String) -> Self {
+        let (trainable_params, total_params) = net.param_counts(freeze);
+        Self {
+            device,
+            trainable_params,
+            total_params,
+        }
+    }
+}
+
 /// Everything a run produced.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -98,9 +119,8 @@ pub struct RunReport {
     pub freeze: usize,
     pub stages: Vec<String>,
     pub seed: u64,
-    pub device: String,
-    pub trainable_params: usize,
-    pub total_params: usize,
+    #[serde(flatten)]
+    pub network: NetworkSummary,
     pub data: DataReport,
     pub history: Vec<EpochRecord>,
     /// What each figure in `history` is (name, unit, direction, chance level).
@@ -133,16 +153,13 @@ impl RunReport {
         outcome: super::epoch_loop::LoopOutcome,
         elapsed_secs: f64,
     ) -> Self {
-        let (trainable_params, total_params) = net.param_counts(config.freeze);
         Self {
             method: config.method.name().into(),
             backbone: net.spec.backbone.name().into(),
             freeze: config.freeze,
             stages: net.stages().iter().map(|s| s.name.clone()).collect(),
             seed: config.seed,
-            device,
-            trainable_params,
-            total_params,
+            network: NetworkSummary::of(net, config.freeze, device),
             final_metrics: FinalMetrics::of(&outcome.history),
             history: outcome.history,
             metrics: outcome.metrics,
@@ -160,9 +177,7 @@ impl RunReport {
 pub struct RunStart {
     pub epochs: usize,
     pub batches_per_epoch: usize,
-    pub trainable_params: usize,
-    pub total_params: usize,
-    pub device: String,
+    pub network: NetworkSummary,
     pub warnings: Vec<String>,
     /// What each figure the epochs will carry is.
     pub metrics: Vec<Metric>,

@@ -5,7 +5,7 @@
 
 use super::config::ExperimentConfig;
 use super::epoch_loop::{EpochFigures, LoopPlan, StepAt, TrainStep, train_epochs};
-use super::events::{DataReport, EventSink, Prediction, RunReport};
+use super::events::{DataReport, EventSink, NetworkSummary, Prediction, RunReport};
 use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, setup};
 use super::results::{Metric, RunExtra};
 use super::settings::{Audience, Invalid, Setting};
@@ -500,15 +500,12 @@ impl Experiment {
         control: &mut dyn Control,
     ) -> Result<RunReport, RunError> {
         let started = Instant::now();
-        let (trainable_params, total_params) = self.net.param_counts(self.config.freeze);
         let plan = LoopPlan {
             epochs: self.config.epochs,
             batch_size: self.config.batch_size,
             seed: self.config.seed,
             pool: self.pool.len(),
-            trainable_params,
-            total_params,
-            device: self.device_label.clone(),
+            network: NetworkSummary::of(&self.net, self.config.freeze, self.device_label.clone()),
             warnings: self.warnings.clone(),
             metrics: Metric::standard()
                 .into_iter()

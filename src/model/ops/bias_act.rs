@@ -4,7 +4,7 @@
 //! passes (whose thread barrier also spins hard on a busy 2-core machine). The backward
 //! pass (rarely needed: only when an eval-mode pass is differentiated) uses Candle's ops.
 
-use super::{Kernel, Op, needs_grad, output};
+use super::{Grads, Kernel, Op, needs_grad, output};
 use candle_core::{D, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -52,12 +52,7 @@ impl Kernel<2> for BiasAct {
         output(y, dims)
     }
 
-    fn backward(
-        &self,
-        [x, bias]: [&Tensor; 2],
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<[Option<Tensor>; 2]> {
+    fn backward(&self, [x, bias]: [&Tensor; 2], res: &Tensor, grad: &Tensor) -> Grads<2> {
         let dz = if self.relu6 {
             let inside =
                 (res.gt(0f32)?.to_dtype(grad.dtype())? * res.lt(6f32)?.to_dtype(grad.dtype())?)?;

@@ -6,7 +6,7 @@
 //! only when the input needs one — never for the image or a frozen stage's output.
 
 use super::gemm::{MatMut, MatRef, Parallelism, matmul, pool_parallelism};
-use super::{Kernel, Op, contiguous_f32, needs_grad, output, threads, with_scratch};
+use super::{Grads, Kernel, Op, contiguous_f32, needs_grad, output, threads, with_scratch};
 use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -312,31 +312,21 @@ fn product<R>(
     then: impl FnOnce(&[f32], usize) -> R,
 ) -> R {
     let (k, co, ld) = (g.k(), g.co, nb * g.n());
-    let wm = MatRef::new(w, co, k);
-    if nb == 1 && g.pointwise() {
-        return with_scratch(co * ld, |prod| {
-            matmul(
-                MatMut::new(prod, co, ld),
-                wm,
-                MatRef::new(xs, k, ld),
-                false,
-                par,
-            );
-            then(prod, ld)
-        });
-    }
-    with_scratch(k * ld + co * ld, |buf| {
-        let (cols, prod) = buf.split_at_mut(k * ld);
-        for img in 0..nb {
-            im2col(g, &xs[img * g.in_len()..], cols, ld, img * g.n());
-        }
-        matmul(
-            MatMut::new(prod, co, ld),
-            wm,
-            MatRef::new(cols, k, ld),
-            false,
-            par,
-        );
+    // A single image under a 1×1 stride-1 convolution is its own column matrix.
+    let direct = nb == 1 && g.pointwise();
+    let cols_len = if direct { 0 } else { k * ld };
+    with_scratch(cols_len + co * ld, |buf| {
+        let (cols, prod) = buf.split_at_mut(cols_len);
+        let cols: &[f32] = if direct {
+            xs
+        } else {
+            for img in 0..nb {
+                im2col(g, &xs[img * g.in_len()..], cols, ld, img * g.n());
+            }
+            cols
+        };
+        let (wm, xm) = (MatRef::new(w, co, k), MatRef::new(cols, k, ld));
+        matmul(MatMut::new(prod, co, ld), wm, xm, false, par);
         then(prod, ld)
     })
 }
@@ -631,12 +621,7 @@ impl<C: ConvKernel> Kernel<2> for C {
         self.fwd(x, w, None)
     }
 
-    fn backward(
-        &self,
-        [x, w]: [&Tensor; 2],
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<[Option<Tensor>; 2]> {
+    fn backward(&self, [x, w]: [&Tensor; 2], res: &Tensor, grad: &Tensor) -> Grads<2> {
         let (dx, dw, _) = self.grads(x, w, false, res, grad)?;
         Ok([dx, dw])
     }
@@ -649,12 +634,7 @@ impl<C: ConvKernel> Kernel<3> for C {
         self.fwd(x, w, Some(b))
     }
 
-    fn backward(
-        &self,
-        [x, w, b]: [&Tensor; 3],
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<[Option<Tensor>; 3]> {
+    fn backward(&self, [x, w, b]: [&Tensor; 3], res: &Tensor, grad: &Tensor) -> Grads<3> {
         let (dx, dw, db) = self.grads(x, w, needs_grad(b), res, grad)?;
         Ok([dx, dw, db])
     }

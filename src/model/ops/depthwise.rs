@@ -4,7 +4,7 @@
 //! the CPU this op loops directly: one work unit per (image, channel) plane, spread over
 //! the current rayon pool; padding is never materialised (out-of-range taps are skipped).
 
-use super::{Kernel, Op, needs_grad, output};
+use super::{Grads, Kernel, Op, needs_grad, output};
 use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -213,12 +213,7 @@ impl Kernel<2> for Depthwise {
         output(forward(g, x, w), (g.b, g.c, g.oh, g.ow))
     }
 
-    fn backward(
-        &self,
-        [x, w]: [&Tensor; 2],
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<[Option<Tensor>; 2]> {
+    fn backward(&self, [x, w]: [&Tensor; 2], _res: &Tensor, grad: &Tensor) -> Grads<2> {
         let g = &self.g;
         let dy: Vec<f32> = grad.contiguous()?.flatten_all()?.to_vec1()?;
         let dx = if needs_grad(x) {

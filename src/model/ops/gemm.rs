@@ -3,50 +3,7 @@
 
 pub(crate) use ::gemm::Parallelism;
 
-/// A read-only matrix view: element (i, j) is `data[i * rs + j * cs]`.
-#[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a> {
-    pub data: &'a [f32],
-    pub rows: usize,
-    pub cols: usize,
-    pub rs: usize,
-    pub cs: usize,
-}
-
-impl<'a> MatRef<'a> {
-    /// A dense row-major `rows × cols` matrix.
-    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self::strided(data, rows, cols, cols)
-    }
-
-    /// A row-major matrix whose rows are `ld` apart.
-    pub fn strided(data: &'a [f32], rows: usize, cols: usize, ld: usize) -> Self {
-        Self {
-            data,
-            rows,
-            cols,
-            rs: ld,
-            cs: 1,
-        }
-    }
-
-    /// The transpose (a view, nothing is copied).
-    pub fn t(self) -> Self {
-        Self {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
-    }
-
-    fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
-    }
-}
+pub(crate) use crate::matrix::MatRef;
 
 /// A mutable row-major matrix view with rows `ld` apart.
 pub(crate) struct MatMut<'a> {

@@ -5,7 +5,7 @@
 //! from the pool it runs in).
 
 use super::gemm::{MatMut, MatRef, matmul, pool_parallelism};
-use super::{Kernel, Op, needs_grad, output};
+use super::{Grads, Kernel, Op, needs_grad, output};
 use candle_core::{D, Layout, Result, Shape, Tensor};
 
 /// `x·wᵀ + b` (then ReLU when `relu`) for `x` of shape B×I, `w` O×I, `b` O.
@@ -60,12 +60,7 @@ impl Kernel<3> for LinearOp {
         output(y, (n, o))
     }
 
-    fn backward(
-        &self,
-        [x, w, b]: [&Tensor; 3],
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<[Option<Tensor>; 3]> {
+    fn backward(&self, [x, w, b]: [&Tensor; 3], res: &Tensor, grad: &Tensor) -> Grads<3> {
         let dy = if self.relu {
             res.apply_op2_no_bwd(&grad.contiguous()?, &Op(ReluMask))?
         } else {

@@ -85,15 +85,13 @@ trait Kernel<const N: usize> {
 
     /// Each input's gradient (`None` where it needs none), from the inputs, the output and
     /// the output's gradient. Kernels that only run inside a backward pass have none.
-    fn backward(
-        &self,
-        _inputs: [&Tensor; N],
-        _output: &Tensor,
-        _grad: &Tensor,
-    ) -> Result<[Option<Tensor>; N]> {
+    fn backward(&self, _inputs: [&Tensor; N], _output: &Tensor, _grad: &Tensor) -> Grads<N> {
         candle_core::bail!("{}: no backward pass", Self::NAME)
     }
 }
+
+/// Each input's gradient, `None` where it needs none.
+type Grads<const N: usize> = Result<[Option<Tensor>; N]>;
 
 /// A [`Kernel`] as a Candle custom op.
 struct Op<K>(K);
@@ -118,71 +116,30 @@ impl<K> Op<K> {
     }
 }
 
-impl<K: Kernel<1> + Send + Sync> candle_core::CustomOp1 for Op<K> {
-    fn name(&self) -> &'static str {
-        K::NAME
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.run([(s, l)])
-    }
-    fn bwd(&self, a: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let [da] = self.0.backward([a], res, grad)?;
-        Ok(da)
-    }
+/// `impl CustomOpN for Op<K>` for a [`Kernel<N>`]: Candle's storage in, the kernel's slices
+/// through, its gradients back as the tuple Candle expects.
+macro_rules! custom_op {
+    ($op:ident, $n:literal, [$($s:ident $l:ident),+], [$($t:ident $d:ident),+], $grads:ty) => {
+        impl<K: Kernel<$n> + Send + Sync> candle_core::$op for Op<K> {
+            fn name(&self) -> &'static str {
+                K::NAME
+            }
+            fn cpu_fwd(&self, $($s: &CpuStorage, $l: &Layout),+) -> Result<(CpuStorage, Shape)> {
+                self.run([$(($s, $l)),+])
+            }
+            #[allow(unused_parens)]
+            fn bwd(&self, $($t: &Tensor,)+ res: &Tensor, grad: &Tensor) -> Result<$grads> {
+                let [$($d),+] = self.0.backward([$($t),+], res, grad)?;
+                Ok(($($d),+))
+            }
+        }
+    };
 }
 
-impl<K: Kernel<2> + Send + Sync> candle_core::CustomOp2 for Op<K> {
-    fn name(&self) -> &'static str {
-        K::NAME
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.run([(s1, l1), (s2, l2)])
-    }
-    fn bwd(
-        &self,
-        a: &Tensor,
-        b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let [da, db] = self.0.backward([a, b], res, grad)?;
-        Ok((da, db))
-    }
-}
-
-impl<K: Kernel<3> + Send + Sync> candle_core::CustomOp3 for Op<K> {
-    fn name(&self) -> &'static str {
-        K::NAME
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.run([(s1, l1), (s2, l2), (s3, l3)])
-    }
-    fn bwd(
-        &self,
-        a: &Tensor,
-        b: &Tensor,
-        c: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let [da, db, dc] = self.0.backward([a, b, c], res, grad)?;
-        Ok((da, db, dc))
-    }
-}
+type Grad = Option<Tensor>;
+custom_op!(CustomOp1, 1, [s1 l1], [a da], Grad);
+custom_op!(CustomOp2, 2, [s1 l1, s2 l2], [a da, b db], (Grad, Grad));
+custom_op!(CustomOp3, 3, [s1 l1, s2 l2, s3 l3], [a da, b db, c dc], (Grad, Grad, Grad));
 
 /// Whether the backward pass must compute a gradient for `t` (a variable, or the result of
 /// an op on one). The image itself and a detached (frozen) stage's output need none.

@@ -3,7 +3,7 @@
 //! `relu(max_pool(x))`. The backward pass sends each output's gradient to the first
 //! maximum of its window (and nowhere when the ReLU cut it off).
 
-use super::{Kernel, Op, output};
+use super::{Grads, Kernel, Op, output};
 use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -131,12 +131,7 @@ impl Kernel<1> for MaxPool {
         output(y, (d[0], d[1], o(h), o(w)))
     }
 
-    fn backward(
-        &self,
-        [arg]: [&Tensor; 1],
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<[Option<Tensor>; 1]> {
+    fn backward(&self, [arg]: [&Tensor; 1], _res: &Tensor, grad: &Tensor) -> Grads<1> {
         if !super::needs_grad(arg) {
             return Ok([None]);
         }
