@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use super::a_distance::{ADistanceOptions, proxy_a_distance};
+use super::a_distance::proxy_a_distance;
 use super::coral::coral_distance;
 use super::embedding::{pca_2d, tsne_2d};
-use super::mmd::{MmdOptions, mmd_permutation_test};
+use super::mmd::mmd_permutation_test;
 use super::per_class::per_class_distances;
 use super::synthetic::pixel_like_domains;
 use super::{Features, SimilarityOptions};
@@ -32,30 +32,10 @@ pub fn run_analysis_bench(n_per_domain: usize, dim: usize, seed: u64) -> Vec<(&'
     let expect = "the generated benchmark domains are analysable";
 
     let mmd_seconds = timed(&mut || {
-        mmd_permutation_test(
-            &dom.source,
-            &dom.target,
-            &MmdOptions {
-                permutations: opts.permutations,
-                max_points: opts.mmd_max_points,
-                seed,
-                ..MmdOptions::default()
-            },
-        )
-        .expect(expect);
+        mmd_permutation_test(&dom.source, &dom.target, &opts.mmd()).expect(expect);
     });
     let a_distance_seconds = timed(&mut || {
-        proxy_a_distance(
-            &dom.source,
-            &dom.target,
-            &ADistanceOptions {
-                test_fraction: opts.a_distance_test_fraction,
-                max_points: opts.metric_max_points,
-                seed,
-                ..ADistanceOptions::default()
-            },
-        )
-        .expect(expect);
+        proxy_a_distance(&dom.source, &dom.target, &opts.a_distance()).expect(expect);
     });
     let coral_seconds = timed(&mut || {
         coral_distance(&dom.source, &dom.target).expect(expect);

@@ -360,6 +360,28 @@ impl Default for SimilarityOptions {
     }
 }
 
+impl SimilarityOptions {
+    /// The MMD permutation test's settings.
+    pub fn mmd(&self) -> MmdOptions {
+        MmdOptions {
+            permutations: self.permutations,
+            max_points: self.mmd_max_points,
+            seed: self.seed,
+            ..MmdOptions::default()
+        }
+    }
+
+    /// The proxy A-distance's settings.
+    pub fn a_distance(&self) -> ADistanceOptions {
+        ADistanceOptions {
+            test_fraction: self.a_distance_test_fraction,
+            max_points: self.metric_max_points,
+            seed: self.seed,
+            ..ADistanceOptions::default()
+        }
+    }
+}
+
 /// Everything `similarity_report` measured, ready for JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimilarityReport {
@@ -414,26 +436,8 @@ pub fn similarity_report(
     // Fails early, with one clear message, when nothing varies.
     standardize::Standardizer::fit(&[source, target])?;
 
-    let mmd = mmd_permutation_test(
-        source,
-        target,
-        &MmdOptions {
-            permutations: opts.permutations,
-            max_points: opts.mmd_max_points,
-            seed: opts.seed,
-            ..MmdOptions::default()
-        },
-    )?;
-    let a = proxy_a_distance(
-        source,
-        target,
-        &ADistanceOptions {
-            test_fraction: opts.a_distance_test_fraction,
-            max_points: opts.metric_max_points,
-            seed: opts.seed,
-            ..ADistanceOptions::default()
-        },
-    )?;
+    let mmd = mmd_permutation_test(source, target, &opts.mmd())?;
+    let a = proxy_a_distance(source, target, &opts.a_distance())?;
     let coral =
         coral::coral_distance_subsampled(source, target, opts.metric_max_points, opts.seed)?;
     let per_class = match (source_labels, target_labels) {

@@ -12,7 +12,7 @@ use super::runs::{RunKind, RunRecord, RunStatus, Runs, is_direct};
 use super::task_results::{TaskResultsState, task_details_ui};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
-use super::widgets::{delta_ui, header_row_ui, table};
+use super::widgets::{delta_ui, table_ui};
 use crate::analysis::RunOutcome;
 use crate::method::MethodKind;
 use crate::method::instance_weighting::weights_in;
@@ -117,6 +117,21 @@ pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
 }
 
 /// Draw the compare view.
+/// The columns of the runs table.
+const RUN_COLUMNS: [&str; 11] = [
+    "show",
+    "run",
+    "method",
+    "frozen",
+    "seed",
+    "target labels",
+    "target acc.",
+    "Δ vs source-only",
+    "source acc.",
+    "time",
+    "status",
+];
+
 pub fn compare_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut CompareState) {
     let (runs, look) = (ctx.runs, ctx.look);
     if runs.records.is_empty() {
@@ -145,7 +160,7 @@ pub fn compare_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut Comp
         state.overlaid.extend(runs.records.iter().map(|r| r.id));
     }
     state.overlaid.retain(|id| runs.get(*id).is_some());
-    table_ui(ui, state, runs, look);
+    runs_table_ui(ui, state, runs, look);
     ui.separator();
     let detail_w = (ui.available_width() * 0.48).max(300.0);
     let (mut left, mut right) = super::widgets::split_right(ui, detail_w);
@@ -160,79 +175,60 @@ pub fn compare_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut Comp
         });
 }
 
-fn table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look) {
+fn runs_table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look) {
     let max_h = (ui.available_height() * 0.35).max(120.0);
     egui::ScrollArea::vertical()
         .id_salt("runs-table")
         .max_height(max_h)
         .show(ui, |ui| {
-            table("runs-grid")
-                .num_columns(11)
-                .spacing([14.0, 4.0])
-                .show(ui, |ui| {
-                    header_row_ui(
-                        ui,
-                        &[
-                            "show",
-                            "run",
-                            "method",
-                            "frozen",
-                            "seed",
-                            "target labels",
-                            "target acc.",
-                            "Δ vs source-only",
-                            "source acc.",
-                            "time",
-                            "status",
-                        ],
-                    );
-                    for r in &runs.records {
-                        let mut on = state.overlaid.contains(&r.id);
-                        if ui
-                            .checkbox(&mut on, "")
-                            .on_hover_text("overlay this run's curve")
-                            .changed()
-                        {
-                            if on {
-                                state.overlaid.insert(r.id);
-                            } else {
-                                state.overlaid.remove(&r.id);
-                            }
-                        }
-                        let selected = state.detail == Some(r.id);
-                        if ui
-                            .selectable_label(selected, format!("#{}", r.id))
-                            .on_hover_text("show this run's details")
-                            .clicked()
-                        {
-                            state.detail = Some(r.id);
-                        }
-                        if r.kind() == RunKind::SteppingStones {
-                            ui.label(format!("{} via stones", r.config.method.name()));
+            table_ui(ui, "runs-grid", &RUN_COLUMNS, |ui| {
+                for r in &runs.records {
+                    let mut on = state.overlaid.contains(&r.id);
+                    if ui
+                        .checkbox(&mut on, "")
+                        .on_hover_text("overlay this run's curve")
+                        .changed()
+                    {
+                        if on {
+                            state.overlaid.insert(r.id);
                         } else {
-                            ui.label(r.config.method.name());
+                            state.overlaid.remove(&r.id);
                         }
-                        ui.label(r.config.freeze.to_string());
-                        ui.label(r.config.seed.to_string());
-                        ui.label(r.config.target_labels.to_string());
-                        ui.label(RichText::new(pct(r.target_accuracy())).strong());
-                        let delta = source_only_baseline(runs, r)
-                            .filter(|b| b.id != r.id)
-                            .and_then(|b| Some(r.target_accuracy()? - b.target_accuracy()?));
-                        delta_ui(ui, delta, 0.01, look);
-                        ui.label(pct(r.source_accuracy()));
-                        ui.label(duration_words(r.elapsed_secs));
-                        match &r.status {
-                            RunStatus::Failed(e) => {
-                                ui.colored_label(look.error(), "failed").on_hover_text(e);
-                            }
-                            s => {
-                                ui.label(s.word());
-                            }
-                        }
-                        ui.end_row();
                     }
-                });
+                    let selected = state.detail == Some(r.id);
+                    if ui
+                        .selectable_label(selected, format!("#{}", r.id))
+                        .on_hover_text("show this run's details")
+                        .clicked()
+                    {
+                        state.detail = Some(r.id);
+                    }
+                    if r.kind() == RunKind::SteppingStones {
+                        ui.label(format!("{} via stones", r.config.method.name()));
+                    } else {
+                        ui.label(r.config.method.name());
+                    }
+                    ui.label(r.config.freeze.to_string());
+                    ui.label(r.config.seed.to_string());
+                    ui.label(r.config.target_labels.to_string());
+                    ui.label(RichText::new(pct(r.target_accuracy())).strong());
+                    let delta = source_only_baseline(runs, r)
+                        .filter(|b| b.id != r.id)
+                        .and_then(|b| Some(r.target_accuracy()? - b.target_accuracy()?));
+                    delta_ui(ui, delta, 0.01, look);
+                    ui.label(pct(r.source_accuracy()));
+                    ui.label(duration_words(r.elapsed_secs));
+                    match &r.status {
+                        RunStatus::Failed(e) => {
+                            ui.colored_label(look.error(), "failed").on_hover_text(e);
+                        }
+                        s => {
+                            ui.label(s.word());
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
         });
 }
 

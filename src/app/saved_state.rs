@@ -81,17 +81,18 @@ impl SavedState {
         let mut resets = Vec::new();
         // egui's first: a bad zoom is what users notice first.
         let memory = egui.map(|raw| {
-            let mut memory =
-                restore_struct::<egui::Memory>(raw, "egui.", MEMORY_PARTS, &mut resets)
-                    .unwrap_or_else(|| {
-                        resets.push(layout_reset());
-                        egui::Memory::default()
-                    });
+            let mut memory = restore_text::<egui::Memory>(raw, "egui.", MEMORY_PARTS, &mut resets)
+                .and_then(|text| ron::from_str(&text).ok())
+                .unwrap_or_else(|| {
+                    resets.push(layout_reset());
+                    egui::Memory::default()
+                });
             resets.extend(sanitize_options(&mut memory.options));
             memory
         });
         let settings = app.map(|raw| {
-            let mut settings = restore_struct::<Settings>(raw, "", SETTINGS_PARTS, &mut resets)
+            let mut settings = restore_text::<Settings>(raw, "", SETTINGS_PARTS, &mut resets)
+                .and_then(|text| ron::from_str(&text).ok())
                 .unwrap_or_else(|| {
                     resets.push(Reset {
                         what: "all saved settings".into(),
@@ -208,17 +209,6 @@ const OPTIONS_PARTS: &[(&str, Restore)] = &[
         restore_text::<egui::InputOptions>(raw, prefix, &[], resets)
     }),
 ];
-
-/// Restore a `T` from `raw`, field by field.
-fn restore_struct<T: DeserializeOwned + Serialize + Default>(
-    raw: &str,
-    prefix: &str,
-    parts: &[(&str, Restore)],
-    resets: &mut Vec<Reset>,
-) -> Option<T> {
-    let text = restore_text::<T>(raw, prefix, parts, resets)?;
-    ron::from_str(&text).ok()
-}
 
 /// The fields of the RON struct `raw` that are good for a `T`, over `T`'s defaults, as
 /// a RON struct again; each field dropped is added to `resets` with the default used

@@ -10,7 +10,7 @@ use super::runs::Runs;
 use super::settings::Settings;
 use super::task_setup::{TaskData, TaskSetup, stepping_ui, task_data_ui};
 use super::theme::Look;
-use super::widgets::{BoxKind, arrow_ui, stage_box_ui};
+use super::widgets::{BoxKind, arrow_ui, labelled, settings_grid, stage_box_ui};
 use crate::data::{DomainPair, SampleShape};
 use crate::device::{DeviceChoice, DeviceInfo};
 use crate::method::{Family, MethodKind};
@@ -569,24 +569,18 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
     } = &mut *ctx.settings;
     let task = config.method.is_task_method();
     ui.heading("Settings");
-    egui::Grid::new("settings-grid")
-        .num_columns(2)
-        .spacing([12.0, 6.0])
+    settings_grid("settings-grid")
         .show(ui, |ui| {
-            let l = ui.label("Epochs");
-            ui.add(egui::DragValue::new(&mut config.epochs).range(EPOCHS))
-                .labelled_by(l.id);
+            labelled(ui, "Epochs", egui::DragValue::new(&mut config.epochs).range(EPOCHS));
             ui.end_row();
             if !task {
-                let l = ui.label("Labelled target images per class");
-                ui.add(egui::DragValue::new(&mut config.target_labels).range(TARGET_LABELS))
-                    .labelled_by(l.id)
+                let labels = egui::DragValue::new(&mut config.target_labels).range(TARGET_LABELS);
+                labelled(ui, "Labelled target images per class", labels)
                     .on_hover_text("0 = unsupervised adaptation: the target's labels are only used to measure accuracy");
                 ui.end_row();
             }
             // The method's hyperparameters, as its descriptor declares them.
             for h in config.method.info().hyperparameters {
-                let l = ui.label(h.label);
                 let set = if h.key == "lambda" {
                     config.lambda
                 } else {
@@ -594,13 +588,10 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
                 };
                 let mut value = set.unwrap_or(h.default);
                 let speed = if h.logarithmic { 0.01 } else { (h.max - h.min) / 200.0 };
-                if ui
-                    .add(
-                        egui::DragValue::new(&mut value)
-                            .speed(speed)
-                            .range(h.min..=h.max),
-                    )
-                    .labelled_by(l.id)
+                let control = egui::DragValue::new(&mut value)
+                    .speed(speed)
+                    .range(h.min..=h.max);
+                if labelled(ui, h.label, control)
                     .on_hover_text(h.help)
                     .changed()
                 {
@@ -685,37 +676,25 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
             ui.end_row();
         });
     let advanced = |ui: &mut egui::Ui, config: &mut ExperimentConfig| {
-        egui::Grid::new("advanced-grid")
-            .num_columns(2)
-            .spacing([12.0, 6.0])
-            .show(ui, |ui| {
-                let l = ui.label("Batch size");
-                ui.add(egui::DragValue::new(&mut config.batch_size).range(BATCH_SIZE))
-                    .labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label("Learning rate");
-                ui.add(
-                    egui::DragValue::new(&mut config.learning_rate)
-                        .speed(0.0001)
-                        .range(LEARNING_RATE)
-                        .max_decimals(5),
-                )
-                .labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label("Seed");
-                ui.add(egui::DragValue::new(&mut config.seed))
-                    .labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label("Held-out source fraction");
-                ui.add(
-                    egui::DragValue::new(&mut config.val_fraction)
-                        .speed(0.01)
-                        .range(VAL_FRACTION),
-                )
-                .labelled_by(l.id)
+        settings_grid("advanced-grid").show(ui, |ui| {
+            let batch = egui::DragValue::new(&mut config.batch_size).range(BATCH_SIZE);
+            labelled(ui, "Batch size", batch);
+            ui.end_row();
+            let lr = egui::DragValue::new(&mut config.learning_rate)
+                .speed(0.0001)
+                .range(LEARNING_RATE)
+                .max_decimals(5);
+            labelled(ui, "Learning rate", lr);
+            ui.end_row();
+            labelled(ui, "Seed", egui::DragValue::new(&mut config.seed));
+            ui.end_row();
+            let val = egui::DragValue::new(&mut config.val_fraction)
+                .speed(0.01)
+                .range(VAL_FRACTION);
+            labelled(ui, "Held-out source fraction", val)
                 .on_hover_text("source images kept aside to measure source accuracy");
-                ui.end_row();
-            });
+            ui.end_row();
+        });
         if ui.button("Reset to defaults").clicked() {
             let d = ExperimentConfig::default();
             config.batch_size = d.batch_size;

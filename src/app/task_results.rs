@@ -10,7 +10,7 @@ use super::runs::RunRecord;
 use super::task_setup::attribute_grid_ui;
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
-use super::widgets::{delta_ui, header_row_ui, table};
+use super::widgets::{delta_ui, table_ui};
 use crate::data::Domain;
 use crate::tasks::tables::AttributeTable;
 use crate::train::results::{
@@ -126,30 +126,25 @@ pub fn multitask_table_ui(ui: &mut egui::Ui, rows: &[TaskRow], look: Look) {
         ui.weak("The per-task accuracies appear after the first epoch.");
         return;
     }
-    table("multitask-table")
-        .spacing([16.0, 4.0])
-        .show(ui, |ui| {
-            header_row_ui(
-                ui,
-                &[
-                    "task",
-                    "classes",
-                    "weight",
-                    "joint",
-                    "alone",
-                    "Δ joint − alone",
-                ],
-            );
-            for (i, r) in rows.iter().enumerate() {
-                ui.colored_label(look.class(i), RichText::new(&r.name).strong());
-                ui.label(r.classes.map(|c| c.to_string()).unwrap_or("—".into()));
-                ui.label(r.weight.map(|w| format!("{w}")).unwrap_or("—".into()));
-                ui.label(RichText::new(pct(r.joint)).strong());
-                ui.label(pct(r.alone));
-                delta_ui(ui, r.joint.zip(r.alone).map(|(j, a)| j - a), 0.005, look);
-                ui.end_row();
-            }
-        });
+    let titles = [
+        "task",
+        "classes",
+        "weight",
+        "joint",
+        "alone",
+        "Δ joint − alone",
+    ];
+    table_ui(ui, "multitask-table", &titles, |ui| {
+        for (i, r) in rows.iter().enumerate() {
+            ui.colored_label(look.class(i), RichText::new(&r.name).strong());
+            ui.label(r.classes.map(|c| c.to_string()).unwrap_or("—".into()));
+            ui.label(r.weight.map(|w| format!("{w}")).unwrap_or("—".into()));
+            ui.label(RichText::new(pct(r.joint)).strong());
+            ui.label(pct(r.alone));
+            delta_ui(ui, r.joint.zip(r.alone).map(|(j, a)| j - a), 0.005, look);
+            ui.end_row();
+        }
+    });
     let mean = |f: fn(&TaskRow) -> Option<f64>| -> Option<f64> {
         let v: Vec<f64> = rows.iter().filter_map(f).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
@@ -230,19 +225,16 @@ pub fn task_details_ui(
 fn stepping_ui(ui: &mut egui::Ui, extra: &SteppingResults, look: Look) {
     ui.separator();
     ui.label(RichText::new("Stepping stones: hop by hop").strong());
-    table("hops-table").spacing([14.0, 4.0]).show(ui, |ui| {
-        header_row_ui(
-            ui,
-            &[
-                "hop",
-                "from",
-                "to",
-                "epochs",
-                "accuracy on 'to'",
-                "pseudo-labels",
-                "their accuracy",
-            ],
-        );
+    let titles = [
+        "hop",
+        "from",
+        "to",
+        "epochs",
+        "accuracy on 'to'",
+        "pseudo-labels",
+        "their accuracy",
+    ];
+    table_ui(ui, "hops-table", &titles, |ui| {
         for (i, h) in extra.hops.iter().enumerate() {
             ui.label(format!("{}", i + 1));
             ui.label(&h.from);

@@ -35,9 +35,34 @@ pub fn split_right(ui: &mut egui::Ui, right_width: f32) -> (egui::Ui, egui::Ui) 
     (left, right)
 }
 
-/// A striped table (rows alternate their shade), its columns as wide as their cells.
-pub fn table(id: &str) -> egui::Grid {
-    egui::Grid::new(id).striped(true)
+/// A striped table (rows alternate their shade), its columns as wide as their cells:
+/// the column titles in bold, then the rows `body` adds (each ending with `end_row`).
+pub fn table_ui<R>(
+    ui: &mut egui::Ui,
+    id: &str,
+    titles: &[&str],
+    body: impl FnOnce(&mut egui::Ui) -> R,
+) -> R {
+    egui::Grid::new(id)
+        .striped(true)
+        .num_columns(titles.len())
+        .spacing([14.0, 4.0])
+        .show(ui, |ui| {
+            header_row_ui(ui, titles);
+            body(ui)
+        })
+        .inner
+}
+
+/// A two-column grid of settings: a label, then its control, per row.
+pub fn settings_grid(id: &str) -> egui::Grid {
+    egui::Grid::new(id).num_columns(2).spacing([12.0, 6.0])
+}
+
+/// A label and the control it names (screen readers and kittest find the control by it).
+pub fn labelled(ui: &mut egui::Ui, label: &str, control: impl egui::Widget) -> egui::Response {
+    let l = ui.label(label);
+    ui.add(control).labelled_by(l.id)
 }
 
 /// A table's header row: the column titles in bold, then the end of the row.

@@ -33,26 +33,32 @@ struct Atlas {
     channels: usize,
 }
 
-const FASHION_SOURCE: Atlas = Atlas {
-    png: include_bytes!("../../assets/demos/fashion-source.png"),
-    per_class: 10,
-    channels: 1,
-};
-const FASHION_TARGET: Atlas = Atlas {
-    png: include_bytes!("../../assets/demos/fashion-target.png"),
-    per_class: 50,
-    channels: 1,
-};
-const MNIST_SOURCE: Atlas = Atlas {
-    png: include_bytes!("../../assets/demos/mnist-source.png"),
-    per_class: 40,
-    channels: 1,
-};
-const MNISTM_TARGET: Atlas = Atlas {
-    png: include_bytes!("../../assets/demos/mnistm-target.png"),
-    per_class: 30,
-    channels: 3,
-};
+impl Atlas {
+    /// A PNG of `per_class` tiles per class, each with `channels` channels.
+    const fn new(png: &'static [u8], per_class: usize, channels: usize) -> Self {
+        Self {
+            png,
+            per_class,
+            channels,
+        }
+    }
+}
+
+/// A shipped atlas `assets/demos/NAME.png` with its tiles per class and channels.
+macro_rules! atlas {
+    ($name:literal, $per_class:literal, $channels:literal) => {
+        Atlas::new(
+            include_bytes!(concat!("../../assets/demos/", $name, ".png")),
+            $per_class,
+            $channels,
+        )
+    };
+}
+
+const FASHION_SOURCE: Atlas = atlas!("fashion-source", 10, 1);
+const FASHION_TARGET: Atlas = atlas!("fashion-target", 50, 1);
+const MNIST_SOURCE: Atlas = atlas!("mnist-source", 40, 1);
+const MNISTM_TARGET: Atlas = atlas!("mnistm-target", 30, 3);
 
 /// Images per class of a real demo's source and target (what is shipped).
 pub fn shipped_per_class(demo: &str) -> Option<(usize, usize)> {

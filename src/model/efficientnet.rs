@@ -11,7 +11,7 @@
 //! In eval mode (frozen stages, feature extraction, evaluation) batch-norm is folded into
 //! the convolution's weights, and the shift and ReLU6 are one fused pass.
 
-use super::layers::global_avg_pool;
+use super::layers::{Pooled, Sequential, conv_no_bias};
 use super::{
     Backbone, BackboneInfo, DefaultNormalisation, InputKind, Network, NetworkSpec, Normalisation,
     Stage, StageInfo, ops,
@@ -156,14 +156,16 @@ impl ConvBnAct {
         bn_vb: VarBuilder,
     ) -> Result<Self> {
         Ok(Self {
-            weight: conv.get((c_out, c_in, k, k), "weight")?,
+            weight: conv_no_bias(c_in, c_out, k, stride, 0, conv)?.weight,
             k,
             stride,
             bn: bn(c_out, bn_vb)?,
             act,
         })
     }
+}
 
+impl Stage for ConvBnAct {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let (_, _, h, w) = x.dims4()?;
         let (_, pt, pb) = same_padding(h, self.k, self.stride);
@@ -263,7 +265,9 @@ impl MbConv {
             residual: stride == 1 && c_in == c_out,
         })
     }
+}
 
+impl Stage for MbConv {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let h = match &self.expand {
             Some(e) => e.forward_t(x, train)?,
@@ -276,42 +280,13 @@ impl MbConv {
     }
 }
 
-struct Stem(ConvBnAct);
-
-impl Stage for Stem {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.0.forward_t(x, train)
-    }
-}
-
-struct Blocks(Vec<MbConv>);
-
-impl Stage for Blocks {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = x.clone();
-        for b in &self.0 {
-            h = b.forward_t(&h, train)?;
-        }
-        Ok(h)
-    }
-}
-
-/// Conv 1×1 to 1280, batch-norm, ReLU6, global average pool.
-struct ConvHead(ConvBnAct);
-
-impl Stage for ConvHead {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        global_avg_pool(&self.0.forward_t(x, train)?)
-    }
-}
-
 /// Build EfficientNet-Lite0 for RGB images of at least 32×32 (variables only; the
 /// ImageNet weights are put in by [`load_imagenet_weights`]).
 pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
     // Gray images are repeated to 3 channels when they are loaded (`--channels 3`).
     INFO.image_input(input)?;
     let stem = ConvBnAct::new(3, 32, 3, 2, true, vb.pp("_conv_stem"), vb.pp("_bn0"))?;
-    let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(Stem(stem))];
+    let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(stem)];
     let mut info = vec![StageInfo {
         name: "stem".into(),
         var_prefixes: vec!["_conv_stem.".into(), "_bn0.".into()],
@@ -334,7 +309,7 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
             c_in = c_out;
             block += 1;
         }
-        stages.push(Box::new(Blocks(blocks)));
+        stages.push(Box::new(Sequential(blocks)));
         info.push(StageInfo {
             name: format!("stage{}", i + 1),
             var_prefixes: prefixes,
@@ -349,7 +324,8 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
         vb.pp("_conv_head"),
         vb.pp("_bn1"),
     )?;
-    stages.push(Box::new(ConvHead(head)));
+    // Conv 1×1 to 1280, batch-norm, ReLU6, global average pool.
+    stages.push(Box::new(Pooled(head)));
     info.push(StageInfo {
         name: "conv_head".into(),
         var_prefixes: vec!["_conv_head.".into(), "_bn1.".into()],

@@ -4,7 +4,7 @@
 //! initialisation that makes runs repeatable (Candle's CPU generator cannot be seeded, so
 //! every variable is re-drawn from a ChaCha stream named after the variable).
 
-use super::ops;
+use super::{Stage, ops};
 use crate::data::split::rng_for;
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{BatchNorm, Linear, ModuleT, VarBuilder, VarMap};
@@ -28,6 +28,28 @@ impl Module for Conv {
             self.stride,
             self.padding,
         )
+    }
+}
+
+/// Stages run one after the other (a residual layer, a group of MBConv blocks).
+pub struct Sequential<S>(pub Vec<S>);
+
+impl<S: Stage> Stage for Sequential<S> {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = x.clone();
+        for s in &self.0 {
+            h = s.forward_t(&h, train)?;
+        }
+        Ok(h)
+    }
+}
+
+/// A stage followed by global average pooling: a backbone's last stage.
+pub struct Pooled<S>(pub S);
+
+impl<S: Stage> Stage for Pooled<S> {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        global_avg_pool(&self.0.forward_t(x, train)?)
     }
 }
 

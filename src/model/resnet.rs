@@ -50,7 +50,9 @@ impl BasicBlock {
             downsample,
         })
     }
+}
 
+impl Stage for BasicBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let h = self.a.forward_t(x, train)?.relu()?;
         let h = self.b.forward_t(&h, train)?;
@@ -59,26 +61,6 @@ impl BasicBlock {
             None => x.clone(),
         };
         (h + skip)?.relu()
-    }
-}
-
-struct Layer(Vec<BasicBlock>);
-
-impl Stage for Layer {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = x.clone();
-        for b in &self.0 {
-            h = b.forward_t(&h, train)?;
-        }
-        Ok(h)
-    }
-}
-
-struct LastLayer(Layer);
-
-impl Stage for LastLayer {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        layers::global_avg_pool(&self.0.forward_t(x, train)?)
     }
 }
 
@@ -117,13 +99,13 @@ pub fn build(input: SampleShape, vb: VarBuilder) -> Result<Backbone> {
         let name = INFO.stages[i + 1].to_string();
         let stride = if i == 0 { 1 } else { 2 };
         let lvb = vb.pp(&name);
-        let layer = Layer(vec![
+        let layer = layers::Sequential(vec![
             BasicBlock::new(c_in, w, stride, lvb.pp("0"))?,
             BasicBlock::new(w, w, 1, lvb.pp("1"))?,
         ]);
         c_in = w;
         stages.push(if i == 3 {
-            Box::new(LastLayer(layer))
+            Box::new(layers::Pooled(layer))
         } else {
             Box::new(layer)
         });

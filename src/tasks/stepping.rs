@@ -51,11 +51,39 @@ struct PhaseSink<'a> {
     offset: usize,
     total_epochs: usize,
     phase: Phase,
-    started: &'a mut bool,
+    started: bool,
     /// Epochs left after this phase, and the last epoch's seconds, for the ETA.
     epochs_after: usize,
     epoch_secs: f64,
-    warnings: &'a mut Vec<String>,
+    /// Every phase's warnings, each once.
+    warnings: Vec<String>,
+}
+
+impl<'a> PhaseSink<'a> {
+    fn new(inner: &'a mut dyn EventSink, total_epochs: usize) -> Self {
+        Self {
+            inner,
+            offset: 0,
+            total_epochs,
+            phase: Phase::Direct,
+            started: false,
+            epochs_after: 0,
+            epoch_secs: 0.0,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Train `exp` as `phase`, its epochs numbered from `offset + 1`, with `epochs_after`
+    /// epochs of later phases still to come.
+    fn run(
+        &mut self,
+        exp: &mut Experiment,
+        (phase, offset, epochs_after): (Phase, usize, usize),
+        control: &mut dyn Control,
+    ) -> Result<RunReport, RunError> {
+        (self.phase, self.offset, self.epochs_after) = (phase, offset, epochs_after);
+        exp.run(self, control)
+    }
 }
 
 impl EventSink for PhaseSink<'_> {
@@ -67,8 +95,8 @@ impl EventSink for PhaseSink<'_> {
                         self.warnings.push(w);
                     }
                 }
-                if !*self.started {
-                    *self.started = true;
+                if !self.started {
+                    self.started = true;
                     start.epochs = self.total_epochs;
                     start.warnings = self.warnings.clone();
                     self.inner.emit(Event::Started(start));
@@ -155,8 +183,7 @@ pub fn run_stepping(
     let started = std::time::Instant::now();
     let hops = vias.len() + 1;
     let total_epochs = 2 * hops * config.epochs;
-    let mut sent_started = false;
-    let mut warnings = Vec::new();
+    let mut phases = PhaseSink::new(sink, total_epochs);
     let mut history = Vec::new();
     let mut outcomes = Vec::new();
     let mut source = pair.source.clone();
@@ -164,7 +191,6 @@ pub fn run_stepping(
     let mut init = config.init.clone();
     let mut temps: Vec<PathBuf> = Vec::new();
     let mut last_report: Option<RunReport> = None;
-    let mut epoch_secs = 0.0;
     let destinations: Vec<Domain> = vias.into_iter().chain([pair.target.clone()]).collect();
     let result = (|| -> Result<Option<RunReport>, RunError> {
         for (h, dest) in destinations.iter().enumerate() {
@@ -197,18 +223,9 @@ pub fn run_stepping(
                 ..config.clone()
             };
             let mut exp = Experiment::new(hop_config, hop_pair.clone())?;
-            let mut phase = PhaseSink {
-                inner: sink,
-                offset: h * config.epochs,
-                total_epochs,
-                phase: Phase::Hop(h + 1),
-                started: &mut sent_started,
-                epochs_after: (hops - h - 1) * config.epochs + hops * config.epochs,
-                epoch_secs,
-                warnings: &mut warnings,
-            };
-            let report = exp.run(&mut phase, control)?;
-            epoch_secs = phase.epoch_secs;
+            let epochs_after = (hops - h - 1) * config.epochs + hops * config.epochs;
+            let phase = (Phase::Hop(h + 1), h * config.epochs, epochs_after);
+            let report = phases.run(&mut exp, phase, control)?;
             for mut r in report.history.clone() {
                 r.epoch += h * config.epochs;
                 r.phase = Some(Phase::Hop(h + 1));
@@ -260,17 +277,8 @@ pub fn run_stepping(
             ..config.clone()
         };
         let mut exp = Experiment::new(direct_config, pair.clone())?;
-        let mut phase = PhaseSink {
-            inner: sink,
-            offset: hops * config.epochs,
-            total_epochs,
-            phase: Phase::Direct,
-            started: &mut sent_started,
-            epochs_after: 0,
-            epoch_secs,
-            warnings: &mut warnings,
-        };
-        direct = Some(exp.run(&mut phase, control)?);
+        let phase = (Phase::Direct, hops * config.epochs, 0);
+        direct = Some(phases.run(&mut exp, phase, control)?);
     }
     let stepping_acc = base.final_metrics.target_accuracy;
     let direct_acc = direct
@@ -281,7 +289,7 @@ pub fn run_stepping(
     report.history = history;
     report.elapsed_secs = started.elapsed().as_secs_f64();
     report.stopped_early |= direct.as_ref().is_some_and(|d| d.stopped_early);
-    for w in warnings {
+    for w in phases.warnings {
         if !report.warnings.contains(&w) {
             report.warnings.push(w);
         }

@@ -35,13 +35,17 @@ use std::time::Instant;
 /// Images of labelled classes and the attribute table describing the classes.
 #[derive(Clone, Debug)]
 pub struct ZeroShotData {
+    /// The images, labelled by their class folders.
     pub domain: Domain,
+    /// Each class's attribute values (the signatures unseen classes are named by).
     pub table: AttributeTable,
     /// The table's file, for messages (None for the demo).
     pub table_path: Option<String>,
     /// The unseen classes when the user names none.
     pub default_unseen: Vec<String>,
+    /// Non-fatal problems: skipped files, classes without a folder.
     pub warnings: Vec<String>,
+    /// Where the data came from, for reports.
     pub origin: String,
 }
 
