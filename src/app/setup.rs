@@ -352,13 +352,12 @@ pub fn setup_ui(
 ) {
     let look = ctx.look;
     let running = ctx.runs.is_running();
-    let pair = ctx.pair.clone();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.add_enabled_ui(!running, |ui| {
-                let settings = &mut *ctx.settings;
-                if settings.config.method.is_task_method() {
+                if ctx.settings.config.method.is_task_method() {
+                    let settings = &mut *ctx.settings;
                     task_data_ui(
                         ui,
                         &mut state.tasks,
@@ -367,7 +366,7 @@ pub fn setup_ui(
                         look,
                     );
                 } else {
-                    network_ui(ui, state, &mut settings.config, pair.as_deref(), look);
+                    network_ui(ui, ctx, state);
                 }
                 ui.separator();
                 ui.columns(2, |cols| {
@@ -393,15 +392,10 @@ pub fn setup_ui(
         });
 }
 
-fn network_ui(
-    ui: &mut egui::Ui,
-    state: &mut SetupState,
-    config: &mut ExperimentConfig,
-    pair: Option<&DomainPair>,
-    look: Look,
-) {
+fn network_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupState) {
     ui.heading("Network and freezing depth");
-    let Some(pair) = pair else {
+    let (look, config) = (ctx.look, &mut ctx.settings.config);
+    let Some(pair) = ctx.pair.as_deref() else {
         ui.label("Load data first: the network depends on the image size and classes.");
         return;
     };

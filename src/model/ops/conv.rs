@@ -59,20 +59,23 @@ pub fn conv2d_pool2_relu(
     }
 }
 
-/// Shapes of one convolution.
+/// Shapes of one convolution (the depthwise one too): input `b×c×h×w`, kernel `kh×kw`,
+/// `pt` rows of zeros above and `pl` columns left (the padding below and right follows
+/// from the output size `oh×ow`).
 #[derive(Clone, Copy, Debug)]
-struct Geom {
-    b: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    co: usize,
-    kh: usize,
-    kw: usize,
-    stride: usize,
-    pad: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct Geom {
+    pub b: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub co: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub oh: usize,
+    pub ow: usize,
 }
 
 impl Geom {
@@ -97,7 +100,8 @@ impl Geom {
             kh,
             kw,
             stride,
-            pad,
+            pt: pad,
+            pl: pad,
             oh: (h + 2 * pad - kh) / stride + 1,
             ow: (wd + 2 * pad - kw) / stride + 1,
         })
@@ -123,7 +127,7 @@ impl Geom {
 
     /// A 1×1, stride-1, unpadded convolution: the image already is its im2col matrix.
     fn pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pt + self.pl == 0
     }
 
     /// Images per GEMM: enough for ~256 columns, at most ~8 MB of im2col, and no more
@@ -137,11 +141,11 @@ impl Geom {
     }
 
     /// Valid output columns `[lo, hi)` for kernel column `j`: those reading inside the row.
-    fn ox_range(&self, j: usize) -> (usize, usize) {
+    pub fn ox_range(&self, j: usize) -> (usize, usize) {
         let s = self.stride;
-        let lo = self.pad.saturating_sub(j).div_ceil(s).min(self.ow);
-        let hi = if self.w + self.pad > j {
-            (self.w + self.pad - j).div_ceil(s).min(self.ow)
+        let lo = self.pl.saturating_sub(j).div_ceil(s).min(self.ow);
+        let hi = if self.w + self.pl > j {
+            (self.w + self.pl - j).div_ceil(s).min(self.ow)
         } else {
             0
         };
@@ -149,9 +153,9 @@ impl Geom {
     }
 
     /// Input row read by output row `oy` for kernel row `i`, if inside the image.
-    fn iy(&self, oy: usize, i: usize) -> Option<usize> {
+    pub fn iy(&self, oy: usize, i: usize) -> Option<usize> {
         (oy * self.stride + i)
-            .checked_sub(self.pad)
+            .checked_sub(self.pt)
             .filter(|&y| y < self.h)
     }
 }
@@ -175,7 +179,7 @@ fn copy_short(d: &mut [f32], s: &[f32]) {
 /// `row * ld + off` and holds the `oh × ow` input values under that kernel tap.
 fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
     let (n, s) = (g.n(), g.stride);
-    if s == 1 && g.pad == 0 {
+    if s == 1 && g.pt + g.pl == 0 {
         // Every tap reads a full window: plain row copies, no edge handling.
         for c in 0..g.c {
             let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -209,8 +213,8 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
                     d[..lo].fill(0.0);
                     d[hi..].fill(0.0);
                     if lo < hi {
-                        // ix = ox·s + j − pad, valid for lo ≤ ox < hi.
-                        let x0 = lo * s + j - g.pad;
+                        // ix = ox·s + j − pl, valid for lo ≤ ox < hi.
+                        let x0 = lo * s + j - g.pl;
                         if s == 1 {
                             copy_short(&mut d[lo..hi], &src[x0..x0 + hi - lo]);
                         } else {
@@ -229,7 +233,7 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32], ld: usize, off: usize) {
 /// of [`im2col`]).
 fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, dx: &mut [f32]) {
     let (n, s) = (g.n(), g.stride);
-    if s == 1 && g.pad == 0 {
+    if s == 1 && g.pt + g.pl == 0 {
         for c in 0..g.c {
             let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
             for i in 0..g.kh {
@@ -261,7 +265,7 @@ fn col2im(g: &Geom, cols: &[f32], ld: usize, off: usize, dx: &mut [f32]) {
                     let Some(iy) = g.iy(oy, i) else { continue };
                     let d = &mut plane[iy * g.w..(iy + 1) * g.w];
                     let srow = &src[oy * g.ow + lo..oy * g.ow + hi];
-                    let x0 = lo * s + j - g.pad;
+                    let x0 = lo * s + j - g.pl;
                     if s == 1 {
                         for (dv, sv) in d[x0..x0 + hi - lo].iter_mut().zip(srow) {
                             *dv += sv;

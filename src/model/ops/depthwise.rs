@@ -4,6 +4,7 @@
 //! the CPU this op loops directly: one work unit per (image, channel) plane, spread over
 //! the current rayon pool; padding is never materialised (out-of-range taps are skipped).
 
+use super::conv::Geom;
 use super::{Grads, Kernel, Op, needs_grad, output};
 use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -44,7 +45,9 @@ pub fn depthwise_conv2d(
             c,
             h,
             w: wd,
-            k,
+            co: c,
+            kh: k,
+            kw: k,
             stride,
             pt,
             pl,
@@ -55,53 +58,17 @@ pub fn depthwise_conv2d(
     x.contiguous()?.apply_op2(&w.contiguous()?, Op(op))
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Geom {
-    b: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    stride: usize,
-    pt: usize,
-    pl: usize,
-    oh: usize,
-    ow: usize,
-}
-
 impl Geom {
-    /// Output columns `ox` whose tap `kx` lands inside the input: `lo..hi`.
-    fn cols(&self, kx: usize) -> (usize, usize) {
-        // ix = ox·s + kx − pl must satisfy 0 ≤ ix < w.
-        let lo = if kx >= self.pl {
-            0
-        } else {
-            (self.pl - kx).div_ceil(self.stride)
-        };
-        let hi = if self.w + self.pl > kx {
-            ((self.w + self.pl - kx - 1) / self.stride + 1).min(self.ow)
-        } else {
-            0
-        };
-        (lo.min(hi), hi)
-    }
-
-    /// Input row of output row `oy` and tap `ky`, if inside the input.
-    fn row(&self, oy: usize, ky: usize) -> Option<usize> {
-        let iy = (oy * self.stride + ky).checked_sub(self.pt)?;
-        (iy < self.h).then_some(iy)
-    }
-
     /// Apply `f(out_index, in_index, tap)` over every valid (output, tap) pair of one plane,
     /// in an order that keeps the innermost loop on contiguous output columns.
     #[inline]
     fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
-        let k = self.k;
+        let k = self.kh;
         for ky in 0..k {
             for oy in 0..self.oh {
-                let Some(iy) = self.row(oy, ky) else { continue };
+                let Some(iy) = self.iy(oy, ky) else { continue };
                 for kx in 0..k {
-                    let (lo, hi) = self.cols(kx);
+                    let (lo, hi) = self.ox_range(kx);
                     if lo < hi {
                         // f(out row start, in row start, tap, lo, hi)
                         f(oy * self.ow, iy * self.w + kx, ky * k + kx, lo, hi);
@@ -112,67 +79,71 @@ impl Geom {
     }
 }
 
-fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
-    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
-    let mut y = vec![0f32; g.b * g.c * plane_out];
-    y.par_chunks_mut(plane_out)
+/// Which way a pass moves values through the filter.
+#[derive(Clone, Copy, PartialEq)]
+enum Flow {
+    /// Each output value gathers its input window (the forward pass).
+    Gather,
+    /// Each output gradient is scattered back over its input window (the input gradient).
+    Scatter,
+}
+
+/// One pass over every (image, channel) plane in parallel, from `src` (input planes when
+/// gathering, output-gradient planes when scattering) through each channel's filter `w`.
+fn plane_taps(g: &Geom, src: &[f32], w: &[f32], flow: Flow) -> Vec<f32> {
+    let (plane_in, plane_out, kk, s) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw, g.stride);
+    let (src_plane, dst_plane) = match flow {
+        Flow::Gather => (plane_in, plane_out),
+        Flow::Scatter => (plane_out, plane_in),
+    };
+    let mut dst = vec![0f32; g.b * g.c * dst_plane];
+    dst.par_chunks_mut(dst_plane)
         .enumerate()
-        .for_each(|(bc, out)| {
+        .for_each(|(bc, d)| {
             let c = bc % g.c;
-            let xin = &x[bc * plane_in..(bc + 1) * plane_in];
+            let sp = &src[bc * src_plane..(bc + 1) * src_plane];
             let wk = &w[c * kk..(c + 1) * kk];
-            let s = g.stride;
-            g.for_each_tap(|o0, i0, tap, lo, hi| {
-                let wv = wk[tap];
-                let orow = &mut out[o0 + lo..o0 + hi];
-                // Input column of output column ox: ox·s + kx − pl = i0 − row·w + …
-                let base = i0 + lo * s - g.pl;
+            g.for_each_tap(|o0, i0, k, lo, hi| {
+                let wv = wk[k];
+                // Output columns o..o + n read input columns i, i + s, … (ox·s + kx − pl).
+                let (o, i, n) = (o0 + lo, i0 + lo * s - g.pl, hi - lo);
+                let gather = flow == Flow::Gather;
                 if s == 1 {
-                    for (o, &v) in orow.iter_mut().zip(&xin[base..base + (hi - lo)]) {
-                        *o += wv * v;
+                    let (dr, sr) = if gather {
+                        (&mut d[o..o + n], &sp[i..i + n])
+                    } else {
+                        (&mut d[i..i + n], &sp[o..o + n])
+                    };
+                    for (a, &v) in dr.iter_mut().zip(sr) {
+                        *a += wv * v;
                     }
                 } else {
-                    for (j, o) in orow.iter_mut().enumerate() {
-                        *o += wv * xin[base + j * s];
+                    for j in 0..n {
+                        let (di, si) = if gather {
+                            (o + j, i + j * s)
+                        } else {
+                            (i + j * s, o + j)
+                        };
+                        d[di] += wv * sp[si];
                     }
                 }
             });
         });
-    y
+    dst
+}
+
+fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
+    plane_taps(g, x, w, Flow::Gather)
 }
 
 /// Input gradient: each plane scatters its output gradient back through its filter.
 fn grad_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
-    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
-    let mut dx = vec![0f32; g.b * g.c * plane_in];
-    dx.par_chunks_mut(plane_in)
-        .enumerate()
-        .for_each(|(bc, din)| {
-            let c = bc % g.c;
-            let dout = &dy[bc * plane_out..(bc + 1) * plane_out];
-            let wk = &w[c * kk..(c + 1) * kk];
-            let s = g.stride;
-            g.for_each_tap(|o0, i0, tap, lo, hi| {
-                let wv = wk[tap];
-                let base = i0 + lo * s - g.pl;
-                let drow = &dout[o0 + lo..o0 + hi];
-                if s == 1 {
-                    for (d, &v) in din[base..base + (hi - lo)].iter_mut().zip(drow) {
-                        *d += wv * v;
-                    }
-                } else {
-                    for (j, &v) in drow.iter().enumerate() {
-                        din[base + j * s] += wv * v;
-                    }
-                }
-            });
-        });
-    dx
+    plane_taps(g, dy, w, Flow::Scatter)
 }
 
 /// Weight gradient: one work unit per channel, summing over the batch.
 fn grad_weight(g: &Geom, dy: &[f32], x: &[f32]) -> Vec<f32> {
-    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let (plane_in, plane_out, kk) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
     let mut dw = vec![0f32; g.c * kk];
     dw.par_chunks_mut(kk).enumerate().for_each(|(c, dwk)| {
         let s = g.stride;
@@ -216,20 +187,16 @@ impl Kernel<2> for Depthwise {
     fn backward(&self, [x, w]: [&Tensor; 2], _res: &Tensor, grad: &Tensor) -> Grads<2> {
         let g = &self.g;
         let dy: Vec<f32> = grad.contiguous()?.flatten_all()?.to_vec1()?;
-        let dx = if needs_grad(x) {
-            let wv: Vec<f32> = w.flatten_all()?.to_vec1()?;
-            let dx = grad_input(g, &dy, &wv);
-            Some(Tensor::from_vec(dx, x.dims(), x.device())?)
-        } else {
-            None
+        // Each gradient needs the other input's values.
+        let grad_of = |t: &Tensor, other: &Tensor, f: &dyn Fn(&[f32]) -> Vec<f32>| {
+            if !needs_grad(t) {
+                return Ok(None);
+            }
+            let v: Vec<f32> = other.flatten_all()?.to_vec1()?;
+            Tensor::from_vec(f(&v), t.dims(), t.device()).map(Some)
         };
-        let dw = if needs_grad(w) {
-            let xv: Vec<f32> = x.flatten_all()?.to_vec1()?;
-            let dw = grad_weight(g, &dy, &xv);
-            Some(Tensor::from_vec(dw, w.dims(), w.device())?)
-        } else {
-            None
-        };
+        let dx = grad_of(x, w, &|wv| grad_input(g, &dy, wv))?;
+        let dw = grad_of(w, x, &|xv| grad_weight(g, &dy, xv))?;
         Ok([dx, dw])
     }
 }
