@@ -82,6 +82,44 @@ impl FineTuneCase {
             Self::D => "large target, different domains",
         }
     }
+
+    /// The case of a small or large target, similar to ImageNet or not.
+    pub fn of(small: bool, similar: bool) -> Self {
+        match (small, similar) {
+            (true, true) => Self::A,
+            (false, true) => Self::B,
+            (true, false) => Self::C,
+            (false, false) => Self::D,
+        }
+    }
+
+    /// How much of the pretrained backbone to freeze.
+    pub fn freeze(self) -> FreezeAdvice {
+        match self {
+            Self::A => FreezeAdvice::All,
+            Self::C => FreezeAdvice::Early,
+            Self::B | Self::D => FreezeAdvice::None,
+        }
+    }
+
+    /// What to do, and why, for the pretrained network `model`.
+    pub fn advice(self, model: &str) -> String {
+        let text = match self {
+            Self::A => {
+                "keep every stage of {model} frozen and train a linear classifier on its features: they already describe such images, and a few labels cannot fine-tune millions of weights without overfitting"
+            }
+            Self::B => {
+                "fine-tune all of {model}, starting from its ImageNet weights: there are enough labels to adjust every stage"
+            }
+            Self::C => {
+                "use the features of {model}'s early stages only (edges, textures: generic), frozen, and retrain the later stages, which are specific to ImageNet's classes"
+            }
+            Self::D => {
+                "fine-tune all of {model}: there are enough labels to move every stage away from ImageNet, and its weights are still a better start than random ones"
+            }
+        };
+        text.replace("{model}", model)
+    }
 }
 
 /// How much of the backbone to freeze.
@@ -370,36 +408,8 @@ pub fn advise_pretrained(labelled_per_class: usize, imagenet_distance: f64, mode
         if similar { "below" } else { "not below" },
         t.similar_imagenet_distance
     );
-    let (case, freeze, what) = match (small, similar) {
-        (true, true) => (
-            FineTuneCase::A,
-            FreezeAdvice::All,
-            format!(
-                "keep every stage of {model} frozen and train a linear classifier on its features: they already describe such images, and a few labels cannot fine-tune millions of weights without overfitting"
-            ),
-        ),
-        (false, true) => (
-            FineTuneCase::B,
-            FreezeAdvice::None,
-            format!(
-                "fine-tune all of {model}, starting from its ImageNet weights: there are enough labels to adjust every stage"
-            ),
-        ),
-        (true, false) => (
-            FineTuneCase::C,
-            FreezeAdvice::Early,
-            format!(
-                "use the features of {model}'s early stages only (edges, textures: generic), frozen, and retrain the later stages, which are specific to ImageNet's classes"
-            ),
-        ),
-        (false, false) => (
-            FineTuneCase::D,
-            FreezeAdvice::None,
-            format!(
-                "fine-tune all of {model}: there are enough labels to move every stage away from ImageNet, and its weights are still a better start than random ones"
-            ),
-        ),
-    };
+    let case = FineTuneCase::of(small, similar);
+    let (freeze, what) = (case.freeze(), case.advice(model));
     let letter = format!("{case:?}").to_lowercase();
     Advice {
         case,
@@ -538,25 +548,15 @@ mod tests {
         let b = advise(500, 10, 0.6, 0.001);
         assert_eq!((b.case, b.freeze), (FineTuneCase::B, FreezeAdvice::None));
 
-        let c = advise(50, 10, 1.4, 0.001);
-        assert_eq!(
-            (c.case, c.recommended_method, c.freeze),
-            (
-                FineTuneCase::C,
-                TransferMethod::FineTune,
-                FreezeAdvice::Early
-            )
-        );
-
+        for (labelled, a_distance, case, freeze) in [
+            (50, 1.4, FineTuneCase::C, FreezeAdvice::Early),
+            (1000, 1.9, FineTuneCase::D, FreezeAdvice::None),
+        ] {
+            let a = advise(labelled, 10, a_distance, 0.001);
+            let expected = (case, TransferMethod::FineTune, freeze);
+            assert_eq!((a.case, a.recommended_method, a.freeze), expected);
+        }
         let d = advise(1000, 10, 1.9, 0.001);
-        assert_eq!(
-            (d.case, d.recommended_method, d.freeze),
-            (
-                FineTuneCase::D,
-                TransferMethod::FineTune,
-                FreezeAdvice::None
-            )
-        );
         assert!(d.recommended_freeze.contains("retrain"));
     }
 

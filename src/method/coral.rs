@@ -51,13 +51,13 @@ pub fn coral_loss(source: &Tensor, target: &Tensor) -> Result<Tensor> {
 /// CORAL loss between the source and target adaptation-layer features; none while
 /// either side has fewer than two rows (no covariance).
 pub fn distance(out: &JointForward) -> Result<Option<Tensor>> {
-    let Some(fs) = out.source_features.as_ref().filter(|_| out.n_source >= 2) else {
+    let Some(source) = out.source.as_ref().filter(|_| out.n_source >= 2) else {
         return Ok(None);
     };
-    if out.target_features.dim(0)? < 2 {
+    if out.target.features.dim(0)? < 2 {
         return Ok(None);
     }
-    coral_loss(fs, &out.target_features).map(Some)
+    coral_loss(&source.features, &out.target.features).map(Some)
 }
 
 #[cfg(test)]

@@ -80,14 +80,14 @@ impl Method for Dann {
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
         let out = joint_forward(net, batch)?;
         let ce = candle_nn::loss::cross_entropy(&out.logits, &batch.y)?;
-        let Some(fs) = &out.source_features else {
+        let Some(fs) = out.source.as_ref().map(|s| &s.features) else {
             return Ok(ce);
         };
         let coeff = self.lambda * ramp(progress);
         let (logits, labels) = domain_logits(
             &self.classifier,
             &gradient_reversal(fs, coeff)?,
-            &gradient_reversal(&out.target_features, coeff)?,
+            &gradient_reversal(&out.target.features, coeff)?,
         )?;
         let domain_loss = bce_with_logits(&logits, &labels)?;
         self.domain_loss.add(&domain_loss)?;

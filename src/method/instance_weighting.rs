@@ -124,15 +124,15 @@ impl Method for InstanceWeighting {
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
         let out = joint_forward(net, batch)?;
         let ce = cross_entropy_per_sample(&out.logits, &batch.y)?;
-        let Some(fs) = &out.source_backbone else {
+        let Some(fs) = out.source.as_ref().map(|s| &s.backbone_features) else {
             return ce.mean_all();
         };
         let n = out.n_source;
-        let m = out.target_backbone.dim(0)?;
+        let m = out.target.backbone_features.dim(0)?;
         let (logits, labels) = domain_logits(
             &self.classifier,
             &fs.detach(),
-            &out.target_backbone.detach(),
+            &out.target.backbone_features.detach(),
         )?;
         let domain_loss = bce_with_logits(&logits, &labels)?;
         self.domain_acc.add(&accuracy(&logits, &labels)?)?;

@@ -60,10 +60,10 @@ pub fn mmd2(source: &Tensor, target: &Tensor, scales: &[f64]) -> Result<Tensor> 
 /// pass, on the adaptation layer's features (none when the batch has no source row): the
 /// distance of DDC and DAN.
 pub fn joint_mmd2(out: &JointForward, scales: &[f64]) -> Result<Option<Tensor>> {
-    let Some(fs) = &out.source_features else {
+    let Some(fs) = out.source.as_ref().map(|s| &s.features) else {
         return Ok(None);
     };
-    mmd2(fs, &out.target_features, scales).map(Some)
+    mmd2(fs, &out.target.features, scales).map(Some)
 }
 
 #[cfg(test)]

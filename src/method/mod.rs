@@ -15,7 +15,7 @@ pub mod mmd;
 pub mod supervised;
 
 pub use crate::metric::{Metric, Unit};
-use crate::model::Network;
+use crate::model::{Forward, Network};
 use candle_core::{DType, Result, Tensor};
 pub use descriptor::{Hyperparameter, MethodInfo};
 use serde::{Deserialize, Serialize};
@@ -307,19 +307,12 @@ pub fn annealed_lr(progress: f64) -> f64 {
 pub struct JointForward {
     /// Class scores of the labelled rows (source first, then labelled target).
     pub logits: Tensor,
-    /// Head features (the adaptation layer's output when there is one) of the labelled
-    /// source rows; `None` when the batch holds no source row.
-    pub source_features: Option<Tensor>,
-    /// Backbone features of the labelled source rows.
-    pub source_backbone: Option<Tensor>,
-    /// Class scores of the labelled source rows.
-    pub source_logits: Option<Tensor>,
-    /// Head features of the unlabeled target batch.
-    pub target_features: Tensor,
-    /// Backbone features of the unlabeled target batch.
-    pub target_backbone: Tensor,
-    /// Class scores of the unlabeled target batch.
-    pub target_logits: Tensor,
+    /// Backbone features, head features (the adaptation layer's output when there is
+    /// one) and class scores of the labelled source rows; `None` when the batch holds no
+    /// source row.
+    pub source: Option<Forward>,
+    /// The same of the unlabeled target batch.
+    pub target: Forward,
     /// Number of labelled source rows.
     pub n_source: usize,
 }
@@ -335,28 +328,29 @@ pub fn joint_forward(net: &Network, batch: &TrainBatch) -> Result<JointForward> 
     let m = tx.dim(0)?;
     let out = net.forward_t(&Tensor::cat(&[&batch.x, tx], 0)?, true)?;
     let n_source = batch.from_target.iter().filter(|t| !**t).count();
-    let source_rows = |t: &Tensor| -> Result<Option<Tensor>> {
-        if n_source == 0 {
-            return Ok(None);
-        }
-        if batch.from_target.iter().take(n_source).all(|t| !t) {
-            return Ok(Some(t.narrow(0, 0, n_source)?));
-        }
+    // Rows `keep` of every output.
+    let rows = |keep: &dyn Fn(&Tensor) -> Result<Tensor>| -> Result<Forward> {
+        Ok(Forward {
+            backbone_features: keep(&out.backbone_features)?,
+            features: keep(&out.features)?,
+            logits: keep(&out.logits)?,
+        })
+    };
+    let source = if n_source == 0 {
+        None
+    } else if batch.from_target.iter().take(n_source).all(|t| !t) {
+        Some(rows(&|t| t.narrow(0, 0, n_source))?)
+    } else {
         let idx: Vec<u32> = (0..n as u32)
             .filter(|&i| !batch.from_target[i as usize])
             .collect();
-        let idx = Tensor::from_vec(idx, n_source, t.device())?;
-        Ok(Some(t.index_select(&idx, 0)?))
+        let idx = Tensor::from_vec(idx, n_source, out.logits.device())?;
+        Some(rows(&|t| t.index_select(&idx, 0))?)
     };
-    let logits = out.logits.narrow(0, 0, n)?;
     Ok(JointForward {
-        source_features: source_rows(&out.features)?,
-        source_backbone: source_rows(&out.backbone_features)?,
-        source_logits: source_rows(&logits)?,
-        logits,
-        target_features: out.features.narrow(0, n, m)?,
-        target_backbone: out.backbone_features.narrow(0, n, m)?,
-        target_logits: out.logits.narrow(0, n, m)?,
+        logits: out.logits.narrow(0, 0, n)?,
+        source,
+        target: rows(&|t| t.narrow(0, n, m))?,
         n_source,
     })
 }

@@ -86,28 +86,53 @@ fn at_hint(domain: crate::data::Domain, hint: ShapeHint) -> crate::data::Domain 
 type LoadFolder<T> =
     fn(&Path, &Path, ShapeHint, &mut dyn FnMut(LoadProgress)) -> Result<T, DataError>;
 
-/// How an across-task run gets its data: the generated demo, or a folder and a CSV table.
-struct TaskSource<'a, T> {
-    /// The table's setting (`--labels`, `--attributes`), its path, and what it holds.
+/// How an across-task run gets its data: the generated demo, or a folder and the CSV
+/// table its setting names.
+struct TaskSource<T> {
     table: Setting,
-    csv: Option<&'a PathBuf>,
-    holds: &'static str,
     demo: fn() -> T,
     folder: LoadFolder<T>,
-    domain: fn(&mut T) -> &mut crate::data::Domain,
+}
+
+const MULTITASK: TaskSource<MultiLabelData> = TaskSource {
+    table: Setting::Labels,
+    demo: || shapes_multitask(DEMO_SEED, MULTITASK_DEMO_PER_CLASS),
+    folder: load_multitask_folder,
+};
+
+const ZERO_SHOT: TaskSource<ZeroShotData> = TaskSource {
+    table: Setting::Attributes,
+    demo: || shapes_zero_shot(DEMO_SEED, ZERO_SHOT_DEMO_PER_CLASS),
+    folder: load_zero_shot_folder,
+};
+
+/// The CSV table an across-task setting names, and what it holds (for messages).
+fn table_file(config: &ExperimentConfig, table: Setting) -> (Option<&PathBuf>, &'static str) {
+    match table {
+        Setting::Labels => (
+            config.labels.as_ref(),
+            " CSV (a file column, then one column per task)",
+        ),
+        Setting::Attributes => (
+            config.attributes.as_ref(),
+            " CSV (a class column, then one column per attribute)",
+        ),
+        _ => (None, ""),
+    }
 }
 
 /// Load an across-task run's data (the demo at the run's image size).
-fn load_task<T>(
+fn load_task<T: AsMut<crate::data::Domain>>(
     config: &ExperimentConfig,
     hint: ShapeHint,
     sink: &mut dyn EventSink,
-    from: TaskSource<'_, T>,
+    from: &TaskSource<T>,
 ) -> Result<T, RunError> {
-    match (&config.data, task_folder(config), from.csv) {
+    let (csv, holds) = table_file(config, from.table);
+    match (&config.data, task_folder(config), csv) {
         (DataSource::Demo { name }, _, None) if name == TASK_DEMO => {
             let mut data = (from.demo)();
-            let domain = (from.domain)(&mut data);
+            let domain = data.as_mut();
             *domain = at_hint(domain.clone(), hint);
             Ok(data)
         }
@@ -120,44 +145,10 @@ fn load_task<T>(
         (_, Some(_), None) => Err(RunError::Invalid(
             Invalid::text(format!("{} needs ", config.method.name()))
                 .name(from.table)
-                .then(from.holds),
+                .then(holds),
         )),
         _ => Err(wrong_demo(config, from.table)),
     }
-}
-
-/// Load a multitask run's images and labels.
-pub fn load_multitask(
-    config: &ExperimentConfig,
-    hint: ShapeHint,
-    sink: &mut dyn EventSink,
-) -> Result<MultiLabelData, RunError> {
-    let from = TaskSource {
-        table: Setting::Labels,
-        csv: config.labels.as_ref(),
-        holds: " CSV (a file column, then one column per task)",
-        demo: || shapes_multitask(DEMO_SEED, MULTITASK_DEMO_PER_CLASS),
-        folder: load_multitask_folder,
-        domain: |d| &mut d.domain,
-    };
-    load_task(config, hint, sink, from)
-}
-
-/// Load a zero-shot run's images and attribute table.
-pub fn load_zero_shot(
-    config: &ExperimentConfig,
-    hint: ShapeHint,
-    sink: &mut dyn EventSink,
-) -> Result<ZeroShotData, RunError> {
-    let from = TaskSource {
-        table: Setting::Attributes,
-        csv: config.attributes.as_ref(),
-        holds: " CSV (a class column, then one column per attribute)",
-        demo: || shapes_zero_shot(DEMO_SEED, ZERO_SHOT_DEMO_PER_CLASS),
-        folder: load_zero_shot_folder,
-        domain: |d| &mut d.domain,
-    };
-    load_task(config, hint, sink, from)
 }
 
 /// The intermediate domains of a stepping-stone run, aligned to `pair`'s classes.
@@ -233,11 +224,11 @@ pub fn run_job(
     }
     match config.method {
         MethodKind::Multitask => {
-            let data = load_multitask(config, hint, sink)?;
+            let data = load_task(config, hint, sink, &MULTITASK)?;
             run_multitask(config, &data, sink, control)
         }
         MethodKind::ZeroShot => {
-            let data = load_zero_shot(config, hint, sink)?;
+            let data = load_task(config, hint, sink, &ZERO_SHOT)?;
             run_zero_shot(config, &data, sink, control)
         }
         _ => {

@@ -45,6 +45,12 @@ pub struct MultiLabelData {
     pub origin: String,
 }
 
+impl AsMut<Domain> for MultiLabelData {
+    fn as_mut(&mut self) -> &mut Domain {
+        &mut self.domain
+    }
+}
+
 /// The built-in multitask demo: shapes labelled by shape, colour and fill.
 pub fn shapes_multitask(seed: u64, per_class: usize) -> MultiLabelData {
     let domain = shapes::shapes_domain(seed, per_class);

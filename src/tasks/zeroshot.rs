@@ -49,6 +49,12 @@ pub struct ZeroShotData {
     pub origin: String,
 }
 
+impl AsMut<Domain> for ZeroShotData {
+    fn as_mut(&mut self) -> &mut Domain {
+        &mut self.domain
+    }
+}
+
 /// The built-in zero-shot demo: 18 shape × colour × fill classes, 7 attributes.
 pub fn shapes_zero_shot(seed: u64, per_class: usize) -> ZeroShotData {
     let (attributes, rows) = shapes::attribute_table();
