@@ -151,6 +151,31 @@ fn save_then_init_is_task_a_to_task_b() {
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("fine-tune"), "{out}");
+    assert!(!err.contains("matched only"), "every tensor matched: {err}");
+
+    // An adaptation layer the saved model never had: its weights (and the head after it)
+    // start fresh, and the run says which.
+    let (ok, _, err) = run_cli(&[
+        "run",
+        "--demo",
+        "digits-rotated",
+        "--init",
+        model.to_str().unwrap(),
+        "--bottleneck",
+        "32",
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let warning = err
+        .lines()
+        .find(|l| l.contains("matched only"))
+        .unwrap_or_else(|| panic!("no partial-match warning in:\n{err}"));
+    assert!(
+        warning.contains("a.safetensors") && warning.contains("bottleneck"),
+        "{warning}"
+    );
 }
 
 #[test]

@@ -375,6 +375,34 @@ pub struct InitReport {
     pub fresh: Vec<String>,
     /// True when the head was created anew because the classes differ.
     pub new_head: bool,
+    /// The fresh tensors outside a new head: parts of the network the file should have
+    /// provided but did not (another architecture, or a layer of another size).
+    #[serde(default)]
+    pub unmatched: Vec<String>,
+}
+
+impl InitReport {
+    /// A warning naming what the file `path` did not provide, when it left part of the
+    /// network (beyond a new head) at its fresh initial values.
+    pub fn partial_warning(&self, path: &Path) -> Option<String> {
+        let n = self.unmatched.len();
+        if n == 0 {
+            return None;
+        }
+        let shown: Vec<&str> = self.unmatched.iter().take(6).map(String::as_str).collect();
+        let more = if n > shown.len() {
+            format!(" and {} more", n - shown.len())
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{} matched only {} of this network's {} tensors: {n} start from fresh random values ({}{more})",
+            path.display(),
+            self.loaded,
+            self.loaded + self.fresh.len(),
+            shown.join(", "),
+        ))
+    }
 }
 
 /// Copy the weights of `path` into `net`: every tensor with the same name and shape, except
@@ -403,7 +431,12 @@ pub fn load_init(net: &Network, path: &Path, same_classes: bool) -> Result<InitR
                 var.set(&t.to_dtype(DType::F32)?.to_device(var.device())?)?;
                 report.loaded += 1;
             }
-            _ => report.fresh.push(name.clone()),
+            _ => {
+                if same_classes || !name.starts_with(&head) {
+                    report.unmatched.push(name.clone());
+                }
+                report.fresh.push(name.clone());
+            }
         }
     }
     if report.loaded == 0 {

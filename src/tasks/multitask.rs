@@ -445,6 +445,9 @@ pub fn run_multitask(
         held_out: eval.len(),
     };
     let mut report = task_report(config, &joint.net, &prepared, outcome, started, task_data);
+    if let (Some(init), Some(path)) = (&init_report, &config.init) {
+        report.warnings.extend(init.partial_warning(path));
+    }
     report.init = init_report;
     report.extra = Some(RunExtra::Multitask(MultitaskResults {
         tasks: outcomes,

@@ -507,6 +507,9 @@ pub fn run_zero_shot(
     report.data.target_total = unseen_samples.len();
     report.data.target_labelled = true;
     report.confusion = Some(final_eval.confusion.clone());
+    if let (Some(init), Some(path)) = (&init_report, &config.init) {
+        report.warnings.extend(init.partial_warning(path));
+    }
     report.init = init_report;
     report.extra = Some(RunExtra::ZeroShot(ZeroShotResults {
         attributes: data.table.attributes.clone(),

@@ -255,6 +255,9 @@ impl Experiment {
             },
         )?;
         let mut warnings = prepared.warnings.clone();
+        if let (Some(report), Some(path)) = (&init_report, &config.init) {
+            warnings.extend(report.partial_warning(path));
+        }
         if let (Some(report), Some(m)) = (&init_report, &prepared.meta)
             && report.new_head
         {
