@@ -96,6 +96,7 @@ fn plane_taps(g: &Geom, src: &[f32], w: &[f32], flow: Flow) -> Vec<f32> {
         Flow::Gather => (plane_in, plane_out),
         Flow::Scatter => (plane_out, plane_in),
     };
+    let gather = flow == Flow::Gather;
     let mut dst = vec![0f32; g.b * g.c * dst_plane];
     dst.par_chunks_mut(dst_plane)
         .enumerate()
@@ -107,7 +108,6 @@ fn plane_taps(g: &Geom, src: &[f32], w: &[f32], flow: Flow) -> Vec<f32> {
                 let wv = wk[k];
                 // Output columns o..o + n read input columns i, i + s, … (ox·s + kx − pl).
                 let (o, i, n) = (o0 + lo, i0 + lo * s - g.pl, hi - lo);
-                let gather = flow == Flow::Gather;
                 if s == 1 {
                     let (dr, sr) = if gather {
                         (&mut d[o..o + n], &sp[i..i + n])
