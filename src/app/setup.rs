@@ -322,6 +322,10 @@ pub fn family_title(f: Family) -> (&'static str, &'static str) {
             "Instance-based",
             "re-weight source images by how target-like they are",
         ),
+        Family::SelfTraining => (
+            "Self-training",
+            "learn from the network's own confident predictions on the target",
+        ),
         Family::Task => (
             "Across tasks",
             "share what one task learns with others, or name classes never seen",

@@ -9,9 +9,7 @@
 //! always learns at full strength. Loss: cross-entropy + domain BCE (through the GRL).
 
 use super::domain_classifier::{DomainClassifier, accuracy, bce_with_logits, domain_logits};
-use super::{
-    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr, joint_forward, ramp,
-};
+use super::{EpochMeans, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
@@ -55,8 +53,7 @@ pub fn gradient_reversal(x: &Tensor, coeff: f64) -> Result<Tensor> {
 pub struct Dann {
     lambda: f64,
     classifier: DomainClassifier,
-    domain_loss: DeviceMean,
-    domain_acc: DeviceMean,
+    means: EpochMeans,
 }
 
 impl Dann {
@@ -66,8 +63,7 @@ impl Dann {
         Ok(Self {
             lambda: settings.lambda,
             classifier: DomainClassifier::new(net, PREFIX, width, settings.seed, CLASSIFIER_SPEED)?,
-            domain_loss: DeviceMean::default(),
-            domain_acc: DeviceMean::default(),
+            means: EpochMeans::default(),
         })
     }
 }
@@ -90,20 +86,13 @@ impl Method for Dann {
             &gradient_reversal(&out.target.features, coeff)?,
         )?;
         let domain_loss = bce_with_logits(&logits, &labels)?;
-        self.domain_loss.add(&domain_loss)?;
-        self.domain_acc.add(&accuracy(&logits, &labels)?)?;
+        self.means.add("domain_loss", &domain_loss)?;
+        self.means.add("domain_acc", &accuracy(&logits, &labels)?)?;
         ce + domain_loss
     }
 
-    fn lr_scale(&self, progress: f64) -> f64 {
-        annealed_lr(progress)
-    }
-
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
-        let mut out = Vec::new();
-        self.domain_loss.take_into("domain_loss", &mut out);
-        self.domain_acc.take_into("domain_acc", &mut out);
-        out
+        self.means.take()
     }
 }
 

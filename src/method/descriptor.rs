@@ -72,6 +72,8 @@ pub struct MethodInfo {
     pub uses_unlabeled_target: bool,
     /// Width of the adaptation layer it adds between backbone and head, if any.
     pub bottleneck: Option<usize>,
+    /// Whether the learning rate follows [`super::annealed_lr`] over the run.
+    pub anneal_lr: bool,
     pub hyperparameters: &'static [Hyperparameter],
     /// The figures it records each epoch (`history[].metrics`).
     pub metrics: &'static [Metric],

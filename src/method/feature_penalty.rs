@@ -1,43 +1,43 @@
-//! The shape shared by the feature-alignment methods (DDC, DAN, CORAL): cross-entropy on
-//! the labelled batch plus λ · ramp(p) · a distance between the source and target
-//! features, with the annealed learning rate, and the distance's epoch mean recorded
-//! under one metric key. Each method's file supplies only the distance.
+//! The shape shared by the methods that add one penalty on the joint pass to the
+//! cross-entropy (DDC, DAN and CORAL between the domains' features, MCC on the target's
+//! predictions): cross-entropy on the labelled batch plus λ · ramp(p) · the penalty, with
+//! the penalty's epoch mean recorded under one metric key. Each method's file supplies
+//! only the penalty.
 
 use super::{
-    DeviceMean, JointForward, Method, MethodKind, MethodSettings, TrainBatch, annealed_lr,
-    joint_forward, ramp,
+    EpochMeans, JointForward, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp,
 };
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
-/// The distance between the domains in one joint pass; `None` when the batch cannot give
-/// one (no labelled source row, too few rows), and the step is then plain cross-entropy.
-pub type Distance = fn(&JointForward) -> Result<Option<Tensor>>;
+/// The penalty of one joint pass; `None` when the batch cannot give one (no labelled
+/// source row, too few rows), and the step is then plain cross-entropy.
+pub type Penalty = Box<dyn Fn(&JointForward) -> Result<Option<Tensor>> + Send>;
 
-/// A feature-alignment method: cross-entropy + λ · ramp(p) · distance.
+/// A method whose loss is cross-entropy + λ · ramp(p) · penalty.
 pub struct FeaturePenalty {
     kind: MethodKind,
     lambda: f64,
-    /// Key of the distance in `history[].metrics`.
+    /// Key of the penalty in `history[].metrics`.
     metric: &'static str,
-    distance: Distance,
-    mean: DeviceMean,
+    penalty: Penalty,
+    means: EpochMeans,
 }
 
 impl FeaturePenalty {
-    /// The method `kind` with the settings' λ, recording `distance` under `metric`.
+    /// The method `kind` with the settings' λ, recording `penalty` under `metric`.
     pub fn new(
         kind: MethodKind,
         settings: &MethodSettings,
         metric: &'static str,
-        distance: Distance,
+        penalty: impl Fn(&JointForward) -> Result<Option<Tensor>> + Send + 'static,
     ) -> Self {
         Self {
             kind,
             lambda: settings.lambda,
             metric,
-            distance,
-            mean: DeviceMean::default(),
+            penalty: Box::new(penalty),
+            means: EpochMeans::default(),
         }
     }
 }
@@ -50,20 +50,14 @@ impl Method for FeaturePenalty {
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
         let out = joint_forward(net, batch)?;
         let ce = candle_nn::loss::cross_entropy(&out.logits, &batch.y)?;
-        let Some(distance) = (self.distance)(&out)? else {
+        let Some(penalty) = (self.penalty)(&out)? else {
             return Ok(ce);
         };
-        self.mean.add(&distance)?;
-        ce + (distance * (self.lambda * ramp(progress)))?
-    }
-
-    fn lr_scale(&self, progress: f64) -> f64 {
-        annealed_lr(progress)
+        self.means.add(self.metric, &penalty)?;
+        ce + (penalty * (self.lambda * ramp(progress)))?
     }
 
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
-        let mut out = Vec::new();
-        self.mean.take_into(self.metric, &mut out);
-        out
+        self.means.take()
     }
 }

@@ -17,7 +17,7 @@
 
 use super::domain_classifier::{DomainClassifier, accuracy, bce_with_logits, domain_logits};
 use super::{
-    DeviceMean, Method, MethodKind, MethodSettings, TrainBatch, cross_entropy_per_sample,
+    EpochMeans, Method, MethodKind, MethodSettings, TrainBatch, cross_entropy_per_sample,
     joint_forward, ramp,
 };
 use crate::model::Network;
@@ -41,6 +41,7 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
         super::Metric::new("weight_max", "largest weight", super::Unit::Plain),
     ],
     build: Some(|settings, net| Ok(Box::new(InstanceWeighting::new(settings, net)?))),
+    anneal_lr: false,
     ..super::ADAPTATION_BASE
 };
 
@@ -57,7 +58,7 @@ pub const PREFIX: &str = "iw";
 pub struct InstanceWeighting {
     lambda: f64,
     classifier: DomainClassifier,
-    domain_acc: DeviceMean,
+    means: EpochMeans,
     /// This epoch's weights: (source sample ids, their weights on the device).
     pending: Vec<(Vec<usize>, Tensor)>,
     /// Latest weight of each source sample (NaN: not seen yet).
@@ -77,7 +78,7 @@ impl InstanceWeighting {
                 settings.seed,
                 super::domain_classifier::SPEED,
             )?,
-            domain_acc: DeviceMean::default(),
+            means: EpochMeans::default(),
             pending: Vec::new(),
             latest: vec![f32::NAN; settings.source_files.len()],
             files: settings.source_files.clone(),
@@ -135,7 +136,7 @@ impl Method for InstanceWeighting {
             &out.target.backbone_features.detach(),
         )?;
         let domain_loss = bce_with_logits(&logits, &labels)?;
-        self.domain_acc.add(&accuracy(&logits, &labels)?)?;
+        self.means.add("domain_acc", &accuracy(&logits, &labels)?)?;
         let w_source = self.weights(&logits.narrow(0, 0, n)?, n, m, progress)?;
         let rows = out.logits.dim(0)?;
         let w = if rows > n {
@@ -163,7 +164,7 @@ impl Method for InstanceWeighting {
 
     fn epoch_metrics(&mut self) -> Vec<(String, f64)> {
         let all = self.flush();
-        let mut out = Vec::new();
+        let mut out = self.means.take();
         if !all.is_empty() {
             let n = all.len() as f64;
             let mean = all.iter().map(|&w| w as f64).sum::<f64>() / n;
@@ -174,7 +175,6 @@ impl Method for InstanceWeighting {
             out.push(("weight_min".to_string(), min));
             out.push(("weight_max".to_string(), max));
         }
-        self.domain_acc.take_into("domain_acc", &mut out);
         out
     }
 

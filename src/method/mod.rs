@@ -11,7 +11,9 @@ pub mod descriptor;
 pub mod domain_classifier;
 pub mod feature_penalty;
 pub mod instance_weighting;
+pub mod mcc;
 pub mod mmd;
+pub mod shot;
 pub mod supervised;
 
 pub use crate::metric::{Metric, Unit};
@@ -33,6 +35,8 @@ pub enum Family {
     Adversarial,
     /// Instance-based: re-weight source samples.
     Instance,
+    /// Self-training: learn from the network's own predictions on the target.
+    SelfTraining,
     /// Transfer between tasks rather than domains: multitask learning, zero-shot learning.
     Task,
 }
@@ -61,6 +65,10 @@ pub enum MethodKind {
     Dann,
     /// Source samples re-weighted by the density ratio p_t/p_s from a domain classifier.
     InstanceWeighting,
+    /// SHOT: confident, diverse target predictions and centroid pseudo-labels.
+    Shot,
+    /// Minimum class confusion on the target predictions.
+    Mcc,
     /// One trunk, one head per task (`--labels CSV`), against each task trained alone.
     Multitask,
     /// Learn attributes on the seen classes, name unseen classes by their signature.
@@ -76,28 +84,32 @@ pub enum LabelledData {
 }
 
 impl MethodKind {
-    /// All methods, in menu order.
-    pub const ALL: [MethodKind; 10] = [
-        MethodKind::SourceOnly,
-        MethodKind::TargetOnly,
-        MethodKind::FineTune,
+    /// The methods that adapt to an unlabeled target, in menu order.
+    pub const ADAPTATION: [MethodKind; 7] = [
         MethodKind::Ddc,
         MethodKind::Dan,
         MethodKind::Coral,
         MethodKind::Dann,
         MethodKind::InstanceWeighting,
-        MethodKind::Multitask,
-        MethodKind::ZeroShot,
+        MethodKind::Shot,
+        MethodKind::Mcc,
     ];
 
-    /// The methods that adapt to an unlabeled target, in menu order.
-    pub const ADAPTATION: [MethodKind; 5] = [
-        MethodKind::Ddc,
-        MethodKind::Dan,
-        MethodKind::Coral,
-        MethodKind::Dann,
-        MethodKind::InstanceWeighting,
-    ];
+    /// All methods, in menu order: the baselines, the adaptation methods, the methods
+    /// across tasks.
+    pub const ALL: [MethodKind; 12] = {
+        let mut all = [MethodKind::SourceOnly; 12];
+        all[1] = MethodKind::TargetOnly;
+        all[2] = MethodKind::FineTune;
+        let mut i = 0;
+        while i < Self::ADAPTATION.len() {
+            all[3 + i] = Self::ADAPTATION[i];
+            i += 1;
+        }
+        all[10] = MethodKind::Multitask;
+        all[11] = MethodKind::ZeroShot;
+        all
+    };
 
     /// Everything known about the method (the registry: one line per method).
     pub fn info(self) -> &'static MethodInfo {
@@ -110,6 +122,8 @@ impl MethodKind {
             MethodKind::Coral => &coral::INFO,
             MethodKind::Dann => &dann::INFO,
             MethodKind::InstanceWeighting => &instance_weighting::INFO,
+            MethodKind::Shot => &shot::INFO,
+            MethodKind::Mcc => &mcc::INFO,
             MethodKind::Multitask => &MULTITASK,
             MethodKind::ZeroShot => &ZERO_SHOT,
         }
@@ -156,6 +170,16 @@ impl MethodKind {
         self.info().hyperparameter("lambda").map(|h| h.default)
     }
 
+    /// Factor on the configured learning rate at `progress` (0 to 1): [`annealed_lr`] for
+    /// the methods whose descriptor asks for it, else 1.
+    pub fn lr_scale(self, progress: f64) -> f64 {
+        if self.info().anneal_lr {
+            annealed_lr(progress)
+        } else {
+            1.0
+        }
+    }
+
     /// Width of the adaptation (bottleneck) layer the method adds, if any.
     pub fn bottleneck(self) -> Option<usize> {
         self.info().bottleneck
@@ -192,6 +216,7 @@ pub const ADAPTATION_BASE: MethodInfo = MethodInfo {
     labelled: LabelledData::SourceAndTarget,
     uses_unlabeled_target: true,
     bottleneck: Some(DEFAULT_BOTTLENECK),
+    anneal_lr: true,
     hyperparameters: &[],
     metrics: &[],
     build: None,
@@ -206,6 +231,7 @@ pub const PLAIN_BASE: MethodInfo = MethodInfo {
     labelled: LabelledData::Source,
     uses_unlabeled_target: false,
     bottleneck: None,
+    anneal_lr: false,
     hyperparameters: &[],
     metrics: &[],
     build: None,
@@ -247,6 +273,21 @@ pub struct TrainBatch {
     pub sample_ids: Vec<usize>,
     /// An unlabeled target batch, for methods that use one.
     pub target_x: Option<Tensor>,
+    /// Index in the target domain of each row of `target_x`.
+    pub target_ids: Vec<usize>,
+}
+
+/// Key of the pseudo-label accuracy a self-training method's epochs carry. The method
+/// never sees target labels: the runner scores its pseudo-labels against them, for
+/// display only, when the target has labels.
+pub const PSEUDO_ACCURACY: &str = "pseudo_accuracy";
+
+/// The whole unlabeled target stream through the network in eval mode, given at the start
+/// of each epoch to the methods that label it themselves ([`Method::labels_target`]).
+pub struct TargetPass {
+    /// Index in the target domain of each row.
+    pub ids: Vec<usize>,
+    pub out: Forward,
 }
 
 /// A transfer method.
@@ -267,9 +308,20 @@ pub trait Method: Send {
         None
     }
 
-    /// Factor on the configured learning rate at `progress` (0 to 1); constant by default.
-    fn lr_scale(&self, _progress: f64) -> f64 {
-        1.0
+    /// True when the method labels the unlabeled target itself before each epoch (the
+    /// runner then passes it a [`TargetPass`] through [`Method::begin_epoch`]).
+    fn labels_target(&self) -> bool {
+        false
+    }
+
+    /// Called before each epoch's first step when [`Method::labels_target`] is true.
+    fn begin_epoch(&mut self, _pass: &TargetPass) -> Result<()> {
+        Ok(())
+    }
+
+    /// The pseudo-labels the method trains on this epoch, as (target index, class).
+    fn pseudo_labels(&self) -> Option<&[(usize, u32)]> {
+        None
     }
 }
 
@@ -395,13 +447,30 @@ impl DeviceMean {
         let v = sum.to_scalar::<f32>().ok()? as f64;
         Some(v / n.max(1) as f64)
     }
+}
 
-    /// Push the mean since the last call under `key` onto `metrics` (nothing when nothing
-    /// was added), and reset.
-    pub fn take_into(&mut self, key: &str, metrics: &mut Vec<(String, f64)>) {
-        if let Some(v) = self.take() {
-            metrics.push((key.to_string(), v));
+/// A method's per-epoch figures: one [`DeviceMean`] per key, in the order first added.
+#[derive(Default)]
+pub struct EpochMeans(Vec<(&'static str, DeviceMean)>);
+
+impl EpochMeans {
+    /// Add one value (a scalar tensor) to the figure `key`.
+    pub fn add(&mut self, key: &'static str, value: &Tensor) -> Result<()> {
+        if let Some((_, mean)) = self.0.iter_mut().find(|(k, _)| *k == key) {
+            return mean.add(value);
         }
+        let mut mean = DeviceMean::default();
+        mean.add(value)?;
+        self.0.push((key, mean));
+        Ok(())
+    }
+
+    /// Each figure's mean since the last call (those that got values), and reset.
+    pub fn take(&mut self) -> Vec<(String, f64)> {
+        self.0
+            .iter_mut()
+            .filter_map(|(k, m)| m.take().map(|v| (k.to_string(), v)))
+            .collect()
     }
 }
 

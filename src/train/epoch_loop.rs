@@ -37,6 +37,11 @@ pub trait TrainStep {
         Ok(())
     }
 
+    /// Work before each epoch's first batch (e.g. a method labelling the target).
+    fn begin_epoch(&mut self, _epoch: usize) -> Result<(), RunError> {
+        Ok(())
+    }
+
     /// Train on one batch (indices into the run's training pool); returns the loss to report.
     fn step(&mut self, batch: &[usize], at: StepAt) -> Result<f64, RunError>;
 
@@ -107,6 +112,7 @@ pub fn train_epochs(
         // Time spent paused is not training time (it would halve a paused epoch's images/s).
         let mut paused_secs = 0.0;
         let training_secs = |paused: f64| (epoch_start.elapsed().as_secs_f64() - paused).max(1e-9);
+        run.begin_epoch(epoch)?;
         while let Some(idx) = batcher.next_batch() {
             let check_start = Instant::now();
             let flow = control.check(sink);

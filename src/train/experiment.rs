@@ -10,9 +10,12 @@ use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, s
 use super::results::{Metric, RunExtra};
 use super::settings::{Audience, Invalid, Setting};
 use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
-use crate::method::{LabelledData, Method, MethodKind, MethodSettings, TrainBatch, build_method};
+use crate::method::{
+    LabelledData, Method, MethodKind, MethodSettings, PSEUDO_ACCURACY, TargetPass, TrainBatch,
+    build_method,
+};
 use crate::model::checkpoint::ModelError;
-use crate::model::{InitReport, Network, save_checkpoint};
+use crate::model::{Forward, InitReport, Network, save_checkpoint};
 use candle_core::{D, Device, Tensor};
 use std::sync::Arc;
 use std::time::Instant;
@@ -407,11 +410,40 @@ impl Experiment {
             y: Tensor::from_vec(y, n, self.device())?,
             from_target: ordered.iter().map(|m| m.0).collect(),
             sample_ids: ordered.iter().map(|m| m.1).collect(),
-            target_x: match target_batch {
-                Some(b) => Some(self.gather(true, &b)?),
+            target_x: match &target_batch {
+                Some(b) => Some(self.gather(true, b)?),
                 None => None,
             },
+            target_ids: target_batch.unwrap_or_default(),
         })
+    }
+
+    /// The unlabeled target stream through the network in eval mode, for a method that
+    /// labels it itself.
+    fn target_pass(&self) -> candle_core::Result<TargetPass> {
+        let ids = self.split.target_unlabeled.clone();
+        let mut parts: Vec<Forward> = Vec::new();
+        for chunk in ids.chunks(256) {
+            parts.push(self.net.forward_t(&self.gather(true, chunk)?, false)?);
+        }
+        let cat = |f: &dyn Fn(&Forward) -> &Tensor| {
+            Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0)
+        };
+        let out = Forward {
+            backbone_features: cat(&|f| &f.backbone_features)?,
+            features: cat(&|f| &f.features)?,
+            logits: cat(&|f| &f.logits)?,
+        };
+        Ok(TargetPass { ids, out })
+    }
+
+    /// The share of the method's pseudo-labels that are right, when the target has labels
+    /// (for display: the method never sees them).
+    fn pseudo_accuracy(&self) -> Option<f64> {
+        let labels = self.pair.target.labels.as_ref()?;
+        let pseudo = self.method.pseudo_labels()?;
+        let right = pseudo.iter().filter(|&&(i, l)| labels[i] == l).count();
+        Some(right as f64 / pseudo.len().max(1) as f64)
     }
 
     /// Predicted class and confidence for samples of one domain, in eval mode.
@@ -581,6 +613,15 @@ impl TrainStep for TransferStep<'_> {
         self.exp.cache_frozen_stages().map_err(setup)
     }
 
+    fn begin_epoch(&mut self, epoch: usize) -> Result<(), RunError> {
+        if !self.exp.method.labels_target() || self.exp.split.target_unlabeled.is_empty() {
+            return Ok(());
+        }
+        let fail = in_epoch(epoch);
+        let pass = self.exp.target_pass().map_err(&fail)?;
+        self.exp.method.begin_epoch(&pass).map_err(&fail)
+    }
+
     fn step(&mut self, batch: &[usize], at: StepAt) -> Result<f64, RunError> {
         let fail = in_epoch(at.epoch);
         let target_batch = self.uses_target.then(|| self.target_batcher.next_cycling());
@@ -590,19 +631,23 @@ impl TrainStep for TransferStep<'_> {
             .method
             .step_loss(&exp.net, &batch, at.progress)
             .map_err(&fail)?;
-        self.opt.set_lr_scale(exp.method.lr_scale(at.progress));
+        self.opt
+            .set_lr_scale(exp.config.method.lr_scale(at.progress));
         self.opt.step(&loss, at.epoch)
     }
 
     fn end_epoch(&mut self, epoch: usize) -> Result<EpochFigures, RunError> {
         let fail = in_epoch(epoch);
         let exp = &mut *self.exp;
-        let figures = EpochFigures {
+        let mut figures = EpochFigures {
             source_accuracy: exp.accuracy(false, &exp.split.source_val).map_err(&fail)?,
             target_accuracy: exp.accuracy(true, &exp.split.target_eval).map_err(&fail)?,
             metrics: exp.method.epoch_metrics().into_iter().collect(),
             tasks: Vec::new(),
         };
+        if let Some(acc) = exp.pseudo_accuracy() {
+            figures.metrics.insert(PSEUDO_ACCURACY.to_string(), acc);
+        }
         exp.save()?;
         Ok(figures)
     }
