@@ -7,8 +7,8 @@
 //!
 //! Loss: cross-entropy + λ · ramp(p) · CORAL.
 
+use super::JointForward;
 use super::feature_penalty::FeaturePenalty;
-use super::{JointForward, MethodKind};
 use candle_core::{Result, Tensor};
 
 /// Default weight of the CORAL term: with 1/(4d²) at d = 256 the loss is small (≈0.04 at
@@ -23,14 +23,7 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     metrics: &[
         super::Metric::new("coral", "CORAL distance", super::Unit::Plain).higher_is_better(false),
     ],
-    build: Some(|settings, _net| {
-        Ok(Box::new(FeaturePenalty::new(
-            MethodKind::Coral,
-            settings,
-            "coral",
-            distance,
-        )))
-    }),
+    build: Some(|s, _| FeaturePenalty::boxed(s, "coral", distance)),
     ..super::ADAPTATION_BASE
 };
 

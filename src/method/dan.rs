@@ -7,7 +7,6 @@
 //!
 //! Loss: cross-entropy + λ · ramp(p) · MK-MMD²(adaptation-layer features).
 
-use super::MethodKind;
 use super::feature_penalty::FeaturePenalty;
 use super::mmd::joint_mmd2;
 
@@ -20,14 +19,7 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     summary: "Like DDC, with a family of Gaussian kernels around the median distance (multi-kernel MMD²), so no single bandwidth has to be right.",
     hyperparameters: &[super::Hyperparameter::lambda(DEFAULT_LAMBDA)],
     metrics: &[super::Metric::new("mk_mmd2", "MK-MMD²", super::Unit::Plain).higher_is_better(false)],
-    build: Some(|settings, _net| {
-        Ok(Box::new(FeaturePenalty::new(
-            MethodKind::Dan,
-            settings,
-            "mk_mmd2",
-            |out| joint_mmd2(out, &SCALES),
-        )))
-    }),
+    build: Some(|s, _| FeaturePenalty::boxed(s, "mk_mmd2", |out| joint_mmd2(out, &SCALES))),
     ..super::ADAPTATION_BASE
 };
 

@@ -9,7 +9,7 @@
 //! always learns at full strength. Loss: cross-entropy + domain BCE (through the GRL).
 
 use super::domain_classifier::{DomainClassifier, accuracy, bce_with_logits, domain_logits};
-use super::{EpochMeans, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp};
+use super::{EpochMeans, Method, MethodSettings, TrainBatch, joint_forward, ramp};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
@@ -69,10 +69,6 @@ impl Dann {
 }
 
 impl Method for Dann {
-    fn kind(&self) -> MethodKind {
-        MethodKind::Dann
-    }
-
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
         let out = joint_forward(net, batch)?;
         let ce = candle_nn::loss::cross_entropy(&out.logits, &batch.y)?;

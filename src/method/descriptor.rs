@@ -26,18 +26,51 @@ pub struct Hyperparameter {
 }
 
 impl Hyperparameter {
+    /// A hyperparameter set with `--param KEY=VALUE`, stepped linearly in the app.
+    pub const fn new(
+        key: &'static str,
+        label: &'static str,
+        help: &'static str,
+        default: f64,
+        (min, max): (f64, f64),
+    ) -> Self {
+        Self {
+            key,
+            flag: None,
+            label,
+            help,
+            default,
+            min,
+            max,
+            logarithmic: false,
+        }
+    }
+
+    /// The same, stepped on a log scale in the app.
+    pub const fn logarithmic(mut self) -> Self {
+        self.logarithmic = true;
+        self
+    }
+
     /// The weight of a method's adaptation term (`--lambda`), with its default.
     pub const fn lambda(default: f64) -> Self {
-        Self {
-            key: "lambda",
-            flag: Some("--lambda"),
-            label: "λ (adaptation weight)",
-            help: "Weight of the adaptation term against the classification loss.",
+        let mut h = Self::new(
+            "lambda",
+            "λ (adaptation weight)",
+            "Weight of the adaptation term against the classification loss.",
             default,
-            min: 1e-4,
-            max: 1e4,
-            logarithmic: true,
-        }
+            (1e-4, 1e4),
+        )
+        .logarithmic();
+        h.flag = Some("--lambda");
+        h
+    }
+
+    /// The same with another name and help in the app (what λ weighs, for one method).
+    pub const fn labelled(mut self, label: &'static str, help: &'static str) -> Self {
+        self.label = label;
+        self.help = help;
+        self
     }
 
     /// Check a value; the error says the range.

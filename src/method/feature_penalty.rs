@@ -4,9 +4,7 @@
 //! the penalty's epoch mean recorded under one metric key. Each method's file supplies
 //! only the penalty.
 
-use super::{
-    EpochMeans, JointForward, Method, MethodKind, MethodSettings, TrainBatch, joint_forward, ramp,
-};
+use super::{EpochMeans, JointForward, Method, MethodSettings, TrainBatch, joint_forward, ramp};
 use crate::model::Network;
 use candle_core::{Result, Tensor};
 
@@ -16,7 +14,6 @@ pub type Penalty = Box<dyn Fn(&JointForward) -> Result<Option<Tensor>> + Send>;
 
 /// A method whose loss is cross-entropy + λ · ramp(p) · penalty.
 pub struct FeaturePenalty {
-    kind: MethodKind,
     lambda: f64,
     /// Key of the penalty in `history[].metrics`.
     metric: &'static str,
@@ -25,15 +22,13 @@ pub struct FeaturePenalty {
 }
 
 impl FeaturePenalty {
-    /// The method `kind` with the settings' λ, recording `penalty` under `metric`.
+    /// The method with the settings' λ, recording `penalty` under `metric`.
     pub fn new(
-        kind: MethodKind,
         settings: &MethodSettings,
         metric: &'static str,
         penalty: impl Fn(&JointForward) -> Result<Option<Tensor>> + Send + 'static,
     ) -> Self {
         Self {
-            kind,
             lambda: settings.lambda,
             metric,
             penalty: Box::new(penalty),
@@ -42,11 +37,18 @@ impl FeaturePenalty {
     }
 }
 
-impl Method for FeaturePenalty {
-    fn kind(&self) -> MethodKind {
-        self.kind
+impl FeaturePenalty {
+    /// [`FeaturePenalty::new`], boxed for a descriptor's `build`.
+    pub fn boxed(
+        settings: &MethodSettings,
+        metric: &'static str,
+        penalty: impl Fn(&JointForward) -> Result<Option<Tensor>> + Send + 'static,
+    ) -> Result<Box<dyn Method>> {
+        Ok(Box::new(Self::new(settings, metric, penalty)))
     }
+}
 
+impl Method for FeaturePenalty {
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
         let out = joint_forward(net, batch)?;
         let ce = candle_nn::loss::cross_entropy(&out.logits, &batch.y)?;

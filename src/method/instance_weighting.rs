@@ -17,8 +17,7 @@
 
 use super::domain_classifier::{DomainClassifier, accuracy, bce_with_logits, domain_logits};
 use super::{
-    EpochMeans, Method, MethodKind, MethodSettings, TrainBatch, cross_entropy_per_sample,
-    joint_forward, ramp,
+    EpochMeans, Method, MethodSettings, TrainBatch, cross_entropy_per_sample, joint_forward, ramp,
 };
 use crate::model::Network;
 use candle_core::{DType, Result, Tensor};
@@ -118,10 +117,6 @@ impl InstanceWeighting {
 }
 
 impl Method for InstanceWeighting {
-    fn kind(&self) -> MethodKind {
-        MethodKind::InstanceWeighting
-    }
-
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor> {
         let out = joint_forward(net, batch)?;
         let ce = cross_entropy_per_sample(&out.logits, &batch.y)?;

@@ -8,14 +8,8 @@
 //!
 //! Loss: cross-entropy + λ · ramp(p) · MCC. Needs no adaptation layer and no extra network.
 
-use super::MethodKind;
 use super::feature_penalty::FeaturePenalty;
 use candle_core::{D, Result, Tensor};
-
-/// Default weight of the class-confusion term (the paper's 1).
-pub const DEFAULT_LAMBDA: f64 = 1.0;
-/// Default temperature of the predictions (the paper's 2.5).
-pub const DEFAULT_TEMPERATURE: f64 = 2.5;
 
 /// MCC's descriptor.
 pub const INFO: super::MethodInfo = super::MethodInfo {
@@ -24,16 +18,14 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     summary: "Minimum class confusion: penalise how often the target predictions hedge between two classes (certainty-weighted class-confusion matrix).",
     hyperparameters: &[
         super::Hyperparameter::lambda(DEFAULT_LAMBDA),
-        super::Hyperparameter {
-            key: "temperature",
-            flag: None,
-            label: "temperature",
-            help: "Softens the target predictions before the confusion matrix is formed (above 1: softer).",
-            default: DEFAULT_TEMPERATURE,
-            min: 0.1,
-            max: 100.0,
-            logarithmic: true,
-        },
+        super::Hyperparameter::new(
+            "temperature",
+            "temperature",
+            "Softens the target predictions before the confusion matrix is formed (above 1: softer).",
+            DEFAULT_TEMPERATURE,
+            (0.1, 100.0),
+        )
+        .logarithmic(),
     ],
     metrics: &[
         super::Metric::new("class_confusion", "class confusion", super::Unit::Plain)
@@ -41,15 +33,17 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     ],
     build: Some(|settings, _net| {
         let temperature = settings.param("temperature").unwrap_or(DEFAULT_TEMPERATURE);
-        Ok(Box::new(FeaturePenalty::new(
-            MethodKind::Mcc,
-            settings,
-            "class_confusion",
-            move |out| class_confusion(&out.target.logits, temperature).map(Some),
-        )))
+        FeaturePenalty::boxed(settings, "class_confusion", move |out| {
+            class_confusion(&out.target.logits, temperature).map(Some)
+        })
     }),
     ..super::ADAPTATION_BASE
 };
+
+/// Default weight of the class-confusion term (the paper's 1).
+pub const DEFAULT_LAMBDA: f64 = 1.0;
+/// Default temperature of the predictions (the paper's 2.5).
+pub const DEFAULT_TEMPERATURE: f64 = 2.5;
 
 /// The MCC loss of a batch's class scores `logits` (B×C) at `temperature`: a scalar tensor
 /// in [0, (C−1)/C].

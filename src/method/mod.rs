@@ -292,9 +292,6 @@ pub struct TargetPass {
 
 /// A transfer method.
 pub trait Method: Send {
-    /// Which method this is.
-    fn kind(&self) -> MethodKind;
-
     /// The loss of one step; `progress` runs from 0 to 1 over the whole run.
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, progress: f64) -> Result<Tensor>;
 

@@ -17,9 +17,7 @@
 //!
 //! Loss: cross-entropy(source) + ramp(p) · (λ · IM + β · cross-entropy(target, pseudo-labels)).
 
-use super::{
-    EpochMeans, Method, MethodKind, MethodSettings, TargetPass, TrainBatch, joint_forward, ramp,
-};
+use super::{EpochMeans, Method, MethodSettings, TargetPass, TrainBatch, joint_forward, ramp};
 use crate::model::Network;
 use candle_core::{D, Result, Tensor};
 
@@ -36,21 +34,17 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     family: super::Family::SelfTraining,
     summary: "SHOT: make target predictions confident and diverse (information maximisation) and train on pseudo-labels from class centroids, recomputed each epoch.",
     hyperparameters: &[
-        super::Hyperparameter {
-            label: "λ (information maximisation)",
-            help: "Weight of the information-maximisation term (confident, diverse target predictions).",
-            ..super::Hyperparameter::lambda(DEFAULT_LAMBDA)
-        },
-        super::Hyperparameter {
-            key: "beta",
-            flag: None,
-            label: "β (pseudo-labels)",
-            help: "Weight of the cross-entropy on the target's centroid pseudo-labels.",
-            default: DEFAULT_BETA,
-            min: 0.0,
-            max: 10.0,
-            logarithmic: false,
-        },
+        super::Hyperparameter::lambda(DEFAULT_LAMBDA).labelled(
+            "λ (information maximisation)",
+            "Weight of the information-maximisation term (confident, diverse target predictions).",
+        ),
+        super::Hyperparameter::new(
+            "beta",
+            "β (pseudo-labels)",
+            "Weight of the cross-entropy on the target's centroid pseudo-labels.",
+            DEFAULT_BETA,
+            (0.0, 10.0),
+        ),
     ],
     metrics: &[
         super::Metric::new("entropy", "target entropy", super::Unit::Nats).higher_is_better(false),
@@ -176,10 +170,6 @@ pub fn centroid_labels(features: &[Vec<f32>], probs: &[Vec<f32>]) -> Vec<u32> {
 }
 
 impl Method for Shot {
-    fn kind(&self) -> MethodKind {
-        MethodKind::Shot
-    }
-
     fn labels_target(&self) -> bool {
         true
     }
