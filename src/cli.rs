@@ -649,15 +649,23 @@ fn print_summary(report: &RunReport) {
                 );
             }
         }
-        Some(RunExtra::Method(_)) | None => println!(
-            "{} on {}: source {}, target {} after {} epoch(s) ({:.1} s)",
-            report.method,
-            report.data.source,
-            pct(report.final_metrics.source_accuracy),
-            pct(report.final_metrics.target_accuracy),
-            report.final_metrics.epochs_completed,
-            report.elapsed_secs
-        ),
+        Some(RunExtra::Method(_)) | None => {
+            println!(
+                "{} on {}: source {}, target {} after {} epoch(s) ({:.1} s)",
+                report.method,
+                report.data.source,
+                pct(report.final_metrics.source_accuracy),
+                pct(report.final_metrics.target_accuracy),
+                report.final_metrics.epochs_completed,
+                report.elapsed_secs
+            );
+            if let Some(estimate) = &report.final_metrics.label_free {
+                println!(
+                    "target accuracy estimated without target labels: {}",
+                    estimate.summary()
+                );
+            }
+        }
     }
 }
 

@@ -157,6 +157,18 @@ fn unsupervised_adaptation_never_sees_target_labels() {
             }
         }
         assert_eq!(a.extra, b.extra, "{}: extra results", method.name());
+        let estimate = a.final_metrics.label_free.as_ref();
+        assert!(
+            estimate.is_some(),
+            "{}: label-free estimates",
+            method.name()
+        );
+        assert_eq!(
+            a.final_metrics.label_free,
+            b.final_metrics.label_free,
+            "{}: the label-free estimates use no target label",
+            method.name()
+        );
     }
 }
 
@@ -372,4 +384,62 @@ fn bad_method_settings_fail_before_training() {
         "-q",
     ]);
     assert!(ok, "{err}");
+}
+
+#[test]
+fn self_training_closes_most_of_the_gap_and_the_label_free_estimate_sees_it() {
+    // Thin upright digits → thick, rotated, noisy ones: plain training lands near 40%.
+    let pair = Arc::new(generate_demo_sized("digits-rotated", 7, 100, 50).unwrap());
+    let train = |method| {
+        let config = ExperimentConfig {
+            data: DataSource::Demo {
+                name: "digits-rotated".into(),
+            },
+            method,
+            epochs: 6,
+            batch_size: 32,
+            device: DeviceChoice::Cpu,
+            ..Default::default()
+        };
+        run(config, pair.clone())
+    };
+    let (plain, shot, mcc) = (
+        train(MethodKind::SourceOnly),
+        train(MethodKind::Shot),
+        train(MethodKind::Mcc),
+    );
+    let acc = |r: &RunReport| r.final_metrics.target_accuracy.unwrap();
+    let atc = |r: &RunReport| {
+        r.final_metrics
+            .label_free
+            .as_ref()
+            .and_then(|l| l.atc_accuracy)
+            .unwrap()
+    };
+    eprintln!(
+        "target: source-only {:.3} (ATC {:.3}), shot {:.3} (ATC {:.3}), mcc {:.3} (ATC {:.3})",
+        acc(&plain),
+        atc(&plain),
+        acc(&shot),
+        atc(&shot),
+        acc(&mcc),
+        atc(&mcc)
+    );
+    assert!(acc(&shot) > acc(&plain) + 0.15, "SHOT gains 15 points");
+    assert!(acc(&mcc) > acc(&plain) + 0.15, "MCC gains 15 points");
+    // Without a target label, the estimate still tells the adapted models from plain
+    // training, and lands within 15 points of the truth.
+    assert!(atc(&shot) > atc(&plain) && atc(&mcc) > atc(&plain));
+    for r in [&plain, &shot, &mcc] {
+        assert!(
+            (atc(r) - acc(r)).abs() < 0.15,
+            "{}: ATC {} vs {}",
+            r.method,
+            atc(r),
+            acc(r)
+        );
+    }
+    // SHOT's pseudo-labels end up more accurate than plain training's predictions.
+    let pseudo = shot.history.last().unwrap().metrics[PSEUDO_ACCURACY];
+    assert!(pseudo > acc(&plain) + 0.15, "pseudo-labels {pseudo}");
 }

@@ -178,19 +178,24 @@ fn split(n: usize, test_fraction: f64, rng: &mut impl rand::Rng) -> (Vec<usize>,
 }
 
 /// A linear classifier `w·x + b`; positive scores mean "target".
-struct LogisticRegression {
+pub(crate) struct LogisticRegression {
     w: Vec<f32>,
     b: f32,
 }
 
 impl LogisticRegression {
-    fn score(&self, x: &[f32]) -> f32 {
+    pub(crate) fn score(&self, x: &[f32]) -> f32 {
         dot(&self.w, x) + self.b
     }
 
     /// Minimises `Σ_i s_i · log-loss_i + (l2/2)‖w‖²` (bias unpenalised) by
     /// Nesterov-accelerated gradient descent with step `1/L`.
-    fn fit(x: &Features, y: &[f32], sample_weights: &[f32], opts: &ADistanceOptions) -> Self {
+    pub(crate) fn fit(
+        x: &Features,
+        y: &[f32],
+        sample_weights: &[f32],
+        opts: &ADistanceOptions,
+    ) -> Self {
         let d = x.d;
         let l2 = opts.l2 as f32;
         let lipschitz = 0.25 * largest_weighted_eigenvalue(x, sample_weights, opts.seed) + l2;

@@ -18,6 +18,7 @@ pub mod advisor;
 pub mod bench;
 pub mod coral;
 pub mod embedding;
+pub mod label_free;
 mod linalg;
 pub mod mmd;
 pub mod per_class;

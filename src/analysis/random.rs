@@ -20,6 +20,7 @@ pub(crate) enum Stream {
     EmbeddingSubsample = 8,
     EigenStart = 9,
     TsneInit = 10,
+    LabelFreeSubsample = 11,
 }
 
 /// A generator for `stream`, derived from the user's `seed` with splitmix64 so that

@@ -46,6 +46,9 @@ pub struct FinalMetrics {
     pub target_accuracy: Option<f64>,
     pub train_loss: Option<f64>,
     pub epochs_completed: usize,
+    /// Estimates of the target accuracy and quality that use no target label
+    /// (transfer runs; None for the others).
+    pub label_free: Option<crate::analysis::label_free::LabelFree>,
 }
 
 impl FinalMetrics {
@@ -57,6 +60,7 @@ impl FinalMetrics {
             target_accuracy: last.and_then(|r| r.target_accuracy),
             train_loss: last.map(|r| r.train_loss),
             epochs_completed: history.len(),
+            label_free: None,
         }
     }
 }

@@ -9,6 +9,8 @@ use super::events::{DataReport, EventSink, NetworkSummary, Prediction, RunReport
 use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, setup};
 use super::results::{Metric, RunExtra};
 use super::settings::{Audience, Invalid, Setting};
+use crate::analysis::Features;
+use crate::analysis::label_free::LabelFree;
 use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
 use crate::method::{
     LabelledData, Method, MethodKind, MethodSettings, PSEUDO_ACCURACY, TargetPass, TrainBatch,
@@ -418,23 +420,76 @@ impl Experiment {
         })
     }
 
-    /// The unlabeled target stream through the network in eval mode, for a method that
-    /// labels it itself.
-    fn target_pass(&self) -> candle_core::Result<TargetPass> {
-        let ids = self.split.target_unlabeled.clone();
+    /// Samples of one domain through the network in eval mode, in chunks.
+    fn forward_rows(&self, target: bool, ids: &[usize]) -> candle_core::Result<Forward> {
         let mut parts: Vec<Forward> = Vec::new();
         for chunk in ids.chunks(256) {
-            parts.push(self.net.forward_t(&self.gather(true, chunk)?, false)?);
+            parts.push(self.net.forward_t(&self.gather(target, chunk)?, false)?);
         }
         let cat = |f: &dyn Fn(&Forward) -> &Tensor| {
             Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0)
         };
-        let out = Forward {
+        Ok(Forward {
             backbone_features: cat(&|f| &f.backbone_features)?,
             features: cat(&|f| &f.features)?,
             logits: cat(&|f| &f.logits)?,
-        };
+        })
+    }
+
+    /// The unlabeled target stream through the network in eval mode, for a method that
+    /// labels it itself.
+    fn target_pass(&self) -> candle_core::Result<TargetPass> {
+        let ids = self.split.target_unlabeled.clone();
+        let out = self.forward_rows(true, &ids)?;
         Ok(TargetPass { ids, out })
+    }
+
+    /// The label-free estimates of the trained network on the target (see
+    /// [`crate::analysis::label_free`]), from the target's eval-mode pass `target` (every
+    /// target image, probabilities `probs`) and the held-out source.
+    fn label_free(&self, target: &Forward, probs: &[Vec<f32>]) -> anyhow::Result<LabelFree> {
+        use crate::analysis::label_free::{HeldOutSource, estimate};
+        let features = |t: &Tensor| -> anyhow::Result<Features> {
+            let (n, d) = t.dims2()?;
+            Ok(Features::new(t.flatten_all()?.to_vec1::<f32>()?, n, d)?)
+        };
+        // In file-name order, so that nothing (not even rounding) depends on the class
+        // folders the target's files sit in.
+        let order = by_file_name(&self.pair, (0..probs.len()).collect());
+        let probs: Vec<Vec<f32>> = order.iter().map(|&i| probs[i].clone()).collect();
+        let order = Tensor::from_vec(
+            order.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            order.len(),
+            target.features.device(),
+        )?;
+        let target_features = features(&target.features.index_select(&order, 0)?)?;
+        let val = &self.split.source_val;
+        let source = match &self.pair.source.labels {
+            Some(labels) if val.len() >= 2 => {
+                let out = self.forward_rows(false, val)?;
+                let probs = candle_nn::ops::softmax(&out.logits, D::Minus1)?.to_vec2::<f32>()?;
+                let correct: Vec<bool> = val
+                    .iter()
+                    .zip(&probs)
+                    .map(|(&i, p)| labels[i] == top_class(p).0)
+                    .collect();
+                Some((features(&out.features)?, probs, correct))
+            }
+            _ => None,
+        };
+        let held_out = source
+            .as_ref()
+            .map(|(features, probs, correct)| HeldOutSource {
+                features,
+                probs,
+                correct,
+            });
+        Ok(estimate(
+            &probs,
+            &target_features,
+            held_out,
+            self.config.seed,
+        )?)
     }
 
     /// The share of the method's pseudo-labels that are right, when the target has labels
@@ -560,9 +615,14 @@ impl Experiment {
         };
         let outcome = train_epochs(&plan, &mut step, sink, control)?;
         let all_target: Vec<usize> = (0..self.pair.target.len()).collect();
-        let preds = self
-            .predict(true, &all_target)
-            .map_err(in_epoch(outcome.history.len()))?;
+        let fail = in_epoch(outcome.history.len());
+        let target_out = self.forward_rows(true, &all_target).map_err(&fail)?;
+        let probs = candle_nn::ops::softmax(&target_out.logits, D::Minus1)
+            .and_then(|p| p.to_vec2::<f32>())
+            .map_err(&fail)?;
+        let preds: Vec<(u32, f32)> = probs.iter().map(|p| top_class(p)).collect();
+        // An estimate that cannot be made (features all constant) is left out, not fatal.
+        let label_free = self.label_free(&target_out, &probs).ok();
         let predictions: Vec<Prediction> = preds
             .iter()
             .enumerate()
@@ -591,6 +651,7 @@ impl Experiment {
             started.elapsed().as_secs_f64(),
         );
         report.data = self.data_report();
+        report.final_metrics.label_free = label_free;
         report.confusion = confusion;
         report.init = self.init_report.clone();
         report.extra = self.method.report_extra().map(RunExtra::Method);
@@ -653,10 +714,22 @@ impl TrainStep for TransferStep<'_> {
     }
 }
 
+/// The most probable class of a probability row, and its probability.
+fn top_class(p: &[f32]) -> (u32, f32) {
+    p.iter().enumerate().fold(
+        (0, f32::MIN),
+        |b, (i, &v)| if v > b.1 { (i as u32, v) } else { b },
+    )
+}
+
 /// The unlabeled target stream's base order: by file name, not by class folder, so that
 /// the labels of an unlabeled target cannot influence training in any way.
 fn target_stream_order(pair: &DomainPair, split: &Split) -> Vec<usize> {
-    let mut idx = split.target_unlabeled.clone();
+    by_file_name(pair, split.target_unlabeled.clone())
+}
+
+/// Target indices `idx` ordered by file name (not by class folder).
+fn by_file_name(pair: &DomainPair, mut idx: Vec<usize>) -> Vec<usize> {
     let base = |i: usize| {
         let f = &pair.target.files[i];
         f.rsplit(['/', '\\']).next().unwrap_or(f).to_string()
