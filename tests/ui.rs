@@ -729,6 +729,10 @@ fn compare_shows_and_overlays_each_new_run() {
     click(&mut h, "5 Compare");
     h.run_steps(3);
     assert_eq!(app(&h).compare.detail, Some(1));
+    // Beside the true target accuracy, the estimate made without target labels.
+    text_containing(&h, "estimate (no labels)");
+    let estimate = text_containing(&h, "≈ ");
+    assert!(estimate.ends_with('%'), "{estimate}");
     press(&mut h, "Train");
     wait_for_run(&mut h);
     click(&mut h, "5 Compare");

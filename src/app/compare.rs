@@ -118,7 +118,7 @@ pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
 
 /// Draw the compare view.
 /// The columns of the runs table.
-const RUN_COLUMNS: [&str; 11] = [
+const RUN_COLUMNS: [&str; 12] = [
     "show",
     "run",
     "method",
@@ -126,6 +126,7 @@ const RUN_COLUMNS: [&str; 11] = [
     "seed",
     "target labels",
     "target acc.",
+    "estimate (no labels)",
     "Δ vs source-only",
     "source acc.",
     "time",
@@ -212,6 +213,7 @@ fn runs_table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look:
                     ui.label(r.config.seed.to_string());
                     ui.label(r.config.target_labels.to_string());
                     ui.label(RichText::new(pct(r.target_accuracy())).strong());
+                    estimate_ui(ui, r);
                     let delta = source_only_baseline(runs, r)
                         .filter(|b| b.id != r.id)
                         .and_then(|b| Some(r.target_accuracy()? - b.target_accuracy()?));
@@ -230,6 +232,26 @@ fn runs_table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look:
                 }
             });
         });
+}
+
+/// The run's target accuracy as estimated without target labels (ATC), the other
+/// estimators on hover.
+fn estimate_ui(ui: &mut egui::Ui, r: &RunRecord) {
+    let estimate = r
+        .report
+        .as_ref()
+        .and_then(|rep| rep.final_metrics.label_free.as_ref());
+    match estimate {
+        Some(e) => {
+            ui.label(format!("≈ {}", pct(e.atc_accuracy))).on_hover_text(format!(
+                "Estimated without any target label: {}. ATC sets a confidence threshold on the held-out source and counts the target images above it; DEV and IWCV weight the held-out source by how target-like it is (they read 100% when the model makes no source errors); SND ranks models (higher is better), entropy says how confident the predictions are.",
+                e.summary()
+            ));
+        }
+        None => {
+            ui.label("–");
+        }
+    }
 }
 
 fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look) {
