@@ -22,9 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod bench_pretrained;
 mod predict;
+mod rank;
 mod values;
 pub use bench_pretrained::{BenchPretrainedArgs, bench_pretrained_command};
 pub use predict::{PredictArgs, predict_command};
+pub use rank::{RankArgs, rank_command};
 
 /// transferlab: a workbench for transfer learning. With no command it opens the app.
 #[derive(Parser, Debug)]
@@ -61,6 +63,10 @@ pub enum CliCommand {
     /// Fashion-MNIST, 10 labelled images per class: the small CNN from scratch against
     /// ImageNet features of EfficientNet-Lite0 (linear probe), several seeds.
     BenchPretrained(BenchPretrainedArgs),
+    /// Which source suits a target best: rank candidate source folders (by their distance
+    /// to the target) and starting models (by LogME, LEEP and H-score on a few labelled
+    /// target images).
+    Rank(RankArgs),
 }
 
 /// Arguments of `transferlab run`.
@@ -524,6 +530,19 @@ fn catch_signals() {
 }
 
 /// Check a command's `--json` output before its work starts (see [`crate::output`]).
+/// `key value` pairs of a map of figures, each value with `digits` decimals.
+pub(crate) fn key_values(
+    figures: &std::collections::BTreeMap<String, f64>,
+    digits: usize,
+    separator: &str,
+) -> String {
+    figures
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
 pub(crate) fn check_json_output(json: Option<&PathBuf>, inputs: &[Input]) -> Result<()> {
     if let Some(p) = json {
         crate::output::check_all(inputs, &[Output::new("the --json report", p)])?;
@@ -659,8 +678,9 @@ fn print_summary(report: &RunReport) {
                 report.final_metrics.epochs_completed,
                 report.elapsed_secs
             );
+            // On stderr: stdout keeps its one summary line for scripts.
             if let Some(estimate) = &report.final_metrics.label_free {
-                println!(
+                eprintln!(
                     "target accuracy estimated without target labels: {}",
                     estimate.summary()
                 );
@@ -853,11 +873,6 @@ pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let runs = run_bench(&settings, &mut |r| {
-        let metrics: Vec<String> = r
-            .metrics
-            .iter()
-            .map(|(k, v)| format!("{k} {v:.3}"))
-            .collect();
         eprintln!(
             "{:<20} {:<20} seed {}  target {:5.1}%  source {}  {:.2} s/epoch  {}",
             r.shift,
@@ -866,7 +881,7 @@ pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
             r.target_accuracy * 100.0,
             pct(r.source_accuracy),
             r.train_secs_per_epoch,
-            metrics.join("  ")
+            key_values(&r.metrics, 3, "  ")
         );
     })?;
     println!(

@@ -47,6 +47,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(CliCommand::Predict(args)) => transferlab::cli::predict_command(&args).map(|_| ()),
+        Some(CliCommand::Rank(args)) => transferlab::cli::rank_command(&args).map(|_| ()),
         Some(CliCommand::BenchPretrained(args)) => {
             transferlab::cli::bench_pretrained_command(&args).map(|_| ())
         }

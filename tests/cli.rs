@@ -55,6 +55,15 @@ fn a_demo_run_writes_the_documented_json() {
     let t = v["final"]["target_accuracy"].as_f64().unwrap();
     let s = v["final"]["source_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&s));
+    // The estimate made without target labels, documented in docs/methods.md.
+    let atc = v["final"]["label_free"]["accuracy"]["atc"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&atc), "{atc}");
+    assert!(
+        err.contains("estimated without target labels: ATC"),
+        "{err}"
+    );
     let history = v["history"].as_array().unwrap();
     assert_eq!(history.len(), 2);
     for (i, h) in history.iter().enumerate() {
@@ -339,4 +348,109 @@ fn methods_and_backbones_are_listed_with_their_settings() {
         err.contains("--param tau") && err.contains("it has lambda"),
         "{err}"
     );
+}
+
+#[test]
+fn rank_puts_the_source_and_the_model_closest_to_the_target_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let classes = [0, 1, 2, 3];
+    // The target: inverted digits. Candidates: more inverted digits, and clean ones.
+    write_digit_folder(
+        &dir.path().join("target"),
+        &classes,
+        12,
+        Style::Inverted,
+        28,
+        "png",
+        1,
+    );
+    write_digit_folder(
+        &dir.path().join("like"),
+        &classes,
+        12,
+        Style::Inverted,
+        28,
+        "png",
+        2,
+    );
+    write_digit_folder(
+        &dir.path().join("unlike"),
+        &classes,
+        12,
+        Style::Clean,
+        28,
+        "png",
+        3,
+    );
+    // Two starting models: one trained on inverted digits, one on clean ones.
+    for (data, model) in [
+        ("like", "like.safetensors"),
+        ("unlike", "unlike.safetensors"),
+    ] {
+        let (ok, _, err) = run_cli(&[
+            "run",
+            "--source",
+            &path(data),
+            "--target",
+            &path("target"),
+            "--epochs",
+            "3",
+            "--save",
+            &path(model),
+            "--quiet",
+        ]);
+        assert!(ok, "{err}");
+    }
+    let json = path("rank.json");
+    let (ok, out, err) = run_cli(&[
+        "rank",
+        "--target",
+        &path("target"),
+        "--source",
+        &path("unlike"),
+        "--source",
+        &path("like"),
+        "--model",
+        &path("unlike.safetensors"),
+        "--model",
+        &path("like.safetensors"),
+        "--target-labels",
+        "5",
+        "--features",
+        "pixels",
+        "--json",
+        &json,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("#1 folder"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let first = |kind: &str| -> String {
+        let c = report["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == kind && c["rank"] == 1)
+            .unwrap_or_else(|| panic!("no #1 {kind}: {report}"));
+        for key in if kind == "folder" {
+            ["mmd2", "a_distance", "coral"]
+        } else {
+            ["logme", "leep", "h_score"]
+        } {
+            assert!(c["measures"][key].is_f64(), "{kind} {key}: {c}");
+        }
+        c["name"].as_str().unwrap().to_string()
+    };
+    assert!(first("folder").ends_with("like") && !first("folder").ends_with("unlike"));
+    assert!(first("model").ends_with("/like.safetensors"), "{report}");
+    // Models need labelled target images: said before anything is measured.
+    let (ok, _, err) = run_cli(&[
+        "rank",
+        "--target",
+        &path("target"),
+        "--model",
+        &path("like.safetensors"),
+    ]);
+    assert!(!ok && err.contains("--target-labels"), "{err}");
 }

@@ -413,7 +413,8 @@ fn self_training_closes_most_of_the_gap_and_the_label_free_estimate_sees_it() {
         r.final_metrics
             .label_free
             .as_ref()
-            .and_then(|l| l.atc_accuracy)
+            .and_then(|l| l.accuracy)
+            .map(|a| a.atc)
             .unwrap()
     };
     eprintln!(

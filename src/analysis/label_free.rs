@@ -34,29 +34,41 @@ use super::{AnalysisError, Features};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LabelFree {
-    /// ATC's estimate of the target accuracy. None without held-out source.
-    pub atc_accuracy: Option<f64>,
-    /// 1 − DEV risk (0-1 loss): estimated target accuracy. None without held-out source.
-    pub dev_accuracy: Option<f64>,
-    /// 1 − IWCV risk (0-1 loss): estimated target accuracy. None without held-out source.
-    pub iwcv_accuracy: Option<f64>,
     /// Soft neighbourhood density of the target predictions (higher is better).
     pub snd: f64,
     /// Mean entropy of the target predictions, in nats (lower is more confident).
     pub entropy: f64,
+    /// Estimates of the target accuracy from the held-out source (None without one).
+    pub accuracy: Option<AccuracyEstimates>,
+}
+
+/// Three estimates of the target accuracy, each in [0, 1].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccuracyEstimates {
+    /// Average thresholded confidence.
+    pub atc: f64,
+    /// 1 − DEV risk (0-1 loss).
+    pub dev: f64,
+    /// 1 − IWCV risk (0-1 loss).
+    pub iwcv: f64,
 }
 
 impl LabelFree {
     /// One line for people: the accuracy estimates, then SND and entropy.
     pub fn summary(&self) -> String {
-        let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+        let accuracy = match &self.accuracy {
+            Some(a) => format!(
+                "ATC {}, DEV {}, IWCV {}; ",
+                pct(a.atc),
+                pct(a.dev),
+                pct(a.iwcv)
+            ),
+            None => "no accuracy estimate (no held-out source); ".into(),
+        };
         format!(
-            "ATC {}, DEV {}, IWCV {}; SND {:.2}, entropy {:.2} nats",
-            pct(self.atc_accuracy),
-            pct(self.dev_accuracy),
-            pct(self.iwcv_accuracy),
-            self.snd,
-            self.entropy
+            "{accuracy}SND {:.2}, entropy {:.2} nats",
+            self.snd, self.entropy
         )
     }
 }
@@ -94,9 +106,11 @@ pub fn estimate(
         let w = importance_weights(source.features, target_features, seed)?;
         let loss: Vec<f64> = source.correct.iter().map(|&c| f64::from(!c)).collect();
         let (iwcv, dev) = iwcv_and_dev(&w, &loss);
-        out.iwcv_accuracy = Some((1.0 - iwcv).clamp(0.0, 1.0));
-        out.dev_accuracy = Some((1.0 - dev).clamp(0.0, 1.0));
-        out.atc_accuracy = Some(atc(source.probs, source.correct, target_probs));
+        out.accuracy = Some(AccuracyEstimates {
+            atc: atc(source.probs, source.correct, target_probs),
+            dev: (1.0 - dev).clamp(0.0, 1.0),
+            iwcv: (1.0 - iwcv).clamp(0.0, 1.0),
+        });
     }
     Ok(out)
 }

@@ -25,6 +25,7 @@ pub mod per_class;
 mod random;
 mod standardize;
 pub mod synthetic;
+pub mod transferability;
 
 use serde::{Deserialize, Serialize};
 

@@ -243,7 +243,7 @@ fn estimate_ui(ui: &mut egui::Ui, r: &RunRecord) {
         .and_then(|rep| rep.final_metrics.label_free.as_ref());
     match estimate {
         Some(e) => {
-            ui.label(format!("≈ {}", pct(e.atc_accuracy))).on_hover_text(format!(
+            ui.label(format!("≈ {}", pct(e.accuracy.map(|a| a.atc)))).on_hover_text(format!(
                 "Estimated without any target label: {}. ATC sets a confidence threshold on the held-out source and counts the target images above it; DEV and IWCV weight the held-out source by how target-like it is (they read 100% when the model makes no source errors); SND ranks models (higher is better), entropy says how confident the predictions are.",
                 e.summary()
             ));

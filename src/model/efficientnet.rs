@@ -32,6 +32,9 @@ pub const FEATURES: usize = 1280;
 pub const DEFAULT_INPUT: usize = 224;
 /// Smallest input side accepted.
 pub const MIN_INPUT: usize = 32;
+/// The side quick feature comparisons load images at (`transferlab rank`): a fifth of the
+/// work of 224 px per image, and still the network's ImageNet features.
+pub const FEATURE_SIDE: usize = 96;
 /// Batch-norm epsilon of every layer.
 pub const BN_EPS: f64 = 1e-3;
 /// Prefix of the ImageNet classifier (`_fc.weight`, `_fc.bias`).

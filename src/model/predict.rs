@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 /// Images run through the network at once.
 const BATCH: usize = 4;
 
+/// Per image: what the head sees, and the class probabilities.
+pub type FeaturesAndProbabilities = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// How an image file is brought to the model's input size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resize {
@@ -160,8 +163,38 @@ impl Predictor {
     }
 
     fn probabilities(&self, images: &[&Vec<f32>]) -> candle_core::Result<Vec<Vec<f32>>> {
+        Ok(self.features_and_probabilities(images)?.1)
+    }
+
+    /// What the head sees (the pooled features, or the adaptation layer's output) and the
+    /// class probabilities of each file, decoded and resized as [`Predictor::predict`] does;
+    /// a file that cannot be read is an error naming it.
+    pub fn features_of_files(&self, files: &[PathBuf]) -> Result<FeaturesAndProbabilities, String> {
+        let (mut features, mut probs) = (Vec::new(), Vec::new());
+        for chunk in files.chunks(BATCH * 4) {
+            let loaded = chunk
+                .iter()
+                .map(|f| {
+                    load_resized(f, self.channels, self.side, self.resize)
+                        .map_err(|e| format!("{}: {e}", f.display()))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let refs: Vec<&Vec<f32>> = loaded.iter().collect();
+            let (f, p) = self
+                .features_and_probabilities(&refs)
+                .map_err(|e| format!("the model failed: {e}"))?;
+            features.extend(f);
+            probs.extend(p);
+        }
+        Ok((features, probs))
+    }
+
+    fn features_and_probabilities(
+        &self,
+        images: &[&Vec<f32>],
+    ) -> candle_core::Result<FeaturesAndProbabilities> {
         if images.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let data: Vec<f32> = images.iter().flat_map(|v| v.iter().copied()).collect();
         let x = Tensor::from_vec(
@@ -170,8 +203,11 @@ impl Predictor {
             &Device::Cpu,
         )?
         .to_device(&self.net.device)?;
-        let logits = self.net.forward_t(&x, false)?.logits;
-        candle_nn::ops::softmax_last_dim(&logits)?.to_vec2()
+        let out = self.net.forward_t(&x, false)?;
+        Ok((
+            out.features.to_vec2()?,
+            candle_nn::ops::softmax_last_dim(&out.logits)?.to_vec2()?,
+        ))
     }
 
     fn top_classes(&self, probs: &[f32], top: usize) -> Vec<ClassScore> {

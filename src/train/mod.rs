@@ -16,6 +16,7 @@ pub mod learner;
 pub mod load;
 pub mod method_bench;
 pub mod pretrained_bench;
+pub mod rank;
 pub mod results;
 pub mod settings;
 pub mod similarity;
