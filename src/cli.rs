@@ -530,19 +530,6 @@ fn catch_signals() {
 }
 
 /// Check a command's `--json` output before its work starts (see [`crate::output`]).
-/// `key value` pairs of a map of figures, each value with `digits` decimals.
-pub(crate) fn key_values(
-    figures: &std::collections::BTreeMap<String, f64>,
-    digits: usize,
-    separator: &str,
-) -> String {
-    figures
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.digits$}"))
-        .collect::<Vec<_>>()
-        .join(separator)
-}
-
 pub(crate) fn check_json_output(json: Option<&PathBuf>, inputs: &[Input]) -> Result<()> {
     if let Some(p) = json {
         crate::output::check_all(inputs, &[Output::new("the --json report", p)])?;
@@ -881,7 +868,7 @@ pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
             r.target_accuracy * 100.0,
             pct(r.source_accuracy),
             r.train_secs_per_epoch,
-            key_values(&r.metrics, 3, "  ")
+            crate::metric::key_values(&r.metrics, 3, "  ")
         );
     })?;
     println!(

@@ -120,3 +120,17 @@ mod tests {
         assert_eq!(unknown.format(0.25), "0.2500");
     }
 }
+
+/// `key value` pairs of a map of figures, each value with `digits` decimals, for one line
+/// of text (the CLI's progress lines, the app's hover texts).
+pub fn key_values(
+    figures: &std::collections::BTreeMap<String, f64>,
+    digits: usize,
+    separator: &str,
+) -> String {
+    figures
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(separator)
+}

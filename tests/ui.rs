@@ -1061,3 +1061,48 @@ fn the_predict_view_names_the_espresso_in_a_photo() {
     press(&mut h, "Predict");
     wait_for_text(&mut h, "Could not classify");
 }
+
+#[test]
+fn which_source_ranks_candidate_folders_and_makes_the_closest_the_source() {
+    use transferlab::data::demo::Style;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n);
+    let classes = [0, 1, 2];
+    common::write_digit_folder(&dir("clean"), &classes, 8, Style::Clean, 28, "png", 1);
+    common::write_digit_folder(&dir("target"), &classes, 8, Style::Inverted, 28, "png", 2);
+    common::write_digit_folder(&dir("inverted"), &classes, 8, Style::Inverted, 28, "png", 3);
+    let mut opts = options();
+    opts.demo = None;
+    {
+        let s = opts.settings.as_mut().unwrap();
+        s.data_mode = transferlab::app::settings::DataMode::Folders;
+        s.source_folder = dir("clean").display().to_string();
+        s.target_folder = dir("target").display().to_string();
+    }
+    let mut h = harness(opts);
+    wait_for(&mut h, "the folders and their map", |a| {
+        a.data.pair().is_some() && a.similarity.map().is_some()
+    });
+    click(&mut h, "2 Similarity");
+    h.run_steps(3);
+    press(&mut h, "Which source?");
+    for c in ["clean", "inverted"] {
+        type_into(&mut h, "Candidate", dir(c).to_str().unwrap());
+        press(&mut h, "Add");
+    }
+    assert_eq!(app(&h).similarity.rank.candidates.len(), 2);
+    press(&mut h, "Rank");
+    wait_for(&mut h, "the ranking", |a| {
+        a.similarity.rank.report.is_some()
+    });
+    let report = app(&h).similarity.rank.report.clone().unwrap();
+    let best = report.candidates.iter().find(|c| c.rank == 1).unwrap();
+    assert!(best.name.ends_with("inverted"), "{report:?}");
+    text_containing(&h, "mmd2 ");
+    // One click makes the closest folder the source, and the data reloads.
+    press(&mut h, "Use the closest as source");
+    wait_for(&mut h, "the new source", |a| {
+        a.settings.source_folder.ends_with("inverted") && !a.data.is_loading()
+    });
+    assert!(app(&h).data.source_field.text.ends_with("inverted"));
+}

@@ -25,6 +25,16 @@ impl TransferLabApp {
                     self.notify("Stop the run before changing the data.", true);
                 } else {
                     self.settings.data_mode = DataMode::Folders;
+                    // The Data view's fields show what is loaded (e.g. "Use the closest as source").
+                    for (field, path) in [
+                        (&mut self.data.source_field, &source),
+                        (&mut self.data.target_field, &target),
+                    ] {
+                        let text = path.display().to_string();
+                        if field.text.trim() != text {
+                            field.set(text);
+                        }
+                    }
                     self.load(DataSource::Folders { source, target });
                 }
             }

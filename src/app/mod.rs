@@ -23,6 +23,7 @@ pub mod help;
 pub mod jobs;
 mod poll;
 pub mod predict;
+pub mod rank;
 pub mod runs;
 pub mod saved_state;
 pub mod settings;

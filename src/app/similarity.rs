@@ -105,6 +105,8 @@ pub struct SimilarityState {
     pub network: NetworkChoice,
     /// Draw the map with t-SNE (slower, keeps neighbourhoods) instead of PCA.
     pub tsne: bool,
+    /// The "Which source?" panel.
+    pub rank: super::rank::RankState,
 }
 
 impl SimilarityState {
@@ -127,6 +129,7 @@ impl SimilarityState {
         settings: &Settings,
         runs: &Runs,
     ) {
+        self.rank.poll();
         if let Some((_, job)) = &self.job {
             let result = match job.poll() {
                 Polled::Pending => return,
@@ -385,6 +388,8 @@ pub fn similarity_ui(
                 ctx.commands,
             );
             per_class_ui(ui, a);
+            ui.add_space(8.0);
+            super::rank::rank_ui(ui, ctx, &mut state.rank);
         });
 }
 

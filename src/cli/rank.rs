@@ -79,7 +79,7 @@ pub fn rank_command(args: &RankArgs) -> Result<RankReport> {
             c.rank,
             c.kind,
             c.name,
-            super::key_values(&c.measures, 4, ", ")
+            crate::metric::key_values(&c.measures, 4, ", ")
         );
     }
     for n in &report.notes {
