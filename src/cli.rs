@@ -882,6 +882,13 @@ pub fn bench_methods_command(args: &BenchMethodsArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     print!("{}", format_table(&settings, &runs));
+    println!(
+        "\nlabel-free estimators against the true target accuracy (no target label used by any):"
+    );
+    print!(
+        "{}",
+        crate::train::method_bench::format_selection(&settings, &runs)
+    );
     if let Some(path) = &args.json {
         crate::output::write_json("the --json report", path, &runs)?;
     }

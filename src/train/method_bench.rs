@@ -82,6 +82,8 @@ pub struct BenchRun {
     pub train_secs_per_epoch: f64,
     /// Last epoch's method metrics.
     pub metrics: std::collections::BTreeMap<String, f64>,
+    /// The run's estimates made without target labels.
+    pub label_free: Option<crate::analysis::label_free::LabelFree>,
 }
 
 /// Load `per_class` images of each class from `dir` (a folder of class subfolders), in
@@ -401,6 +403,7 @@ pub fn run_one(
             .last()
             .map(|r| r.metrics.clone())
             .unwrap_or_default(),
+        label_free: report.final_metrics.label_free.clone(),
     })
 }
 
@@ -506,4 +509,119 @@ pub fn format_table(settings: &BenchSettings, runs: &[BenchRun]) -> String {
         out.push_str(&row);
     }
     out
+}
+
+/// The label-free estimators, as (name, value of a run; higher must mean better).
+type Estimator = (
+    &'static str,
+    fn(&crate::analysis::label_free::LabelFree) -> Option<f64>,
+);
+
+const ESTIMATORS: [Estimator; 5] = [
+    ("ATC", |l| l.accuracy.map(|a| a.atc)),
+    ("DEV", |l| l.accuracy.map(|a| a.dev)),
+    ("IWCV", |l| l.accuracy.map(|a| a.iwcv)),
+    ("SND", |l| Some(l.snd)),
+    ("−entropy", |l| Some(-l.entropy)),
+];
+
+/// Ranks of `v` (1-based, ties share their mean rank).
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut out = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            out[k] = rank;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Spearman's rank correlation of `a` and `b` (NaN when either is constant).
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let (ma, mb) = (mean_std(&ra).0, mean_std(&rb).0);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// How well each label-free estimator tracks the true target accuracy over the runs:
+/// Spearman's ρ within each shift (averaged over shifts) and pooled over every run, and
+/// the points lost by picking, for each shift and seed, the method the estimator rates
+/// highest instead of the truly best one (the oracle).
+pub fn format_selection(settings: &BenchSettings, runs: &[BenchRun]) -> String {
+    let mut out = String::from(
+        "| estimator | ρ within a shift (mean) | ρ pooled | points lost selecting a method |\n|---|---:|---:|---:|\n",
+    );
+    for (name, value) in ESTIMATORS {
+        let scored: Vec<(&BenchRun, f64)> = runs
+            .iter()
+            .filter_map(|r| Some((r, r.label_free.as_ref().and_then(value)?)))
+            .collect();
+        if scored.len() < 3 {
+            continue;
+        }
+        let rho = |of: &[&(&BenchRun, f64)]| {
+            let est: Vec<f64> = of.iter().map(|(_, v)| *v).collect();
+            let truth: Vec<f64> = of.iter().map(|(r, _)| r.target_accuracy).collect();
+            spearman(&est, &truth)
+        };
+        let within: Vec<f64> = settings
+            .shifts
+            .iter()
+            .map(|s| {
+                rho(&scored
+                    .iter()
+                    .filter(|(r, _)| &r.shift == s)
+                    .collect::<Vec<_>>())
+            })
+            .filter(|r| r.is_finite())
+            .collect();
+        let pooled = rho(&scored.iter().collect::<Vec<_>>());
+        let mut lost = Vec::new();
+        for s in &settings.shifts {
+            for &seed in &settings.seeds {
+                let group: Vec<&(&BenchRun, f64)> = scored
+                    .iter()
+                    .filter(|(r, _)| &r.shift == s && r.seed == seed)
+                    .collect();
+                let best = group
+                    .iter()
+                    .map(|(r, _)| r.target_accuracy)
+                    .fold(f64::NAN, f64::max);
+                if let Some((chosen, _)) = group.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+                    lost.push(100.0 * (best - chosen.target_accuracy));
+                }
+            }
+        }
+        out.push_str(&format!(
+            "| {name} | {:.2} | {pooled:.2} | {:.1} |\n",
+            mean_std(&within).0,
+            mean_std(&lost).0
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+
+    #[test]
+    fn spearman_is_one_for_the_same_order_and_minus_one_for_the_reverse() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        assert!((spearman(&a, &[10.0, 20.0, 25.0, 90.0]) - 1.0).abs() < 1e-12);
+        assert!((spearman(&a, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        assert_eq!(ranks(&[5.0, 1.0, 5.0]), vec![2.5, 1.0, 2.5]);
+    }
 }
