@@ -446,6 +446,9 @@ pub struct RunOutcome {
     pub target_accuracy: f64,
     /// Whether the run trained on target labels.
     pub used_target_labels: bool,
+    /// True when `target_accuracy` is an estimate made without target labels (an
+    /// unlabeled target), not a measurement.
+    pub estimated: bool,
 }
 
 /// A transfer run that did worse than not transferring.
@@ -506,8 +509,13 @@ pub fn negative_transfer(runs: &[RunOutcome]) -> Vec<NegativeTransferWarning> {
             } else {
                 "using the source model without adaptation"
             };
+            let evidence = if run.estimated || baseline.estimated {
+                " These accuracies are estimated without target labels (ATC on the held-out source): a warning sign, not a measurement."
+            } else {
+                ""
+            };
             let message = format!(
-                "Negative transfer: '{}' ({}) reached {:.1}% target accuracy, {:.1} points below '{}' ({}, {:.1}%), so {} did better than this transfer.",
+                "Negative transfer: '{}' ({}) reached {:.1}% target accuracy, {:.1} points below '{}' ({}, {:.1}%), so {} did better than this transfer.{evidence}",
                 run.label,
                 run.method,
                 100.0 * run.target_accuracy,
@@ -647,6 +655,7 @@ mod tests {
             method: method.to_string(),
             target_accuracy: acc,
             used_target_labels: labels,
+            estimated: false,
         }
     }
 

@@ -81,6 +81,18 @@ pub fn source_only_baseline<'a>(runs: &'a Runs, run: &RunRecord) -> Option<&'a R
         .find(|r| r.target_accuracy().is_some() && !r.status.is_live())
 }
 
+/// A run's target accuracy, or on an unlabeled target its label-free estimate (flagged).
+fn accuracy_or_estimate(r: &RunRecord) -> Option<(f64, bool)> {
+    match r.target_accuracy() {
+        Some(acc) => Some((acc, false)),
+        None => r
+            .report
+            .as_ref()?
+            .final_metrics
+            .target_accuracy_or_estimate(),
+    }
+}
+
 /// Negative-transfer warnings (the analysis module's rule, applied to the runs on each
 /// data pair): transfer runs that ended below the no-transfer baseline — target-only when
 /// they used target labels, source-only otherwise.
@@ -96,15 +108,19 @@ pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
             .iter()
             .filter(|r| r.pair_id == pair_id && !r.status.is_live())
             .filter(|r| !r.config.method.is_task_method())
-            .filter(|r| r.target_accuracy().is_some())
+            .filter(|r| accuracy_or_estimate(r).is_some())
             .collect();
         let outcomes: Vec<RunOutcome> = finished
             .iter()
-            .map(|r| RunOutcome {
-                label: format!("#{}", r.id),
-                method: r.config.method.name().to_string(),
-                target_accuracy: r.target_accuracy().unwrap_or(f64::NAN),
-                used_target_labels: r.config.target_labels > 0,
+            .map(|r| {
+                let (acc, estimated) = accuracy_or_estimate(r).unwrap_or((f64::NAN, false));
+                RunOutcome {
+                    label: format!("#{}", r.id),
+                    method: r.config.method.name().to_string(),
+                    target_accuracy: acc,
+                    used_target_labels: r.config.target_labels > 0,
+                    estimated,
+                }
             })
             .collect();
         for w in crate::analysis::negative_transfer(&outcomes) {

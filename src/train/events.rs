@@ -52,6 +52,19 @@ pub struct FinalMetrics {
 }
 
 impl FinalMetrics {
+    /// The target accuracy, measured when the target has labels, else estimated without
+    /// them (ATC); the flag says which.
+    pub fn target_accuracy_or_estimate(&self) -> Option<(f64, bool)> {
+        match self.target_accuracy {
+            Some(acc) => Some((acc, false)),
+            None => self
+                .label_free
+                .as_ref()
+                .and_then(|l| l.accuracy)
+                .map(|a| (a.atc, true)),
+        }
+    }
+
     /// The figures of a run that ended with `history`.
     pub fn of(history: &[EpochRecord]) -> Self {
         let last = history.last();

@@ -453,7 +453,7 @@ pub fn check_runs(paths: &[PathBuf]) -> Result<Vec<NegativeTransferWarning>, Run
                 p.display()
             )))
         })?;
-        if let Some(acc) = r.final_metrics.target_accuracy {
+        if let Some((acc, estimated)) = r.final_metrics.target_accuracy_or_estimate() {
             outcomes.push(RunOutcome {
                 label: p
                     .file_stem()
@@ -462,6 +462,7 @@ pub fn check_runs(paths: &[PathBuf]) -> Result<Vec<NegativeTransferWarning>, Run
                 method: r.method.clone(),
                 target_accuracy: acc,
                 used_target_labels: r.config.target_labels > 0,
+                estimated,
             });
         }
     }
