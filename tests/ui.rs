@@ -407,10 +407,17 @@ fn a_failed_run_says_what_went_wrong_and_what_to_do() {
             .is_some_and(|r| matches!(r.status, RunStatus::Failed(_)))
     });
     text_containing(&h, "The run failed");
-    let text = text_containing(&h, "model.safetensors");
-    assert!(text.contains("press Train again"), "{text}");
+    let text = text_containing(&h, "press Train again");
+    assert!(text.contains("model.safetensors"), "{text}");
     // The app is still usable: Train is enabled again.
     assert!(is_enabled(&h, "Train"));
+    // Compare lists it as failed (the error on hover), with its method and start.
+    click(&mut h, "5 Compare");
+    h.run_steps(3);
+    h.get_by_label("failed");
+    h.get_by_label("source-only");
+    h.get_by_label("from model.safetensors");
+    h.get_by_label("0/2, failed");
 }
 
 /// Step frames until no background result is pending that could move the widgets (a
@@ -1105,4 +1112,189 @@ fn which_source_ranks_candidate_folders_and_makes_the_closest_the_source() {
         a.settings.source_folder.ends_with("inverted") && !a.data.is_loading()
     });
     assert!(app(&h).data.source_field.text.ends_with("inverted"));
+}
+
+/// Set the method (as the Setup view's picker does) and frames for it to take.
+fn choose_method(h: &mut Harness<'static, App>, method: transferlab::method::MethodKind) {
+    h.state_mut().as_mut().unwrap().settings.config.method = method;
+    h.run_steps(2);
+}
+
+/// Train one run with the current settings and open Compare on it.
+fn train_and_compare(h: &mut Harness<'static, App>) {
+    press(h, "Train");
+    wait_for_run(h);
+    click(h, "5 Compare");
+    h.run_steps(3);
+}
+
+#[test]
+fn compare_names_each_runs_data_and_never_measures_across_data() {
+    use transferlab::method::MethodKind;
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.epochs = 1;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    train_and_compare(&mut h);
+    // One data pair: the chart title names it, as does the table.
+    h.get_by_label("digits-rotated");
+    text_containing(
+        &h,
+        "target accuracy per epoch · digits-rotated (28×28 gray)",
+    );
+    // Other data: a DANN run on the inverted digits.
+    click(&mut h, "1 Data");
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Demo")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("Digits: white on black to black on white")
+        .click();
+    wait_for(&mut h, "the chosen demo", |a| {
+        a.settings.demo == "digits-inverted" && a.data.pair().is_some() && !a.data.is_loading()
+    });
+    choose_method(&mut h, MethodKind::Dann);
+    train_and_compare(&mut h);
+    // Each row names its data, the table says it holds two data pairs, and the chart
+    // title no longer claims one.
+    h.get_by_label("digits-rotated");
+    h.get_by_label("digits-inverted");
+    text_containing(&h, "Runs on 2 data pairs");
+    text_containing(&h, "runs on 2 data pairs (see the legend)");
+    assert!(
+        h.query_all_by_label_contains("per epoch · digits-rotated")
+            .next()
+            .is_none(),
+        "the chart is not titled with one run's data"
+    );
+    // DANN on the inverted digits has no source-only run on its data: no Δ, and why.
+    assert_eq!(app(&h).compare.detail, Some(2));
+    let why = text_containing(&h, "No Δ vs source-only:");
+    assert!(
+        why.contains("no source-only run on the same data, digits-inverted"),
+        "{why}"
+    );
+    h.check_accessibility();
+}
+
+#[test]
+fn delta_is_only_measured_against_a_source_only_run_of_the_same_epochs() {
+    use transferlab::method::MethodKind;
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.epochs = 1;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    // #1 source-only, 1 epoch; #2 DANN, 1 epoch; #3 DANN, 2 epochs.
+    train_and_compare(&mut h);
+    choose_method(&mut h, MethodKind::Dann);
+    train_and_compare(&mut h);
+    let delta = text_containing(&h, "Δ vs source-only: ");
+    assert!(
+        delta.contains(" pts, against source-only run #1"),
+        "the same budget is compared: {delta}"
+    );
+    h.state_mut().as_mut().unwrap().settings.config.epochs = 2;
+    train_and_compare(&mut h);
+    assert_eq!(app(&h).compare.detail, Some(3));
+    h.get_by_label("2/2");
+    let why = text_containing(&h, "No Δ vs source-only:");
+    assert!(
+        why.contains("same data and epochs")
+            && why.contains("this run has 2/2 epochs, source-only run #1 has 1/1"),
+        "{why}"
+    );
+    assert!(
+        !h.query_all_by_label_contains("Δ vs source-only: ")
+            .any(|n| n
+                .accesskit_node()
+                .label()
+                .is_some_and(|l| l.starts_with('Δ'))),
+        "no Δ is shown for the 2-epoch run"
+    );
+}
+
+#[test]
+fn a_run_continued_from_an_earlier_runs_model_says_so_and_gets_no_fresh_baseline() {
+    use transferlab::method::MethodKind;
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.epochs = 1;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    train_and_compare(&mut h);
+    h.get_by_label("fresh");
+    press(&mut h, "Start the next run from this model");
+    assert_eq!(app(&h).settings.view, View::Setup);
+    choose_method(&mut h, MethodKind::Dann);
+    train_and_compare(&mut h);
+    // The table's start column and the details say where run #2 began.
+    h.get_by_label("from run #1");
+    text_containing(&h, "from run #1 · epochs 1/1");
+    let why = text_containing(&h, "No Δ vs source-only:");
+    assert!(
+        why.contains("same starting point")
+            && why.contains("this run started from the model of run #1"),
+        "{why}"
+    );
+}
+
+/// The run files in a runs folder.
+fn saved_run_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    v.sort();
+    v
+}
+
+#[test]
+fn finished_runs_come_back_in_compare_after_a_restart_and_a_corrupt_file_is_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs_dir = tmp.path().join("runs");
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.epochs = 1;
+    opts.runs_dir = Some(runs_dir.clone());
+    let accuracy = {
+        let mut h = harness(opts.clone());
+        wait_for(&mut h, "the demo", |a| {
+            a.data.pair().is_some() && a.train_blocker().is_none()
+        });
+        train_and_compare(&mut h);
+        app(&h).runs.latest().unwrap().target_accuracy().unwrap()
+    };
+    let files = saved_run_files(&runs_dir);
+    assert_eq!(files.len(), 1, "the run was saved: {files:?}");
+    // A file a crash or another program mangled.
+    let corrupt = runs_dir.join("run-7-0.json");
+    std::fs::write(&corrupt, "{\"format\": \"transferlab-run-1\", \"id\": ").unwrap();
+
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    text_containing(&h, "Skipped a saved run that could not be read");
+    click(&mut h, "5 Compare");
+    h.run_steps(3);
+    h.get_by_label("#1");
+    h.get_by_label("finished (earlier session)");
+    h.get_by_label("digits-rotated");
+    let shown = format!("{:.1}%", accuracy * 100.0);
+    assert!(
+        h.query_all_by_label(&shown).next().is_some(),
+        "its target accuracy {shown} is shown"
+    );
+    text_containing(&h, "From an earlier session");
+    text_containing(&h, "run-7-0.json");
+    assert!(corrupt.is_file(), "the unreadable file is left as it was");
+    // A new run continues the numbering and is saved beside the old one.
+    press(&mut h, "Train");
+    wait_for_run(&mut h);
+    assert_eq!(app(&h).runs.latest().unwrap().id, 2);
+    assert_eq!(saved_run_files(&runs_dir).len(), 3);
 }

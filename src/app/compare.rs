@@ -8,7 +8,7 @@ use super::context::ViewContext;
 use super::export::ExportKind;
 use super::format::{duration_words, pct};
 use super::jobs::{Job, block_on, take_finished};
-use super::runs::{RunKind, RunRecord, RunStatus, Runs, is_direct};
+use super::runs::{RunKind, RunRecord, RunStatus, Runs, StartPoint, is_direct};
 use super::task_results::{TaskResultsState, task_details_ui};
 use super::theme::Look;
 use super::thumbs::{SampleKey, Thumbnails, thumb_ui};
@@ -68,17 +68,79 @@ impl CompareState {
     }
 }
 
-/// The baseline a run is compared with: the latest finished source-only run on the same data.
-pub fn source_only_baseline<'a>(runs: &'a Runs, run: &RunRecord) -> Option<&'a RunRecord> {
+/// The baseline a run is compared with: the latest ended source-only run on the same
+/// data and input size, with the same backbone, the same epochs (done and planned) and
+/// the same starting point; otherwise why there is none, in a sentence.
+pub fn source_only_baseline<'a>(runs: &'a Runs, run: &RunRecord) -> Result<&'a RunRecord, String> {
     // Multitask and zero-shot runs have data and accuracies of their own.
     if run.config.method.is_task_method() {
-        return None;
+        return Err("multitask and zero-shot runs are measured against their own baselines (see the details)".into());
     }
-    runs.records
+    if run.config.method == MethodKind::SourceOnly {
+        return Err(
+            "this is a source-only run: the baseline the others are measured against".into(),
+        );
+    }
+    if run.kind() == RunKind::SteppingStones {
+        return Err(
+            "a stepping-stone run is measured against its direct run (see the details)".into(),
+        );
+    }
+    let Some(_) = run.target_accuracy() else {
+        return Err("this run has no target accuracy".into());
+    };
+    let candidates: Vec<&RunRecord> = runs
+        .records
         .iter()
         .rev()
-        .filter(|r| r.pair_id == run.pair_id && r.config.method == MethodKind::SourceOnly)
-        .find(|r| r.target_accuracy().is_some() && !r.status.is_live())
+        .filter(|b| b.id != run.id && b.config.method == MethodKind::SourceOnly)
+        .filter(|b| b.kind() == RunKind::Transfer && !b.status.is_live())
+        .filter(|b| !matches!(b.status, RunStatus::Failed(_)) && b.target_accuracy().is_some())
+        .collect();
+    let data = format!("{} ({})", run.facts.data, or_dash(&run.facts.input));
+    let on_data: Vec<&RunRecord> = candidates
+        .into_iter()
+        .filter(|b| b.same_data(run))
+        .collect();
+    if on_data.is_empty() {
+        return Err(format!("no source-only run on the same data, {data}"));
+    }
+    let same_net: Vec<&RunRecord> = on_data
+        .into_iter()
+        .filter(|b| b.facts.backbone == run.facts.backbone)
+        .collect();
+    let Some(&other_net) = same_net.first() else {
+        return Err(format!(
+            "no source-only run with {} on {data}",
+            or_dash(&run.facts.backbone)
+        ));
+    };
+    let budget = |r: &RunRecord| (r.history.len(), r.total_epochs);
+    let same_epochs: Vec<&RunRecord> = same_net
+        .iter()
+        .copied()
+        .filter(|b| budget(b) == budget(run))
+        .collect();
+    if same_epochs.is_empty() {
+        return Err(format!(
+            "no source-only run on the same data and epochs: this run has {} epochs, source-only run #{} has {}",
+            run.epochs_words(),
+            other_net.id,
+            other_net.epochs_words()
+        ));
+    }
+    same_epochs
+        .iter()
+        .copied()
+        .find(|b| b.facts.start == run.facts.start)
+        .ok_or_else(|| {
+            format!(
+                "no source-only run from the same starting point: this run started {}, source-only run #{} {}",
+                start_phrase(&run.facts.start),
+                same_epochs[0].id,
+                start_phrase(&same_epochs[0].facts.start)
+            )
+        })
 }
 
 /// A run's target accuracy, or on an unlabeled target its label-free estimate (flagged).
@@ -93,24 +155,52 @@ fn accuracy_or_estimate(r: &RunRecord) -> Option<(f64, bool)> {
     }
 }
 
-/// Negative-transfer warnings (the analysis module's rule, applied to the runs on each
-/// data pair): transfer runs that ended below the no-transfer baseline — target-only when
-/// they used target labels, source-only otherwise.
+/// "fresh" → "from random weights", "from run #1" → "from the model of run #1".
+fn start_phrase(s: &StartPoint) -> String {
+    match s {
+        StartPoint::Fresh => "from random weights".into(),
+        StartPoint::Imagenet => "from ImageNet weights".into(),
+        StartPoint::Run(id) => format!("from the model of run #{id}"),
+        StartPoint::File(name) => format!("from {name}"),
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() { "—" } else { s }
+}
+
+/// True when `a` and `b` can be held against each other: same data and input, backbone,
+/// epochs and starting point.
+fn comparable(a: &RunRecord, b: &RunRecord) -> bool {
+    a.same_data(b)
+        && a.facts.backbone == b.facts.backbone
+        && a.facts.start == b.facts.start
+        && (a.history.len(), a.total_epochs) == (b.history.len(), b.total_epochs)
+}
+
+/// Negative-transfer warnings (the analysis module's rule, applied to each set of
+/// comparable runs: same data, backbone, epochs and starting point): transfer runs that
+/// ended below the no-transfer baseline — target-only when they used target labels,
+/// source-only otherwise.
 pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
-    let mut pair_ids: Vec<u64> = runs.records.iter().map(|r| r.pair_id).collect();
-    // Runs on one pair need not be adjacent (data A, then B, then A again).
-    pair_ids.sort_unstable();
-    pair_ids.dedup();
+    let ended: Vec<&RunRecord> = runs
+        .records
+        .iter()
+        .filter(|r| !r.status.is_live() && !matches!(r.status, RunStatus::Failed(_)))
+        .filter(|r| r.kind() == RunKind::Transfer)
+        .filter(|r| accuracy_or_estimate(r).is_some())
+        .collect();
+    // Sets of comparable runs; runs of one set need not be adjacent (data A, B, A again).
+    let mut groups: Vec<Vec<&RunRecord>> = Vec::new();
+    for r in ended {
+        match groups.iter_mut().find(|g| comparable(g[0], r)) {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
     let mut out = Vec::new();
-    for pair_id in pair_ids {
-        let finished: Vec<&RunRecord> = runs
-            .records
-            .iter()
-            .filter(|r| r.pair_id == pair_id && !r.status.is_live())
-            .filter(|r| !r.config.method.is_task_method())
-            .filter(|r| accuracy_or_estimate(r).is_some())
-            .collect();
-        let outcomes: Vec<RunOutcome> = finished
+    for group in groups {
+        let outcomes: Vec<RunOutcome> = group
             .iter()
             .map(|r| {
                 let (acc, estimated) = accuracy_or_estimate(r).unwrap_or((f64::NAN, false));
@@ -124,23 +214,28 @@ pub fn negative_transfer(runs: &Runs) -> Vec<(usize, String)> {
             })
             .collect();
         for w in crate::analysis::negative_transfer(&outcomes) {
-            if let Some(r) = finished.iter().find(|r| format!("#{}", r.id) == w.label) {
+            if let Some(r) = group.iter().find(|r| format!("#{}", r.id) == w.label) {
                 out.push((r.id, super::theme::plain(&w.message)));
             }
         }
     }
+    out.sort_by_key(|(id, _)| *id);
     out
 }
 
-/// Draw the compare view.
 /// The columns of the runs table.
-const RUN_COLUMNS: [&str; 12] = [
+const RUN_COLUMNS: [&str; 17] = [
     "show",
     "run",
+    "data",
+    "input",
     "method",
+    "backbone",
+    "start",
     "frozen",
     "seed",
     "target labels",
+    "epochs",
     "target acc.",
     "estimate (no labels)",
     "Δ vs source-only",
@@ -149,8 +244,24 @@ const RUN_COLUMNS: [&str; 12] = [
     "status",
 ];
 
+/// The runs grouped by data pair (and input size), groups in the order of their first run.
+fn by_data(runs: &Runs) -> Vec<Vec<&RunRecord>> {
+    let mut groups: Vec<Vec<&RunRecord>> = Vec::new();
+    for r in &runs.records {
+        match groups.iter_mut().find(|g| g[0].same_data(r)) {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+}
+
+/// Draw the compare view.
 pub fn compare_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut CompareState) {
     let (runs, look) = (ctx.runs, ctx.look);
+    for p in &runs.saved_problems {
+        ui.colored_label(look.warn(), super::theme::plain(p));
+    }
     if runs.records.is_empty() {
         ui.add_space(20.0);
         ui.heading("No runs yet");
@@ -193,61 +304,131 @@ pub fn compare_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut Comp
 }
 
 fn runs_table_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Look) {
+    let groups = by_data(runs);
+    if groups.len() > 1 {
+        ui.label(format!(
+            "Runs on {} data pairs, grouped by data: Δ and warnings only compare runs on the same data, backbone, epochs and starting point.",
+            groups.len()
+        ));
+    }
     let max_h = (ui.available_height() * 0.35).max(120.0);
-    egui::ScrollArea::vertical()
+    egui::ScrollArea::both()
         .id_salt("runs-table")
         .max_height(max_h)
         .show(ui, |ui| {
             table_ui(ui, "runs-grid", &RUN_COLUMNS, |ui| {
-                for r in &runs.records {
-                    let mut on = state.overlaid.contains(&r.id);
-                    if ui
-                        .checkbox(&mut on, "")
-                        .on_hover_text("overlay this run's curve")
-                        .changed()
-                    {
-                        if on {
-                            state.overlaid.insert(r.id);
-                        } else {
-                            state.overlaid.remove(&r.id);
-                        }
-                    }
-                    let selected = state.detail == Some(r.id);
-                    if ui
-                        .selectable_label(selected, format!("#{}", r.id))
-                        .on_hover_text("show this run's details")
-                        .clicked()
-                    {
-                        state.detail = Some(r.id);
-                    }
-                    if r.kind() == RunKind::SteppingStones {
-                        ui.label(format!("{} via stones", r.config.method.name()));
-                    } else {
-                        ui.label(r.config.method.name());
-                    }
-                    ui.label(r.config.freeze.to_string());
-                    ui.label(r.config.seed.to_string());
-                    ui.label(r.config.target_labels.to_string());
-                    ui.label(RichText::new(pct(r.target_accuracy())).strong());
-                    estimate_ui(ui, r);
-                    let delta = source_only_baseline(runs, r)
-                        .filter(|b| b.id != r.id)
-                        .and_then(|b| Some(r.target_accuracy()? - b.target_accuracy()?));
-                    delta_ui(ui, delta, 0.01, look);
-                    ui.label(pct(r.source_accuracy()));
-                    ui.label(duration_words(r.elapsed_secs));
-                    match &r.status {
-                        RunStatus::Failed(e) => {
-                            ui.colored_label(look.error(), "failed").on_hover_text(e);
-                        }
-                        s => {
-                            ui.label(s.word());
-                        }
-                    }
-                    ui.end_row();
+                for r in groups.iter().flatten() {
+                    run_row_ui(ui, state, runs, r, look);
                 }
             });
         });
+}
+
+/// One row of the runs table.
+fn run_row_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, r: &RunRecord, look: Look) {
+    let mut on = state.overlaid.contains(&r.id);
+    if ui
+        .checkbox(&mut on, "")
+        .on_hover_text("overlay this run's curve")
+        .changed()
+    {
+        if on {
+            state.overlaid.insert(r.id);
+        } else {
+            state.overlaid.remove(&r.id);
+        }
+    }
+    let selected = state.detail == Some(r.id);
+    if ui
+        .selectable_label(selected, format!("#{}", r.id))
+        .on_hover_text("show this run's details")
+        .clicked()
+    {
+        state.detail = Some(r.id);
+    }
+    ui.label(super::theme::plain(&r.facts.data))
+        .on_hover_text(super::theme::plain(&r.config.data.describe()));
+    ui.label(or_dash(&r.facts.input));
+    if r.kind() == RunKind::SteppingStones {
+        ui.label(format!("{} via stones", r.config.method.name()));
+    } else {
+        ui.label(r.config.method.name());
+    }
+    ui.label(or_dash(&r.facts.backbone));
+    ui.label(r.facts.start.words());
+    ui.label(r.config.freeze.to_string());
+    ui.label(r.config.seed.to_string());
+    ui.label(r.config.target_labels.to_string());
+    ui.label(r.epochs_words());
+    ui.label(RichText::new(pct(r.target_accuracy())).strong());
+    estimate_ui(ui, r);
+    delta_cell_ui(ui, runs, r, look);
+    ui.label(pct(r.source_accuracy()));
+    ui.label(duration_words(r.elapsed_secs));
+    let earlier = if r.earlier_session {
+        " (earlier session)"
+    } else {
+        ""
+    };
+    match &r.status {
+        RunStatus::Failed(e) => {
+            ui.colored_label(look.error(), format!("failed{earlier}"))
+                .on_hover_text(super::theme::plain(e));
+        }
+        s => {
+            let l = ui.label(format!("{}{earlier}", s.word()));
+            if r.earlier_session {
+                l.on_hover_text(
+                    "from an earlier session: its figures are kept, its model and images are not",
+                );
+            }
+        }
+    }
+    ui.end_row();
+}
+
+/// The difference to the run's source-only baseline, what it is measured against on
+/// hover; a dash with the reason when there is no fair baseline.
+fn delta_cell_ui(ui: &mut egui::Ui, runs: &Runs, r: &RunRecord, look: Look) {
+    match source_only_baseline(runs, r) {
+        Ok(b) => {
+            let d = r
+                .target_accuracy()
+                .zip(b.target_accuracy())
+                .map(|(a, b)| a - b);
+            delta_ui(ui, d, 0.01, look).on_hover_text(baseline_words(b));
+        }
+        Err(why) => {
+            ui.weak("—").on_hover_text(why);
+        }
+    }
+}
+
+/// What a Δ is measured against.
+fn baseline_words(b: &RunRecord) -> String {
+    format!(
+        "against source-only run #{} ({}): same data, backbone, epochs and starting point",
+        b.id,
+        pct(b.target_accuracy())
+    )
+}
+
+/// A curve's name in the overlay legend: the run, with its data when the curves are on
+/// several data pairs, and how it ended when it did not finish.
+fn legend_name(r: &RunRecord, with_data: bool) -> String {
+    let mut name = r.label();
+    if with_data {
+        name.push_str(&format!(" · {}", super::theme::plain(&r.facts.data)));
+        if !r.facts.input.is_empty() {
+            name.push_str(&format!(" {}", r.facts.input));
+        }
+    }
+    match r.status {
+        RunStatus::Failed(_) => name.push_str(" (failed)"),
+        RunStatus::Stopped => name.push_str(" (stopped)"),
+        _ => {}
+    }
+    name
 }
 
 /// The run's target accuracy as estimated without target labels (ATC), the other
@@ -292,10 +473,25 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Lo
     if curve != OverlayCurve::Loss {
         plot = plot.include_y(0.0).include_y(1.0);
     }
-    let data_name = runs
-        .latest()
-        .map(|r| super::theme::plain(&r.config.data.describe()))
-        .unwrap_or_default();
+    // The title names the data only when every curve is on it; else each curve does.
+    let shown: Vec<&RunRecord> = runs
+        .records
+        .iter()
+        .filter(|r| state.overlaid.contains(&r.id))
+        .collect();
+    let mixed = shown.iter().any(|r| !r.same_data(shown[0]));
+    let data_name = match shown.first() {
+        _ if mixed => {
+            let groups = by_data(runs)
+                .iter()
+                .filter(|g| g.iter().any(|r| state.overlaid.contains(&r.id)))
+                .count();
+            format!("runs on {groups} data pairs (see the legend)")
+        }
+        Some(r) if r.facts.input.is_empty() => super::theme::plain(&r.facts.data),
+        Some(r) => format!("{} ({})", super::theme::plain(&r.facts.data), r.facts.input),
+        None => String::new(),
+    };
     // The scope holds what the PNG export captures: a title, the plot and its axes.
     let scope = ui.scope(|ui| {
         ui.label(RichText::new(format!("{} per epoch · {data_name}", curve.title())).strong());
@@ -318,7 +514,11 @@ fn overlay_ui(ui: &mut egui::Ui, state: &mut CompareState, runs: &Runs, look: Lo
                         v.map(|v| [h.epoch as f64, v])
                     })
                     .collect();
-                plot.line(Line::new(r.label(), pts).width(width).color(look.class(i)));
+                plot.line(
+                    Line::new(legend_name(r, mixed), pts)
+                        .width(width)
+                        .color(look.class(i)),
+                );
             }
         });
     });
@@ -335,15 +535,25 @@ fn detail_ui(
     let look = ctx.look;
     let thumbs = &mut *ctx.thumbs;
     ui.heading(format!("Run {}", run.label()));
+    if run.earlier_session {
+        ui.weak("From an earlier session: its figures are kept; its model and the misclassified images are not.");
+    }
     let target_labels = if run.config.method.is_task_method() {
         String::new()
     } else {
         format!(" · {} target labels per class", run.config.target_labels)
     };
+    let input = if run.facts.input.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", run.facts.input)
+    };
     ui.label(format!(
-        "{} · {} epochs · lr {} · batch {}{target_labels} · {}",
+        "{}{input} · {} · {} · epochs {} · lr {} · batch {}{target_labels} · {}",
         super::theme::plain(&run.config.data.describe()),
-        run.history.len(),
+        or_dash(&run.facts.backbone),
+        run.facts.start.words(),
+        run.epochs_words(),
         run.config.learning_rate,
         run.config.batch_size,
         if run.network.device.is_empty() {
@@ -354,6 +564,22 @@ fn detail_ui(
     ));
     if let RunStatus::Failed(e) = &run.status {
         ui.colored_label(look.error(), format!("Failed: {}", super::theme::plain(e)));
+    }
+    if !run.status.is_live() && !run.config.method.is_task_method() {
+        match source_only_baseline(ctx.runs, run) {
+            Ok(b) => {
+                let d = run
+                    .target_accuracy()
+                    .zip(b.target_accuracy())
+                    .map_or("—".into(), |(a, b)| {
+                        format!("{:+.1} pts", (a - b) * 100.0)
+                    });
+                ui.label(format!("Δ vs source-only: {d}, {}.", baseline_words(b)));
+            }
+            Err(why) => {
+                ui.weak(format!("No Δ vs source-only: {why}."));
+            }
+        }
     }
     for (_, w) in warnings.iter().filter(|(id, _)| *id == run.id) {
         ui.colored_label(look.warn(), w.as_str());
@@ -698,12 +924,14 @@ mod tests {
     use crate::app::runs::{RunRecord, RunStatus};
     use crate::train::{EpochRecord, ExperimentConfig};
 
-    fn run(id: usize, pair_id: u64, method: MethodKind, target_accuracy: f64) -> RunRecord {
+    fn run(id: usize, demo: &str, method: MethodKind, target_accuracy: f64) -> RunRecord {
         let config = ExperimentConfig {
             method,
+            data: crate::train::DataSource::Demo { name: demo.into() },
             ..ExperimentConfig::default()
         };
-        let mut r = RunRecord::new(id, config, None, pair_id, Default::default());
+        let mut r = RunRecord::new(id, config, None, 0, Default::default());
+        r.total_epochs = 1;
         r.status = RunStatus::Finished;
         r.history.push(EpochRecord {
             epoch: 1,
@@ -723,12 +951,50 @@ mod tests {
     fn negative_transfer_is_warned_once_when_runs_on_one_pair_are_not_adjacent() {
         let mut runs = Runs::default();
         // Data A: source-only 80%, DANN 60% (negative transfer); then data B; then A again.
-        runs.records.push(run(1, 1, MethodKind::SourceOnly, 0.8));
-        runs.records.push(run(2, 1, MethodKind::Dann, 0.6));
-        runs.records.push(run(3, 2, MethodKind::SourceOnly, 0.5));
-        runs.records.push(run(4, 1, MethodKind::Coral, 0.82));
+        runs.records.push(run(1, "a", MethodKind::SourceOnly, 0.8));
+        runs.records.push(run(2, "a", MethodKind::Dann, 0.6));
+        runs.records.push(run(3, "b", MethodKind::SourceOnly, 0.5));
+        runs.records.push(run(4, "a", MethodKind::Coral, 0.82));
+        // On data B, DANN beats B's baseline but is below A's: no warning for it.
+        runs.records.push(run(5, "b", MethodKind::Dann, 0.55));
         let warnings = negative_transfer(&runs);
         let ids: Vec<usize> = warnings.iter().map(|(id, _)| *id).collect();
         assert_eq!(ids, vec![2], "{warnings:?}");
+    }
+
+    /// Why `r` has no baseline; panics if it has one.
+    fn no_baseline(runs: &Runs, r: &RunRecord) -> String {
+        match source_only_baseline(runs, r) {
+            Ok(b) => panic!("run #{} is compared with #{}", r.id, b.id),
+            Err(why) => why,
+        }
+    }
+
+    #[test]
+    fn the_baseline_is_on_the_same_data_epochs_and_starting_point_or_there_is_none() {
+        let mut runs = Runs::default();
+        runs.records.push(run(1, "a", MethodKind::SourceOnly, 0.5));
+        runs.records.push(run(2, "b", MethodKind::SourceOnly, 0.9));
+        let dann = run(3, "a", MethodKind::Dann, 0.7);
+        assert_eq!(source_only_baseline(&runs, &dann).map(|b| b.id), Ok(1));
+        let other_data = run(4, "c", MethodKind::Dann, 0.7);
+        let why = no_baseline(&runs, &other_data);
+        assert!(why.contains("same data"), "{why}");
+        let mut longer = run(5, "a", MethodKind::Dann, 0.7);
+        longer.total_epochs = 2;
+        longer.history.push(longer.history[0].clone());
+        let why = no_baseline(&runs, &longer);
+        assert!(why.contains("epochs") && why.contains("#1"), "{why}");
+        let mut stopped = run(6, "a", MethodKind::Dann, 0.7);
+        stopped.total_epochs = 5;
+        stopped.status = RunStatus::Stopped;
+        let why = no_baseline(&runs, &stopped);
+        assert!(why.contains("1/5, stopped"), "{why}");
+        let mut continued = run(7, "a", MethodKind::FineTune, 0.95);
+        continued.facts.start = StartPoint::Run(1);
+        let why = no_baseline(&runs, &continued);
+        assert!(why.contains("model of run #1"), "{why}");
+        let why = no_baseline(&runs, &runs.records[0]);
+        assert!(why.contains("this is a source-only run"), "{why}");
     }
 }

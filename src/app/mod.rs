@@ -6,7 +6,8 @@
 //! app; a frame is `poll` (drain workers and jobs), `draw` (the views queue commands),
 //! `command_handling` (apply them). `help` and `theme` serve the classroom; `format` and
 //! `widgets` are shared by the views; the rest are helpers (background jobs, path fields,
-//! thumbnails, the feature map, runs, exports, frame timing).
+//! thumbnails, the feature map, runs and the runs kept between sessions, exports, frame
+//! timing).
 
 mod command_handling;
 pub mod commands;
@@ -25,6 +26,7 @@ mod poll;
 pub mod predict;
 pub mod rank;
 pub mod runs;
+pub mod saved_runs;
 pub mod saved_state;
 pub mod settings;
 pub mod setup;
@@ -51,7 +53,9 @@ pub fn run_native(demo: Option<String>) -> Result<()> {
     // The saved state is read and checked here, before eframe uses any of it: egui's
     // memory (its zoom sizes the window) goes into a context of our own, set up as
     // eframe sets up its own.
-    let file = eframe::storage_dir(APP_ID).map(|d| d.join(saved_state::FILE_NAME));
+    let storage = eframe::storage_dir(APP_ID);
+    let file = storage.as_ref().map(|d| d.join(saved_state::FILE_NAME));
+    let runs_dir = storage.map(|d| d.join(saved_runs::DIR_NAME));
     let mut saved = file
         .as_deref()
         .map(saved_state::SavedState::from_file)
@@ -75,7 +79,11 @@ pub fn run_native(demo: Option<String>) -> Result<()> {
         APP_ID,
         options,
         Some(ctx),
-        Box::new(move |cc| Ok(Box::new(TransferLabApp::from_creation(cc, demo, saved)))),
+        Box::new(move |cc| {
+            Ok(Box::new(TransferLabApp::from_creation(
+                cc, demo, saved, runs_dir,
+            )))
+        }),
     )
     .map_err(|e| anyhow!("could not open the window: {e}"))
 }

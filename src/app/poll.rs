@@ -1,6 +1,7 @@
 //! Polling, once per frame before drawing: drain the workers and background jobs
 //! (time-boxed), keep the analysis and network summary in step with the settings, reload
-//! the data when the image size changes, and queue dropped folders.
+//! the data when the image size changes, save runs that ended for the next session, and
+//! queue dropped folders.
 
 use super::commands::AppCommand;
 use super::state::{NOTICE_SECS, TransferLabApp};
@@ -25,6 +26,10 @@ impl TransferLabApp {
         }
         self.reload_at_wanted_side();
         self.runs.poll(ctx, self.settings.map_layer);
+        match &self.options.runs_dir {
+            Some(dir) => super::saved_runs::keep_ended(&mut self.runs, dir),
+            None => drop(self.runs.take_ended()),
+        }
         let pair = self.data.pair().cloned();
         self.similarity.poll(
             ctx,

@@ -7,12 +7,14 @@
 
 use super::feature_map::{FeatureMap, Layer, MapRequest, ModelSource, compute_map};
 use super::jobs::Job;
-use crate::data::DomainPair;
+use crate::data::{DomainPair, SampleShape};
+use crate::model::BackboneKind;
 use crate::run::Worker;
 use crate::train::events::{BatchProgress, NetworkSummary};
 use crate::train::results::{Metric, Phase, describe};
 use crate::train::{Command, EpochRecord, Event, ExperimentConfig, RunReport};
 use egui_plot::PlotPoint;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +25,7 @@ pub const DRAIN_BUDGET: Duration = Duration::from_millis(3);
 const MAX_BATCH_POINTS: usize = 4000;
 
 /// Where a run is.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RunStatus {
     Starting,
     Training,
@@ -77,7 +79,116 @@ impl RunKind {
     }
 }
 
-/// One run of the session.
+/// Where a run's weights started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StartPoint {
+    /// Random weights.
+    #[default]
+    Fresh,
+    /// The backbone's shipped ImageNet weights.
+    Imagenet,
+    /// The model of an earlier run (by id): the run continued that run's training.
+    Run(usize),
+    /// A model file (its name).
+    File(String),
+}
+
+impl StartPoint {
+    /// For tables: "fresh", "ImageNet", "from run #2", "from model.safetensors".
+    pub fn words(&self) -> String {
+        match self {
+            StartPoint::Fresh => "fresh".into(),
+            StartPoint::Imagenet => "ImageNet".into(),
+            StartPoint::Run(id) => format!("from run #{id}"),
+            StartPoint::File(name) => format!("from {name}"),
+        }
+    }
+}
+
+/// What a run is, fixed when it starts (the backbone confirmed by its report): what the
+/// Compare view shows of it and compares runs by.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunFacts {
+    /// Short name of its data pair: the demo's name, or "photos to sketches" (the folders' names).
+    pub data: String,
+    /// Its input as loaded: "28×28 gray", "2-D points"; empty for runs that load their own data.
+    pub input: String,
+    /// Backbone name ("small-cnn"); empty until known.
+    pub backbone: String,
+    pub start: StartPoint,
+}
+
+impl RunFacts {
+    /// The facts of a run of `config` on `pair` (None: it loads its own data), given the
+    /// runs before it (whose models it may start from).
+    pub fn of(config: &ExperimentConfig, pair: Option<&DomainPair>, earlier: &[RunRecord]) -> Self {
+        let shape = pair.map(|p| p.source.shape);
+        let meta = config
+            .init
+            .as_deref()
+            .and_then(|p| crate::model::checkpoint::read_meta(p).ok());
+        let backbone = meta
+            .as_ref()
+            .map(|m| m.backbone)
+            .or(config.backbone)
+            .or(shape.map(BackboneKind::default_for));
+        let start = match &config.init {
+            Some(init) => match earlier.iter().find(|r| &r.checkpoint == init) {
+                Some(r) => StartPoint::Run(r.id),
+                None => StartPoint::File(
+                    init.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| init.display().to_string()),
+                ),
+            },
+            None if backbone.is_some_and(BackboneKind::is_pretrained) => StartPoint::Imagenet,
+            None => StartPoint::Fresh,
+        };
+        RunFacts {
+            data: data_name(&config.data),
+            input: shape.map(input_words).unwrap_or_default(),
+            backbone: backbone.map(|b| b.name().to_string()).unwrap_or_default(),
+            start,
+        }
+    }
+}
+
+/// A data source's short name: a demo's name, a folder's last component.
+pub fn data_name(data: &crate::train::DataSource) -> String {
+    use crate::train::DataSource;
+    let last = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    match data {
+        DataSource::Demo { name } => name.clone(),
+        DataSource::Folders { source, target } => format!("{} to {}", last(source), last(target)),
+        DataSource::Folder { folder } => last(folder),
+    }
+}
+
+/// An input shape in words: "28×28 gray", "32×32 colour", "2-D points".
+pub fn input_words(shape: SampleShape) -> String {
+    match shape {
+        SampleShape::Image {
+            channels,
+            height,
+            width,
+        } => {
+            let colour = match channels {
+                1 => "gray".to_string(),
+                3 => "colour".to_string(),
+                c => format!("{c} channels"),
+            };
+            format!("{height}×{width} {colour}")
+        }
+        SampleShape::Vector { dim } => format!("{dim}-D points"),
+    }
+}
+
+/// One run of the session (or of an earlier one).
 pub struct RunRecord {
     /// 1-based, in start order.
     pub id: usize,
@@ -104,10 +215,16 @@ pub struct RunRecord {
     pub maps: Vec<(usize, FeatureMap)>,
     pub started: Instant,
     pub elapsed_secs: f64,
+    /// Its data, input, backbone and starting point.
+    pub facts: RunFacts,
+    /// True for a run read back from the runs folder: it has no model or images any more.
+    pub earlier_session: bool,
+    /// Where the run was saved to be read back next session, once it ended.
+    pub saved_file: Option<PathBuf>,
 }
 
 impl RunRecord {
-    /// A run that is starting: no epochs, no report yet.
+    /// A run that is starting: no epochs, no report yet, its facts to be filled in.
     pub fn new(
         id: usize,
         config: ExperimentConfig,
@@ -133,7 +250,26 @@ impl RunRecord {
             maps: Vec::new(),
             started: Instant::now(),
             elapsed_secs: 0.0,
+            facts: RunFacts::default(),
+            earlier_session: false,
+            saved_file: None,
         }
+    }
+
+    /// Epochs done and planned, and how the run ended early: "2/2", "1/5, stopped",
+    /// "0/5, failed".
+    pub fn epochs_words(&self) -> String {
+        let done = format!("{}/{}", self.history.len(), self.total_epochs);
+        match &self.status {
+            RunStatus::Stopped => format!("{done}, stopped"),
+            RunStatus::Failed(_) => format!("{done}, failed"),
+            _ => done,
+        }
+    }
+
+    /// True when `other` trained on the same data at the same input size.
+    pub fn same_data(&self, other: &RunRecord) -> bool {
+        self.config.data == other.config.data && self.facts.input == other.facts.input
     }
 
     /// Target accuracy after the last epoch (of a stepping-stone run: its last hop, not
@@ -235,6 +371,10 @@ pub struct Runs {
     /// Subsample size of the live map.
     pub map_points: usize,
     pub map_error: Option<String>,
+    /// Runs that ended and were not yet taken (to be saved for the next session).
+    ended: Vec<usize>,
+    /// What went wrong reading or saving runs for the next session, one line each.
+    pub saved_problems: Vec<String>,
 }
 
 impl Default for Runs {
@@ -249,11 +389,34 @@ impl Default for Runs {
             map_job: None,
             map_points: 300,
             map_error: None,
+            ended: Vec::new(),
+            saved_problems: Vec::new(),
         }
     }
 }
 
 impl Runs {
+    /// Add runs of earlier sessions (read back by `saved_runs`), in id order; new runs
+    /// are numbered after them.
+    pub fn add_earlier(&mut self, earlier: Vec<RunRecord>) {
+        let mut ids: std::collections::HashSet<usize> = self.records.iter().map(|r| r.id).collect();
+        for mut r in earlier {
+            // Two sessions at once can each save a run #n: the later one is renumbered.
+            if !ids.insert(r.id) {
+                r.id = ids.iter().max().copied().unwrap_or(0) + 1;
+                ids.insert(r.id);
+            }
+            self.records.push(r);
+        }
+        self.records.sort_by_key(|r| r.id);
+        self.next_id = self.next_id.max(ids.iter().max().map_or(1, |m| m + 1));
+    }
+
+    /// The runs that ended since the last call, by id.
+    pub fn take_ended(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.ended)
+    }
+
     /// Events the live worker has sent and the app has not read yet (at most the
     /// worker's bounded capacity).
     pub fn queued_events(&self) -> usize {
@@ -276,7 +439,8 @@ impl Runs {
         self.records.iter().find(|r| r.id == id)
     }
 
-    fn get_mut(&mut self, id: usize) -> Option<&mut RunRecord> {
+    /// A run by id, to change.
+    pub fn get_mut(&mut self, id: usize) -> Option<&mut RunRecord> {
         self.records.iter_mut().find(|r| r.id == id)
     }
 
@@ -321,8 +485,10 @@ impl Runs {
         .map_err(|e| format!("could not start the training thread: {e}"))?;
         self.next_id += 1;
         let map_wanted = pair.is_some();
-        self.records
-            .push(RunRecord::new(id, config, pair, pair_id, checkpoint));
+        let facts = RunFacts::of(&config, pair.as_deref(), &self.records);
+        let mut record = RunRecord::new(id, config, pair, pair_id, checkpoint);
+        record.facts = facts;
+        self.records.push(record);
         self.worker = Some((id, worker));
         self.pending_map = None;
         // Multitask and zero-shot models have no map of the loaded domains.
@@ -345,6 +511,10 @@ impl Runs {
         if let Some(r) = self.get(id) {
             let _ = std::fs::remove_file(&r.checkpoint);
             let _ = std::fs::remove_file(crate::model::checkpoint::sidecar_path(&r.checkpoint));
+            // Removed for good: it does not come back next session.
+            if let Some(saved) = &r.saved_file {
+                let _ = std::fs::remove_file(saved);
+            }
         }
         self.records.retain(|r| r.id != id);
     }
@@ -374,6 +544,7 @@ impl Runs {
                     );
                 }
                 self.worker = None;
+                self.ended.push(id);
             }
         }
         if self.live().is_some() {
@@ -431,6 +602,9 @@ impl Runs {
                     RunStatus::Finished
                 };
                 run.elapsed_secs = report.elapsed_secs;
+                if !report.backbone.is_empty() {
+                    run.facts.backbone = report.backbone.clone();
+                }
                 run.report = Some(report);
             }
             Event::Failed { epoch, message } => {

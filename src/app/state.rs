@@ -39,6 +39,9 @@ pub struct AppOptions {
     /// What was reset when the saved state was read: shown once, and the saved file is
     /// left as it is until the user changes something.
     pub resets: Vec<Reset>,
+    /// Keep ended runs in this folder and read back those saved there (None: runs last
+    /// one session; tests give a temporary folder).
+    pub runs_dir: Option<PathBuf>,
 }
 
 /// A message in the run bar.
@@ -91,8 +94,14 @@ impl TransferLabApp {
             settings.config.init = None;
         }
         settings.config.save = None;
-        // Runs do not outlive a session: open where there is something to see.
-        if matches!(settings.view, View::Training | View::Compare) {
+        let mut runs = Runs::default();
+        if let Some(dir) = &options.runs_dir {
+            super::saved_runs::restore(&mut runs, dir);
+        }
+        // No run trains at start: open where there is something to see.
+        if settings.view == View::Training
+            || settings.view == View::Compare && runs.records.is_empty()
+        {
             settings.view = View::Data;
         }
         let mut app = Self {
@@ -100,7 +109,7 @@ impl TransferLabApp {
             data: DataState::default(),
             similarity: SimilarityState::default(),
             setup: SetupState::default(),
-            runs: Runs::default(),
+            runs,
             training: TrainingView::default(),
             compare: CompareState::default(),
             predict: PredictState::default(),
@@ -119,6 +128,15 @@ impl TransferLabApp {
         if !app.options.resets.is_empty() {
             app.saved_resets = app.options.resets.clone();
             app.saved_baseline = Some(app.settings_to_save());
+        }
+        if let Some(first) = app.runs.saved_problems.first() {
+            let more = app.runs.saved_problems.len() - 1;
+            let text = if more > 0 {
+                format!("{first} (and {more} more: see Compare)")
+            } else {
+                first.clone()
+            };
+            app.notify(text, true);
         }
         if let Some(init) = &app.settings.config.init {
             app.setup.init_text = init.display().to_string();
@@ -154,6 +172,7 @@ impl TransferLabApp {
         cc: &eframe::CreationContext<'_>,
         demo: Option<String>,
         saved: SavedState,
+        runs_dir: Option<PathBuf>,
     ) -> Self {
         Self::new(
             &cc.egui_ctx,
@@ -161,6 +180,7 @@ impl TransferLabApp {
                 demo,
                 settings: saved.settings,
                 resets: saved.resets,
+                runs_dir,
                 ..Default::default()
             },
         )

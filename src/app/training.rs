@@ -74,8 +74,9 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
     ui.horizontal_wrapped(|ui| {
         ui.heading(format!("Run {}", run.label()));
         ui.label(format!(
-            "· {}",
-            super::theme::plain(&run.config.data.describe())
+            "· {} · {}",
+            super::theme::plain(&run.config.data.describe()),
+            run.facts.start.words()
         ));
         if run.network.total_params > 0 {
             ui.label(format!(

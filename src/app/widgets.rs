@@ -96,7 +96,7 @@ pub fn warning_box_ui(ui: &mut egui::Ui, look: Look, message: &str) {
 
 /// A difference of accuracies (fractions) in points, red when below −`noise`, green when
 /// above +`noise`; a dash when there is none.
-pub fn delta_ui(ui: &mut egui::Ui, d: Option<f64>, noise: f64, look: Look) {
+pub fn delta_ui(ui: &mut egui::Ui, d: Option<f64>, noise: f64, look: Look) -> egui::Response {
     match d {
         Some(d) => {
             let c = if d < -noise {
@@ -106,11 +106,9 @@ pub fn delta_ui(ui: &mut egui::Ui, d: Option<f64>, noise: f64, look: Look) {
             } else {
                 ui.visuals().text_color()
             };
-            ui.colored_label(c, format!("{:+.1} pts", d * 100.0));
+            ui.colored_label(c, format!("{:+.1} pts", d * 100.0))
         }
-        None => {
-            ui.weak("—");
-        }
+        None => ui.weak("—"),
     }
 }
 
