@@ -103,6 +103,20 @@ pub fn describe(metrics: &[Metric], key: &str) -> Metric {
         })
 }
 
+/// `key value` pairs of a map of figures, each value with `digits` decimals, for one line
+/// of text (the CLI's progress lines, the app's hover texts).
+pub fn key_values(
+    figures: &std::collections::BTreeMap<String, f64>,
+    digits: usize,
+    separator: &str,
+) -> String {
+    figures
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,18 +133,4 @@ mod tests {
         );
         assert_eq!(unknown.format(0.25), "0.2500");
     }
-}
-
-/// `key value` pairs of a map of figures, each value with `digits` decimals, for one line
-/// of text (the CLI's progress lines, the app's hover texts).
-pub fn key_values(
-    figures: &std::collections::BTreeMap<String, f64>,
-    digits: usize,
-    separator: &str,
-) -> String {
-    figures
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.digits$}"))
-        .collect::<Vec<_>>()
-        .join(separator)
 }

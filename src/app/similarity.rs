@@ -387,9 +387,11 @@ pub fn similarity_ui(
                 look,
                 ctx.commands,
             );
-            per_class_ui(ui, a);
-            ui.add_space(8.0);
+            // Above the per-class list, so it shows without scrolling.
+            ui.add_space(6.0);
             super::rank::rank_ui(ui, ctx, &mut state.rank);
+            ui.add_space(6.0);
+            per_class_ui(ui, a);
         });
 }
 
