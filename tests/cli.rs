@@ -356,33 +356,13 @@ fn rank_puts_the_source_and_the_model_closest_to_the_target_first() {
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let classes = [0, 1, 2, 3];
     // The target: inverted digits. Candidates: more inverted digits, and clean ones.
-    write_digit_folder(
-        &dir.path().join("target"),
-        &classes,
-        12,
-        Style::Inverted,
-        28,
-        "png",
-        1,
-    );
-    write_digit_folder(
-        &dir.path().join("like"),
-        &classes,
-        12,
-        Style::Inverted,
-        28,
-        "png",
-        2,
-    );
-    write_digit_folder(
-        &dir.path().join("unlike"),
-        &classes,
-        12,
-        Style::Clean,
-        28,
-        "png",
-        3,
-    );
+    for (name, style, seed) in [
+        ("target", Style::Inverted, 1),
+        ("like", Style::Inverted, 2),
+        ("unlike", Style::Clean, 3),
+    ] {
+        write_digit_folder(&dir.path().join(name), &classes, 12, style, 28, "png", seed);
+    }
     // Two starting models: one trained on inverted digits, one on clean ones.
     for (data, model) in [
         ("like", "like.safetensors"),

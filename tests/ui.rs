@@ -128,14 +128,7 @@ fn training_shows_epochs_in_the_curves_and_stops() {
         a.data.pair().is_some() && a.train_blocker().is_none()
     });
     // Choose another demo from the picker.
-    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Demo")
-        .click();
-    h.run_steps(2);
-    h.get_by_label("Digits: white on black to black on white")
-        .click();
-    wait_for(&mut h, "the chosen demo", |a| {
-        a.settings.demo == "digits-inverted" && a.data.pair().is_some() && !a.data.is_loading()
-    });
+    pick_inverted_demo(&mut h);
     assert_eq!(app(&h).data.pair().unwrap().source.len(), 240);
     click(&mut h, "Train");
     wait_for(&mut h, "the first epoch", |a| {
@@ -1114,6 +1107,29 @@ fn which_source_ranks_candidate_folders_and_makes_the_closest_the_source() {
     assert!(app(&h).data.source_field.text.ends_with("inverted"));
 }
 
+/// Choose the inverted-digits demo from the Data view's picker and wait for it.
+fn pick_inverted_demo(h: &mut Harness<'static, App>) {
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Demo")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("Digits: white on black to black on white")
+        .click();
+    wait_for(h, "the chosen demo", |a| {
+        a.settings.demo == "digits-inverted" && a.data.pair().is_some() && !a.data.is_loading()
+    });
+}
+
+/// The app on its demo, set to 1-epoch runs, ready to train.
+fn one_epoch_demo() -> Harness<'static, App> {
+    let mut opts = options();
+    opts.settings.as_mut().unwrap().config.epochs = 1;
+    let mut h = harness(opts);
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    h
+}
+
 /// Set the method (as the Setup view's picker does) and frames for it to take.
 fn choose_method(h: &mut Harness<'static, App>, method: transferlab::method::MethodKind) {
     h.state_mut().as_mut().unwrap().settings.config.method = method;
@@ -1131,12 +1147,7 @@ fn train_and_compare(h: &mut Harness<'static, App>) {
 #[test]
 fn compare_names_each_runs_data_and_never_measures_across_data() {
     use transferlab::method::MethodKind;
-    let mut opts = options();
-    opts.settings.as_mut().unwrap().config.epochs = 1;
-    let mut h = harness(opts);
-    wait_for(&mut h, "the demo", |a| {
-        a.data.pair().is_some() && a.train_blocker().is_none()
-    });
+    let mut h = one_epoch_demo();
     train_and_compare(&mut h);
     // One data pair: the chart title names it, as does the table.
     h.get_by_label("digits-rotated");
@@ -1147,14 +1158,7 @@ fn compare_names_each_runs_data_and_never_measures_across_data() {
     // Other data: a DANN run on the inverted digits.
     click(&mut h, "1 Data");
     h.run_steps(2);
-    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Demo")
-        .click();
-    h.run_steps(2);
-    h.get_by_label("Digits: white on black to black on white")
-        .click();
-    wait_for(&mut h, "the chosen demo", |a| {
-        a.settings.demo == "digits-inverted" && a.data.pair().is_some() && !a.data.is_loading()
-    });
+    pick_inverted_demo(&mut h);
     choose_method(&mut h, MethodKind::Dann);
     train_and_compare(&mut h);
     // Each row names its data, the table says it holds two data pairs, and the chart
@@ -1182,12 +1186,7 @@ fn compare_names_each_runs_data_and_never_measures_across_data() {
 #[test]
 fn delta_is_only_measured_against_a_source_only_run_of_the_same_epochs() {
     use transferlab::method::MethodKind;
-    let mut opts = options();
-    opts.settings.as_mut().unwrap().config.epochs = 1;
-    let mut h = harness(opts);
-    wait_for(&mut h, "the demo", |a| {
-        a.data.pair().is_some() && a.train_blocker().is_none()
-    });
+    let mut h = one_epoch_demo();
     // #1 source-only, 1 epoch; #2 DANN, 1 epoch; #3 DANN, 2 epochs.
     train_and_compare(&mut h);
     choose_method(&mut h, MethodKind::Dann);
@@ -1220,12 +1219,7 @@ fn delta_is_only_measured_against_a_source_only_run_of_the_same_epochs() {
 #[test]
 fn a_run_continued_from_an_earlier_runs_model_says_so_and_gets_no_fresh_baseline() {
     use transferlab::method::MethodKind;
-    let mut opts = options();
-    opts.settings.as_mut().unwrap().config.epochs = 1;
-    let mut h = harness(opts);
-    wait_for(&mut h, "the demo", |a| {
-        a.data.pair().is_some() && a.train_blocker().is_none()
-    });
+    let mut h = one_epoch_demo();
     train_and_compare(&mut h);
     h.get_by_label("fresh");
     press(&mut h, "Start the next run from this model");
