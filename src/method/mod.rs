@@ -471,6 +471,14 @@ impl EpochMeans {
     }
 }
 
+/// The most probable class of a probability row (the first on a tie), and its probability.
+pub fn top_class(p: &[f32]) -> (u32, f32) {
+    p.iter().enumerate().fold(
+        (0, f32::MIN),
+        |b, (i, &v)| if v > b.1 { (i as u32, v) } else { b },
+    )
+}
+
 /// Per-sample cross-entropy of `logits` (N×C) against u32 labels `y` (N): a vector of N.
 pub fn cross_entropy_per_sample(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, candle_core::D::Minus1)?;

@@ -128,15 +128,11 @@ pub fn centroid_labels(features: &[Vec<f32>], probs: &[Vec<f32>]) -> Vec<u32> {
         })
         .collect();
     let d = feats.first().map_or(0, Vec::len);
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
-            .0
-    };
     let present: Vec<bool> = {
         let mut seen = vec![false; k];
-        probs.iter().for_each(|p| seen[argmax(p)] = true);
+        probs
+            .iter()
+            .for_each(|p| seen[super::top_class(p).0 as usize] = true);
         seen
     };
     // Centroids from per-sample class weights, then each sample's nearest present class.

@@ -14,7 +14,7 @@ use crate::analysis::label_free::LabelFree;
 use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
 use crate::method::{
     LabelledData, Method, MethodKind, MethodSettings, PSEUDO_ACCURACY, TargetPass, TrainBatch,
-    build_method,
+    build_method, top_class,
 };
 use crate::model::checkpoint::ModelError;
 use crate::model::{Forward, InitReport, Network, save_checkpoint};
@@ -712,14 +712,6 @@ impl TrainStep for TransferStep<'_> {
         exp.save()?;
         Ok(figures)
     }
-}
-
-/// The most probable class of a probability row, and its probability.
-fn top_class(p: &[f32]) -> (u32, f32) {
-    p.iter().enumerate().fold(
-        (0, f32::MIN),
-        |b, (i, &v)| if v > b.1 { (i as u32, v) } else { b },
-    )
 }
 
 /// The unlabeled target stream's base order: by file name, not by class folder, so that
