@@ -209,6 +209,10 @@ pub struct SimilarityArgs {
     /// Earlier run reports (`run --json`) to check for negative transfer.
     #[arg(long, num_args = 1..)]
     pub runs: Vec<PathBuf>,
+    /// Also cluster the target's features by k-means: a number of clusters, or "auto" to
+    /// choose it by the silhouette (scored against the target's class folders, if any).
+    #[arg(long)]
+    pub clusters: Option<crate::analysis::cluster::ClusterCount>,
     /// Image side (default 28).
     #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub input_size: Option<usize>,
@@ -655,6 +659,32 @@ fn print_summary(report: &RunReport) {
                 );
             }
         }
+        Some(RunExtra::Method(_)) | None
+            if MethodKind::from_name(&report.method)
+                .is_some_and(|m| m.labelled_data() == crate::method::LabelledData::None) =>
+        {
+            // Nothing learnt a class: its own figures are the result.
+            let last = report.history.last().map(|h| &h.metrics);
+            let figures: Vec<String> = report
+                .metrics
+                .iter()
+                .filter_map(|m| {
+                    let v = last?.get(m.key.as_ref())?;
+                    Some(match m.unit {
+                        crate::metric::Unit::Fraction => format!("{} {}", m.label, pct(Some(*v))),
+                        _ => format!("{} {v:.4}", m.label),
+                    })
+                })
+                .collect();
+            println!(
+                "{} on {}: {} after {} epoch(s) ({:.1} s); no class accuracy: it learns without labels",
+                report.method,
+                report.data.source,
+                figures.join(", "),
+                report.final_metrics.epochs_completed,
+                report.elapsed_secs
+            );
+        }
         Some(RunExtra::Method(_)) | None => {
             println!(
                 "{} on {}: source {}, target {} after {} epoch(s) ({:.1} s)",
@@ -957,6 +987,7 @@ pub fn similarity_command(
         },
         target_labels: args.target_labels,
         runs: args.runs.clone(),
+        clusters: args.clusters,
     };
     let started = std::time::Instant::now();
     let out = measure(&pair, &req)?;
@@ -993,6 +1024,26 @@ pub fn similarity_command(
         out.advice.recommended_freeze,
         out.advice.reason
     );
+    if let Some(c) = &out.clusters {
+        println!(
+            "clusters      {} ({}; silhouette {:.3}; sizes {}){}",
+            c.k,
+            if c.chosen {
+                "chosen by the silhouette"
+            } else {
+                "given"
+            },
+            c.silhouette,
+            c.sizes
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            c.adjusted_rand_index
+                .map(|a| format!("; adjusted Rand index vs the target's folders {a:.3}"))
+                .unwrap_or_default()
+        );
+    }
     for w in &out.negative_transfer {
         println!("warning       {}", w.message);
     }

@@ -434,3 +434,111 @@ fn rank_puts_the_source_and_the_model_closest_to_the_target_first() {
     ]);
     assert!(!ok && err.contains("--target-labels"), "{err}");
 }
+
+#[test]
+fn rotation_pretraining_without_labels_gives_features_that_cluster_and_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("rot.safetensors");
+    let report = dir.path().join("report.json");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    // 1. Self-supervised: no class label is read, so no class accuracy is reported.
+    let (ok, out, err) = run_cli(&[
+        "run",
+        "--demo",
+        "digits-colour",
+        "--method",
+        "rotation-pretrain",
+        "--epochs",
+        "4",
+        "--save",
+        &path(&model),
+        "--json",
+        &path(&report),
+        "-q",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("rotation accuracy"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(v["final"]["target_accuracy"].is_null());
+    let last = &v["history"].as_array().unwrap().last().unwrap()["metrics"];
+    assert!(
+        last["rotation_acc"].as_f64().unwrap() > 0.6,
+        "chance is 0.25: {last}"
+    );
+    // 2. Clustering the unlabeled target: the pretrained features group the digits far
+    // better than the same network with random weights.
+    let ari = |features: &[&str]| {
+        let json = dir.path().join("sim.json");
+        let mut args = vec![
+            "similarity",
+            "--demo",
+            "digits-colour",
+            "--layer",
+            "fc1",
+            "--clusters",
+            "10",
+            "--max-per-domain",
+            "500",
+            "--permutations",
+            "10",
+        ];
+        args.extend(features);
+        let json_arg = path(&json);
+        args.extend(["--json", &json_arg]);
+        let (ok, out, err) = run_cli(&args);
+        assert!(ok, "{err}");
+        assert!(out.contains("adjusted Rand index"), "{out}");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(v["clusters"]["k"], 10);
+        let points = v["points"].as_array().unwrap();
+        assert!(
+            points
+                .iter()
+                .all(|p| p["cluster"].is_number() == (p["domain"] == "target")),
+            "target points, and only they, carry their cluster"
+        );
+        v["clusters"]["adjusted_rand_index"].as_f64().unwrap()
+    };
+    let model_arg = path(&model);
+    let (pretrained, random) = (
+        ari(&["--init", &model_arg]),
+        ari(&["--backbone", "small-cnn"]),
+    );
+    assert!(
+        pretrained > random + 0.15,
+        "ARI pretrained {pretrained} vs random {random}"
+    );
+    // 3. Transfer to the target with 5 labels per class on the frozen features.
+    let target_accuracy = |init: Option<&str>| {
+        let mut args = vec![
+            "run",
+            "--demo",
+            "digits-colour",
+            "--method",
+            "target-only",
+            "--target-labels",
+            "5",
+            "--freeze",
+            "2",
+            "--epochs",
+            "8",
+            "-q",
+        ];
+        if let Some(m) = init {
+            args.extend(["--init", m]);
+        }
+        let (ok, out, err) = run_cli(&args);
+        assert!(ok, "{err}");
+        let pct = out
+            .split("target ")
+            .nth(1)
+            .and_then(|s| s.split('%').next())
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no target accuracy in {out}"));
+        pct
+    };
+    let (with, without) = (target_accuracy(Some(&model_arg)), target_accuracy(None));
+    assert!(with > without + 20.0, "{with}% vs {without}% from scratch");
+}

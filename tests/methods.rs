@@ -195,6 +195,10 @@ fn every_method_trains_reports_its_figures_and_works_with_freezing_and_init() {
             &["diversity", "entropy", PSEUDO_ACCURACY][..],
         ),
         (MethodKind::Mcc, &["class_confusion"][..]),
+        (
+            MethodKind::LabelPropagation,
+            &["agreement", PSEUDO_ACCURACY, "reached"][..],
+        ),
     ]);
     for method in MethodKind::ADAPTATION {
         let config = ExperimentConfig {
@@ -443,4 +447,42 @@ fn self_training_closes_most_of_the_gap_and_the_label_free_estimate_sees_it() {
     // SHOT's pseudo-labels end up more accurate than plain training's predictions.
     let pseudo = shot.history.last().unwrap().metrics[PSEUDO_ACCURACY];
     assert!(pseudo > acc(&plain) + 0.15, "pseudo-labels {pseudo}");
+}
+
+#[test]
+fn labels_propagated_over_the_graph_beat_plain_training_on_the_target() {
+    let pair = Arc::new(generate_demo_sized("digits-rotated", 7, 100, 50).unwrap());
+    let train = |method| {
+        let config = ExperimentConfig {
+            data: DataSource::Demo {
+                name: "digits-rotated".into(),
+            },
+            method,
+            epochs: 6,
+            batch_size: 32,
+            device: DeviceChoice::Cpu,
+            ..Default::default()
+        };
+        run(config, pair.clone())
+    };
+    let plain = train(MethodKind::SourceOnly);
+    let propagated = train(MethodKind::LabelPropagation);
+    let acc = |r: &RunReport| r.final_metrics.target_accuracy.unwrap();
+    let last = &propagated.history.last().unwrap().metrics;
+    eprintln!(
+        "target: source-only {:.3}, label propagation {:.3}; propagated labels {:.3}, reached {:.3}, agreement {:.3}",
+        acc(&plain),
+        acc(&propagated),
+        last[PSEUDO_ACCURACY],
+        last["reached"],
+        last["agreement"]
+    );
+    assert!(
+        acc(&propagated) > acc(&plain) + 0.15,
+        "label propagation gains 15 points"
+    );
+    // The labels reach (nearly) the whole target and are better than plain training's
+    // own predictions.
+    assert!(last["reached"] > 0.9, "reached {}", last["reached"]);
+    assert!(last[PSEUDO_ACCURACY] > acc(&plain) + 0.1);
 }

@@ -16,6 +16,7 @@
 pub mod a_distance;
 pub mod advisor;
 pub mod bench;
+pub mod cluster;
 pub mod coral;
 pub mod embedding;
 pub mod label_free;

@@ -25,6 +25,8 @@ pub enum ColourBy {
     #[default]
     Domain,
     Class,
+    /// The target's k-means clusters (source points grey); by domain where the map has none.
+    Cluster,
 }
 
 /// What to compute.
@@ -48,6 +50,8 @@ pub struct MapPoint {
     pub class: Option<u32>,
     /// Index of the sample in its domain.
     pub index: usize,
+    /// A target point's k-means cluster, when the target was clustered.
+    pub cluster: Option<u32>,
 }
 
 impl From<&EnginePoint> for MapPoint {
@@ -57,6 +61,7 @@ impl From<&EnginePoint> for MapPoint {
             target: p.domain == Side::Target,
             class: p.class,
             index: p.index,
+            cluster: p.cluster,
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct FeatureMap {
     by_domain: [Vec<PlotPoint>; 2],
     /// Plot points grouped by class; the last group holds unlabeled points.
     by_class: Vec<Vec<PlotPoint>>,
+    /// Target points grouped by cluster (empty when the target was not clustered).
+    by_cluster: Vec<Vec<PlotPoint>>,
 }
 
 impl FeatureMap {
@@ -96,14 +103,25 @@ impl FeatureMap {
     fn regroup(&mut self, classes: usize) {
         let mut by_domain: [Vec<PlotPoint>; 2] = Default::default();
         let mut by_class = vec![Vec::new(); classes + 1];
+        let clusters = self
+            .points
+            .iter()
+            .filter_map(|p| p.cluster)
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        let mut by_cluster = vec![Vec::new(); clusters];
         for p in &self.points {
             let pp = PlotPoint::new(p.pos[0], p.pos[1]);
             by_domain[p.target as usize].push(pp);
             let g = p.class.map(|c| c as usize).filter(|&c| c < classes);
             by_class[g.unwrap_or(classes)].push(pp);
+            if let Some(c) = p.cluster {
+                by_cluster[c as usize].push(pp);
+            }
         }
         self.by_domain = by_domain;
         self.by_class = by_class;
+        self.by_cluster = by_cluster;
     }
 
     /// Flip axes so that this map is oriented like `prev` (same samples), so that maps of
@@ -213,7 +231,23 @@ pub fn map_ui(ui: &mut egui::Ui, plot: &MapPlot<'_>, thumbs: &mut Thumbnails, lo
         .show_grid(false)
         .allow_scroll(false)
         .show(ui, |plot| match colour_by {
-            ColourBy::Domain => {
+            ColourBy::Cluster if !map.by_cluster.is_empty() => {
+                plot.points(
+                    Points::new("source", map.by_domain[0].as_slice())
+                        .color(egui::Color32::from_gray(150).gamma_multiply(0.5))
+                        .radius(radius)
+                        .filled(true),
+                );
+                for (c, pts) in map.by_cluster.iter().enumerate() {
+                    plot.points(
+                        Points::new(format!("cluster {}", c + 1), pts.as_slice())
+                            .color(look.class(c))
+                            .radius(radius)
+                            .filled(true),
+                    );
+                }
+            }
+            ColourBy::Domain | ColourBy::Cluster => {
                 for (target, name) in [(false, "source"), (true, "target")] {
                     plot.points(
                         Points::new(name, map.by_domain[target as usize].as_slice())
@@ -276,8 +310,12 @@ pub fn map_ui(ui: &mut egui::Ui, plot: &MapPlot<'_>, thumbs: &mut Thumbnails, lo
                 .and_then(|c| pair.classes.get(c as usize))
                 .map(|c| format!("class {c}"))
                 .unwrap_or_else(|| "unlabelled".into());
+            let cluster = p
+                .cluster
+                .map(|c| format!(" · cluster {}", c + 1))
+                .unwrap_or_default();
             ui.label(format!(
-                "{} · {class}",
+                "{} · {class}{cluster}",
                 if p.target { "target" } else { "source" }
             ));
             if let Some(f) = domain.files.get(p.index) {

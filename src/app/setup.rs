@@ -326,6 +326,14 @@ pub fn family_title(f: Family) -> (&'static str, &'static str) {
             "Self-training",
             "learn from the network's own confident predictions on the target",
         ),
+        Family::Relation => (
+            "Relation-based",
+            "transfer the relations between samples: labels spread over a graph of both domains",
+        ),
+        Family::Unsupervised => (
+            "Unsupervised",
+            "learn features from images with no label at all, for a later run to start from",
+        ),
         Family::Task => (
             "Across tasks",
             "share what one task learns with others, or name classes never seen",

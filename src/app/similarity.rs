@@ -15,13 +15,14 @@ use super::runs::Runs;
 use super::settings::Settings;
 use super::setup::backbone_for;
 use super::theme::Look;
+use crate::analysis::cluster::{ClusterCount, Clustering};
 use crate::analysis::embedding::EmbeddingMethod;
 use crate::analysis::{SimilarityOptions, advise, advise_pretrained};
 use crate::data::DomainPair;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
 use crate::train::imagenet_distance::ImagenetDistance;
-use crate::train::similarity::target_imagenet_distance;
+use crate::train::similarity::{label_clusters, target_imagenet_distance};
 use egui::RichText;
 use std::sync::Arc;
 
@@ -79,6 +80,9 @@ pub struct Analysis {
     /// With the pretrained backbone's ImageNet weights as the features: how far the target
     /// is from ImageNet (the advisor's "similar"), or why it could not be measured.
     pub imagenet: Option<Result<ImagenetDistance, String>>,
+    /// The target's k-means clusters on the same features (k = the number of classes), or
+    /// why there are none.
+    pub clusters: Result<Clustering, String>,
     pub seconds: f64,
 }
 
@@ -219,12 +223,21 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
         report_result = features.report(classes, &opts);
     }
     let projection = if opts.tsne { "t-SNE" } else { "PCA" };
+    // As many clusters as the source has classes (label-free for the target): do the
+    // target's images fall into that many groups on their own?
+    let count = match classes.len() {
+        k if k >= 2 => ClusterCount::Fixed(k),
+        _ => ClusterCount::Auto,
+    };
+    let clusters = features
+        .cluster_target(count, req.seed)
+        .map_err(|e| message(&e));
     let place = |embedding| -> Vec<MapPoint> {
-        features
-            .points(&req.pair, embedding)
-            .iter()
-            .map(MapPoint::from)
-            .collect()
+        let mut points = features.points(&req.pair, embedding);
+        if let Ok(c) = &clusters {
+            label_clusters(&mut points, embedding, c);
+        }
+        points.iter().map(MapPoint::from).collect()
     };
     let (map, metrics, metrics_note) = match report_result {
         Ok(r) => {
@@ -274,6 +287,7 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
         metrics,
         metrics_note,
         imagenet,
+        clusters,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -370,9 +384,13 @@ pub fn similarity_ui(
         height: h,
     };
     map_ui(&mut left, &plot, ctx.thumbs, look);
-    left.weak(
-        "Each dot is an image (hover for the image and its file). Overlapping colours: similar domains.",
-    );
+    if ctx.settings.map_colour == ColourBy::Cluster {
+        clusters_line_ui(&mut left, &a.clusters);
+    } else {
+        left.weak(
+            "Each dot is an image (hover for the image and its file). Overlapping colours: similar domains.",
+        );
+    }
     let labelled_per_class = ctx.settings.config.target_labels;
     egui::ScrollArea::vertical()
         .id_salt("advisor")
@@ -467,6 +485,8 @@ fn controls_ui(
         ui.label("Colour by");
         ui.selectable_value(colour_by, ColourBy::Domain, "domain");
         ui.selectable_value(colour_by, ColourBy::Class, "class");
+        ui.selectable_value(colour_by, ColourBy::Cluster, "target clusters")
+            .on_hover_text("Group the target's images by k-means on these features, without any label: unsupervised transfer. Scored against the target's class folders when it has them.");
         ui.separator();
         ui.label("Map");
         ui.selectable_value(&mut state.tsne, false, "PCA")
@@ -474,6 +494,33 @@ fn controls_ui(
         ui.selectable_value(&mut state.tsne, true, "t-SNE")
             .on_hover_text("Keeps each point's neighbours together: shows clusters well, but distances between clusters and their sizes mean little. A few seconds.");
     });
+}
+
+/// What the target's clustering found, in one line under the map.
+fn clusters_line_ui(ui: &mut egui::Ui, clusters: &Result<Clustering, String>) {
+    match clusters {
+        Ok(c) => {
+            let score = match c.adjusted_rand_index {
+                Some(a) => format!(
+                    " Against the target's class folders (never used to cluster): adjusted Rand index {a:.2} (1 = the folders exactly, 0 = chance)."
+                ),
+                None => " The target has no class folders to score them against.".into(),
+            };
+            ui.weak(format!(
+                "k-means found {} clusters in the target (one per source class; silhouette {:.2}), sizes {}.{score}",
+                c.k,
+                c.silhouette,
+                c.sizes
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+        Err(e) => {
+            ui.weak(format!("The target could not be clustered: {e}"));
+        }
+    }
 }
 
 /// A figure with how sure it is and what it means.

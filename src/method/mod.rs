@@ -11,8 +11,10 @@ pub mod descriptor;
 pub mod domain_classifier;
 pub mod feature_penalty;
 pub mod instance_weighting;
+pub mod label_propagation;
 pub mod mcc;
 pub mod mmd;
+pub mod rotation;
 pub mod shot;
 pub mod supervised;
 
@@ -37,6 +39,10 @@ pub enum Family {
     Instance,
     /// Self-training: learn from the network's own predictions on the target.
     SelfTraining,
+    /// Relation-based: transfer the relations between samples (a graph over both domains).
+    Relation,
+    /// Unsupervised: learn from images with no label in either domain.
+    Unsupervised,
     /// Transfer between tasks rather than domains: multitask learning, zero-shot learning.
     Task,
 }
@@ -69,6 +75,10 @@ pub enum MethodKind {
     Shot,
     /// Minimum class confusion on the target predictions.
     Mcc,
+    /// Labels spread from the source to the target over a nearest-neighbour graph.
+    LabelPropagation,
+    /// Self-supervised pretraining: predict each image's rotation, no class label used.
+    RotationPretrain,
     /// One trunk, one head per task (`--labels CSV`), against each task trained alone.
     Multitask,
     /// Learn attributes on the seen classes, name unseen classes by their signature.
@@ -81,11 +91,14 @@ pub enum LabelledData {
     Source,
     SourceAndTarget,
     Target,
+    /// None: the method learns from the source images without their labels (and reports
+    /// no class accuracy).
+    None,
 }
 
 impl MethodKind {
     /// The methods that adapt to an unlabeled target, in menu order.
-    pub const ADAPTATION: [MethodKind; 7] = [
+    pub const ADAPTATION: [MethodKind; 8] = [
         MethodKind::Ddc,
         MethodKind::Dan,
         MethodKind::Coral,
@@ -93,12 +106,13 @@ impl MethodKind {
         MethodKind::InstanceWeighting,
         MethodKind::Shot,
         MethodKind::Mcc,
+        MethodKind::LabelPropagation,
     ];
 
     /// All methods, in menu order: the baselines, the adaptation methods, the methods
     /// across tasks.
-    pub const ALL: [MethodKind; 12] = {
-        let mut all = [MethodKind::SourceOnly; 12];
+    pub const ALL: [MethodKind; 14] = {
+        let mut all = [MethodKind::SourceOnly; 14];
         all[1] = MethodKind::TargetOnly;
         all[2] = MethodKind::FineTune;
         let mut i = 0;
@@ -106,8 +120,9 @@ impl MethodKind {
             all[3 + i] = Self::ADAPTATION[i];
             i += 1;
         }
-        all[10] = MethodKind::Multitask;
-        all[11] = MethodKind::ZeroShot;
+        all[3 + Self::ADAPTATION.len()] = MethodKind::RotationPretrain;
+        all[4 + Self::ADAPTATION.len()] = MethodKind::Multitask;
+        all[5 + Self::ADAPTATION.len()] = MethodKind::ZeroShot;
         all
     };
 
@@ -124,6 +139,8 @@ impl MethodKind {
             MethodKind::InstanceWeighting => &instance_weighting::INFO,
             MethodKind::Shot => &shot::INFO,
             MethodKind::Mcc => &mcc::INFO,
+            MethodKind::LabelPropagation => &label_propagation::INFO,
+            MethodKind::RotationPretrain => &rotation::INFO,
             MethodKind::Multitask => &MULTITASK,
             MethodKind::ZeroShot => &ZERO_SHOT,
         }
@@ -288,6 +305,17 @@ pub struct TargetPass {
     /// Index in the target domain of each row.
     pub ids: Vec<usize>,
     pub out: Forward,
+    /// The labelled training images through the network the same way, for the methods
+    /// that ask ([`Method::needs_labelled_pass`]).
+    pub labelled: Option<LabelledPass>,
+}
+
+/// Labelled training images (source first, then any labelled target) through the network
+/// in eval mode: up to [`label_propagation::MAX_LABELLED`] of them, evenly spaced.
+pub struct LabelledPass {
+    /// The class of each row.
+    pub labels: Vec<u32>,
+    pub out: Forward,
 }
 
 /// A transfer method.
@@ -308,6 +336,12 @@ pub trait Method: Send {
     /// True when the method labels the unlabeled target itself before each epoch (the
     /// runner then passes it a [`TargetPass`] through [`Method::begin_epoch`]).
     fn labels_target(&self) -> bool {
+        false
+    }
+
+    /// True when [`Method::begin_epoch`] also needs the labelled images' pass
+    /// ([`TargetPass::labelled`]).
+    fn needs_labelled_pass(&self) -> bool {
         false
     }
 

@@ -4,7 +4,7 @@
 //! and reports through an [`EventSink`], checking its [`Control`] every batch.
 
 use super::config::ExperimentConfig;
-use super::epoch_loop::{EpochFigures, LoopPlan, StepAt, TrainStep, train_epochs};
+use super::epoch_loop::{EpochFigures, LoopOutcome, LoopPlan, StepAt, TrainStep, train_epochs};
 use super::events::{DataReport, EventSink, NetworkSummary, Prediction, RunReport};
 use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, setup};
 use super::results::{Metric, RunExtra};
@@ -13,8 +13,8 @@ use crate::analysis::Features;
 use crate::analysis::label_free::LabelFree;
 use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
 use crate::method::{
-    LabelledData, Method, MethodKind, MethodSettings, PSEUDO_ACCURACY, TargetPass, TrainBatch,
-    build_method, top_class,
+    LabelledData, LabelledPass, Method, MethodKind, MethodSettings, PSEUDO_ACCURACY, TargetPass,
+    TrainBatch, build_method, label_propagation::MAX_LABELLED, top_class,
 };
 use crate::model::checkpoint::ModelError;
 use crate::model::{Forward, InitReport, Network, save_checkpoint};
@@ -176,6 +176,15 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
             return bad(Setting::Param, format!(" {key} {e}"));
         }
     }
+    if config.method.labelled_data() == LabelledData::None && config.freeze > 0 {
+        return bad(
+            Setting::Freeze,
+            format!(
+                " must be 0 for {}: it learns the whole backbone from the images themselves",
+                config.method.name()
+            ),
+        );
+    }
     if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
         return Err(RunError::Invalid(
             Invalid::text("target-only trains on labelled target images: set ")
@@ -212,7 +221,9 @@ impl Experiment {
         );
         warnings.extend(split_warnings);
         let pool: Vec<(bool, usize)> = match config.method.labelled_data() {
-            LabelledData::Source => split.source_train.iter().map(|&i| (false, i)).collect(),
+            LabelledData::Source | LabelledData::None => {
+                split.source_train.iter().map(|&i| (false, i)).collect()
+            }
             LabelledData::Target => split.target_train.iter().map(|&i| (true, i)).collect(),
             LabelledData::SourceAndTarget => split
                 .source_train
@@ -426,14 +437,7 @@ impl Experiment {
         for chunk in ids.chunks(256) {
             parts.push(self.net.forward_t(&self.gather(target, chunk)?, false)?);
         }
-        let cat = |f: &dyn Fn(&Forward) -> &Tensor| {
-            Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0)
-        };
-        Ok(Forward {
-            backbone_features: cat(&|f| &f.backbone_features)?,
-            features: cat(&|f| &f.features)?,
-            logits: cat(&|f| &f.logits)?,
-        })
+        concat_rows(&parts)
     }
 
     /// The unlabeled target stream through the network in eval mode, for a method that
@@ -441,7 +445,36 @@ impl Experiment {
     fn target_pass(&self) -> candle_core::Result<TargetPass> {
         let ids = self.split.target_unlabeled.clone();
         let out = self.forward_rows(true, &ids)?;
-        Ok(TargetPass { ids, out })
+        let labelled = if self.method.needs_labelled_pass() {
+            Some(self.labelled_pass()?)
+        } else {
+            None
+        };
+        Ok(TargetPass { ids, out, labelled })
+    }
+
+    /// Up to [`MAX_LABELLED`] images of the labelled pool (evenly spaced over it, source
+    /// first) through the network in eval mode, with their labels.
+    fn labelled_pass(&self) -> candle_core::Result<LabelledPass> {
+        let step = self.pool.len().div_ceil(MAX_LABELLED).max(1);
+        let members: Vec<(bool, usize)> = self.pool.iter().copied().step_by(step).collect();
+        let mut labels = Vec::with_capacity(members.len());
+        let mut parts = Vec::new();
+        for target in [false, true] {
+            let ids: Vec<usize> = members
+                .iter()
+                .filter(|m| m.0 == target)
+                .map(|m| m.1)
+                .collect();
+            if !ids.is_empty() {
+                labels.extend(ids.iter().map(|&i| self.label_of(target, i)));
+                parts.push(self.forward_rows(target, &ids)?);
+            }
+        }
+        Ok(LabelledPass {
+            labels,
+            out: concat_rows(&parts)?,
+        })
     }
 
     /// The label-free estimates of the trained network on the target (see
@@ -614,6 +647,10 @@ impl Experiment {
             exp: self,
         };
         let outcome = train_epochs(&plan, &mut step, sink, control)?;
+        if self.config.method.labelled_data() == LabelledData::None {
+            // No class was learnt: no predictions, no confusion, no estimate of accuracy.
+            return Ok(self.report(outcome, started));
+        }
         let all_target: Vec<usize> = (0..self.pair.target.len()).collect();
         let fail = in_epoch(outcome.history.len());
         let target_out = self.forward_rows(true, &all_target).map_err(&fail)?;
@@ -642,6 +679,15 @@ impl Experiment {
             }
             m
         });
+        let mut report = self.report(outcome, started);
+        report.final_metrics.label_free = label_free;
+        report.confusion = confusion;
+        report.predictions = predictions;
+        Ok(report)
+    }
+
+    /// The report's parts every run fills the same way.
+    fn report(&self, outcome: LoopOutcome, started: Instant) -> RunReport {
         let mut report = RunReport::base(
             &self.config,
             &self.net,
@@ -651,12 +697,9 @@ impl Experiment {
             started.elapsed().as_secs_f64(),
         );
         report.data = self.data_report();
-        report.final_metrics.label_free = label_free;
-        report.confusion = confusion;
         report.init = self.init_report.clone();
         report.extra = self.method.report_extra().map(RunExtra::Method);
-        report.predictions = predictions;
-        Ok(report)
+        report
     }
 }
 
@@ -700,9 +743,17 @@ impl TrainStep for TransferStep<'_> {
     fn end_epoch(&mut self, epoch: usize) -> Result<EpochFigures, RunError> {
         let fail = in_epoch(epoch);
         let exp = &mut *self.exp;
+        // A method that reads no label has an untrained class head: no class accuracy.
+        let classes = exp.config.method.labelled_data() != LabelledData::None;
         let mut figures = EpochFigures {
-            source_accuracy: exp.accuracy(false, &exp.split.source_val).map_err(&fail)?,
-            target_accuracy: exp.accuracy(true, &exp.split.target_eval).map_err(&fail)?,
+            source_accuracy: match classes {
+                true => exp.accuracy(false, &exp.split.source_val).map_err(&fail)?,
+                false => None,
+            },
+            target_accuracy: match classes {
+                true => exp.accuracy(true, &exp.split.target_eval).map_err(&fail)?,
+                false => None,
+            },
             metrics: exp.method.epoch_metrics().into_iter().collect(),
             tasks: Vec::new(),
         };
@@ -712,6 +763,17 @@ impl TrainStep for TransferStep<'_> {
         exp.save()?;
         Ok(figures)
     }
+}
+
+/// Network outputs of several row blocks, one under the other.
+fn concat_rows(parts: &[Forward]) -> candle_core::Result<Forward> {
+    let cat =
+        |f: &dyn Fn(&Forward) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0);
+    Ok(Forward {
+        backbone_features: cat(&|f| &f.backbone_features)?,
+        features: cat(&|f| &f.features)?,
+        logits: cat(&|f| &f.logits)?,
+    })
 }
 
 /// The unlabeled target stream's base order: by file name, not by class folder, so that

@@ -379,7 +379,7 @@ pub fn run_one(
     let mut exp = Experiment::new(config.clone(), pair.clone())?;
     let report: RunReport = exp.run(&mut Silent, &mut NoControl)?;
     let images = match method.labelled_data() {
-        LabelledData::Source => report.data.source_train,
+        LabelledData::Source | LabelledData::None => report.data.source_train,
         LabelledData::Target => report.data.target_train,
         LabelledData::SourceAndTarget => report.data.source_train + report.data.target_train,
     } as f64;

@@ -14,6 +14,7 @@ use super::settings::{Invalid, Setting};
 use crate::analysis::advisor::{
     Advice, NegativeTransferWarning, RunOutcome, advise, advise_pretrained, negative_transfer,
 };
+use crate::analysis::cluster::{ClusterCount, Clustering, cluster};
 use crate::analysis::embedding::{EmbeddingMethod, EmbeddingOptions, embed_domains};
 use crate::analysis::{
     Domain as Side, Embedding, Features, SimilarityOptions, SimilarityReport, similarity_report,
@@ -49,6 +50,9 @@ pub struct SimilarityRequest {
     pub target_labels: usize,
     /// Earlier runs' reports, checked for negative transfer.
     pub runs: Vec<PathBuf>,
+    /// Also cluster the target's features (k-means), with this many clusters.
+    #[serde(default)]
+    pub clusters: Option<ClusterCount>,
 }
 
 /// A point of the 2-D map with the file it shows.
@@ -61,6 +65,9 @@ pub struct MapPoint {
     pub index: usize,
     pub class: Option<u32>,
     pub file: String,
+    /// The target point's cluster, when the target was clustered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<u32>,
 }
 
 /// Everything `similarity` reports.
@@ -79,6 +86,10 @@ pub struct SimilarityOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagenet: Option<ImagenetDistance>,
     pub negative_transfer: Vec<NegativeTransferWarning>,
+    /// The target's clusters (`--clusters`): k-means on the same features; the points'
+    /// `cluster` fields say which target image went where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Clustering>,
 }
 
 /// Target images measured for the ImageNet distance (a seeded subsample).
@@ -413,6 +424,13 @@ impl PairFeatures {
         .map_err(|e| RunError::Invalid(Invalid::text(e.to_string())))
     }
 
+    /// The target's rows clustered by k-means (scored against the target's class folders
+    /// when it has them; the clustering never sees them).
+    pub fn cluster_target(&self, count: ClusterCount, seed: u64) -> Result<Clustering, RunError> {
+        cluster(&self.target, count, self.target_labels.as_deref(), seed)
+            .map_err(|e| RunError::Invalid(Invalid::text(format!("clustering the target: {e}"))))
+    }
+
     /// The map's points with the samples and files they stand for.
     pub fn points(&self, pair: &DomainPair, embedding: &Embedding) -> Vec<MapPoint> {
         embedding
@@ -431,6 +449,7 @@ impl PairFeatures {
                     index,
                     class: p.class,
                     file: d.files[index].clone(),
+                    cluster: None,
                 }
             })
             .collect()
@@ -475,7 +494,14 @@ pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityO
     let model = feature_model(pair, &req.features, seed)?;
     let features = pair_features(pair, model.as_ref(), req.max_per_domain, seed)?;
     let report = features.report(&pair.classes, &req.options)?;
-    let points = features.points(pair, &report.embedding);
+    let mut points = features.points(pair, &report.embedding);
+    let clusters = req
+        .clusters
+        .map(|count| features.cluster_target(count, seed))
+        .transpose()?;
+    if let Some(c) = &clusters {
+        label_clusters(&mut points, &report.embedding, c);
+    }
     let pretrained = req
         .features
         .backbone
@@ -505,5 +531,16 @@ pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityO
         advice,
         imagenet,
         negative_transfer: check_runs(&req.runs)?,
+        clusters,
     })
+}
+
+/// Give each target point of the map its cluster (the embedding's points index the
+/// clustered rows).
+pub fn label_clusters(points: &mut [MapPoint], embedding: &Embedding, clusters: &Clustering) {
+    for (point, e) in points.iter_mut().zip(&embedding.points) {
+        if e.domain == Side::Target {
+            point.cluster = clusters.assignments.get(e.index).copied();
+        }
+    }
 }
