@@ -1292,3 +1292,44 @@ fn finished_runs_come_back_in_compare_after_a_restart_and_a_corrupt_file_is_skip
     assert_eq!(app(&h).runs.latest().unwrap().id, 2);
     assert_eq!(saved_run_files(&runs_dir).len(), 3);
 }
+
+#[test]
+fn the_similarity_map_colours_the_targets_clusters_and_scores_them() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the first analysis", |a| {
+        a.similarity.map().is_some()
+    });
+    click(&mut h, "2 Similarity");
+    h.run_steps(2);
+    click(&mut h, "target clusters");
+    h.run_steps(3);
+    let line = text_containing(&h, "k-means found");
+    assert!(line.contains("adjusted Rand index"), "{line}");
+    let a = app(&h).similarity.analysis.as_ref().unwrap();
+    let clusters = a.clusters.as_ref().unwrap();
+    assert_eq!(clusters.k, app(&h).data.pair().unwrap().classes.len());
+    // Every target point on the map carries its cluster, no source point does.
+    assert!(a.map.points.iter().all(|p| p.cluster.is_some() == p.target));
+}
+
+#[test]
+fn rotation_pretraining_runs_from_the_picker_and_reports_no_class_accuracy() {
+    let mut h = one_epoch_demo();
+    click(&mut h, "3 Setup");
+    h.run_steps(2);
+    press(&mut h, "rotation-pretrain");
+    assert_eq!(
+        app(&h).settings.config.method,
+        transferlab::method::MethodKind::RotationPretrain
+    );
+    text_containing(&h, "Unsupervised");
+    press(&mut h, "Train");
+    wait_for_run(&mut h);
+    let report = app(&h).runs.latest().unwrap().report.clone().unwrap();
+    assert_eq!(report.final_metrics.target_accuracy, None);
+    let rotation = report.history.last().unwrap().metrics["rotation_acc"];
+    assert!((0.0..=1.0).contains(&rotation));
+    click(&mut h, "4 Training");
+    h.run_steps(3);
+    text_containing(&h, "rotation accuracy");
+}

@@ -173,13 +173,15 @@ pub enum TransferMethod {
     Dann,
     /// Source samples re-weighted by how target-like they are.
     InstanceWeighting,
+    /// Source labels spread to the target over a nearest-neighbour graph.
+    LabelPropagation,
     /// Train on the target alone (the no-transfer baseline).
     TargetOnly,
 }
 
 impl TransferMethod {
     /// All methods.
-    pub const ALL: [TransferMethod; 8] = [
+    pub const ALL: [TransferMethod; 9] = [
         Self::FineTune,
         Self::SourceOnly,
         Self::Dan,
@@ -187,6 +189,7 @@ impl TransferMethod {
         Self::Coral,
         Self::Dann,
         Self::InstanceWeighting,
+        Self::LabelPropagation,
         Self::TargetOnly,
     ];
 
@@ -200,6 +203,7 @@ impl TransferMethod {
             Self::Coral => "coral",
             Self::Dann => "dann",
             Self::InstanceWeighting => "instance-weighting",
+            Self::LabelPropagation => "label-propagation",
             Self::TargetOnly => "target-only",
         }
     }
@@ -333,11 +337,11 @@ pub fn advise(
             ),
         ),
         (true, false) if few => {
-            let method = TransferMethod::Dan;
+            let method = TransferMethod::LabelPropagation;
             let why = if large_shift {
-                "the shift is large, and matching the domains' kernel means (DAN) gained more than adversarial alignment (DANN) on average over the large digit shifts we measured (+15.5 against +7.0 points), and more steadily"
+                "the shift is large, and spreading the source labels over a nearest-neighbour graph of both domains (label propagation) gained the most of every method over the five digit shifts we measured (+21.1 points on average, against +13.6 for DAN and +18.5 for SHOT), and was above training on the source alone on every one of them"
             } else {
-                "the shift is moderate, which matching the domains' kernel means (DAN) or covariances (CORAL) handles well"
+                "the shift is moderate, and spreading the source labels over a nearest-neighbour graph of both domains (label propagation) gained the most of every method over the digit shifts we measured, above training on the source alone on every one of them"
             };
             (
                 FineTuneCase::C,
@@ -572,11 +576,11 @@ mod tests {
     fn unlabelled_targets_get_unsupervised_methods() {
         assert_eq!(
             advise(0, 10, 1.8, 0.001).recommended_method,
-            TransferMethod::Dan
+            TransferMethod::LabelPropagation
         );
         assert_eq!(
             advise(3, 10, 1.2, 0.001).recommended_method,
-            TransferMethod::Dan
+            TransferMethod::LabelPropagation
         );
         assert_eq!(
             advise(0, 10, 0.3, 0.5).recommended_method,
@@ -590,7 +594,7 @@ mod tests {
     fn advice_serialises_with_the_documented_keys() {
         let json = serde_json::to_value(advise(0, 5, 1.7, 0.002)).unwrap();
         assert_eq!(json["case"], "c");
-        assert_eq!(json["recommended_method"], "dan");
+        assert_eq!(json["recommended_method"], "label-propagation");
         assert_eq!(json["freeze"], "early");
         assert_eq!(json["thresholds"]["similar_a_distance"], 1.0);
         for key in ["case_title", "recommended_freeze", "reason"] {

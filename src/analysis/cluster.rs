@@ -7,8 +7,8 @@
 //! never sees a label.
 
 use super::embedding::pca;
+use super::random::{Stream, rng, subsample_indices};
 use super::{AnalysisError, Features};
-use crate::data::split::rng_for;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -134,8 +134,10 @@ fn sq_distance(a: &[f32], b: &[f32]) -> f32 {
 fn kmeans(rows: &[f32], n: usize, d: usize, k: usize, seed: u64) -> Vec<u32> {
     let row = |i: usize| &rows[i * d..(i + 1) * d];
     let mut best: Option<(f64, Vec<u32>)> = None;
-    for restart in 0..RESTARTS {
-        let mut rng = rng_for(seed, &format!("kmeans-{k}-{restart}"));
+    // One stream for every start of every k: the starts differ, and the same seed gives
+    // the same clustering.
+    let mut rng = rng(seed ^ ((k as u64) << 32), Stream::KmeansStarts);
+    for _ in 0..RESTARTS {
         // k-means++: each next centre drawn with probability ∝ squared distance.
         let mut centres: Vec<f32> = row(rng.random_range(0..n)).to_vec();
         let mut nearest: Vec<f32> = (0..n).map(|i| sq_distance(row(i), &centres)).collect();
@@ -225,7 +227,12 @@ fn relabel_by_size(assignments: Vec<u32>, k: usize) -> Vec<u32> {
 
 /// The rows the silhouette is computed on: all, or a seeded subsample.
 fn silhouette_sample(n: usize, seed: u64) -> Vec<usize> {
-    crate::train::similarity::subsample(n, SILHOUETTE_POINTS, seed, "silhouette")
+    subsample_indices(
+        n,
+        SILHOUETTE_POINTS,
+        &mut rng(seed, Stream::SilhouetteSubsample),
+    )
+    .unwrap_or_else(|| (0..n).collect())
 }
 
 /// Mean silhouette (b − a)/max(a, b) over the `sample` rows, distances among the sample.
@@ -290,7 +297,7 @@ mod tests {
 
     /// `per` points around each of `centres` (2-D), spread ±0.1, in cluster order.
     fn blobs(centres: &[[f32; 2]], per: usize) -> (Features, Vec<u32>) {
-        let mut rng = rng_for(3, "blobs");
+        let mut rng = rng(3, Stream::KmeansStarts);
         let mut data = Vec::new();
         let mut labels = Vec::new();
         for (c, centre) in centres.iter().enumerate() {
@@ -321,7 +328,7 @@ mod tests {
     #[test]
     fn adjusted_rand_index_is_one_for_a_renaming_and_near_zero_for_chance() {
         assert_eq!(adjusted_rand_index(&[0, 0, 1, 1, 2], &[2, 2, 0, 0, 1]), 1.0);
-        let mut rng = rng_for(5, "ari");
+        let mut rng = rng(5, Stream::KmeansStarts);
         let a: Vec<u32> = (0..2000).map(|_| rng.random_range(0..5)).collect();
         let b: Vec<u32> = (0..2000).map(|_| rng.random_range(0..5)).collect();
         assert!(adjusted_rand_index(&a, &b).abs() < 0.02);

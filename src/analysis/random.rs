@@ -21,6 +21,8 @@ pub(crate) enum Stream {
     EigenStart = 9,
     TsneInit = 10,
     LabelFreeSubsample = 11,
+    KmeansStarts = 12,
+    SilhouetteSubsample = 13,
 }
 
 /// A generator for `stream`, derived from the user's `seed` with splitmix64 so that

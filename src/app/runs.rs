@@ -336,11 +336,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "transferlab-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-        ));
+        // One folder per app in the process (tests run several side by side): a counter,
+        // since the folder is removed when its app ends and must never be another's.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("transferlab-{}-{n}", std::process::id()));
         TempDir(dir)
     }
 }

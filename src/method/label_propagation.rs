@@ -373,13 +373,19 @@ mod tests {
 
     #[test]
     fn a_node_with_no_positive_similarity_is_not_reached() {
-        // The last target point points away from everything: all its similarities are
-        // negative, so it has no edge and no label.
-        let labelled = vec![vec![1.0, 0.0], vec![0.9, 0.1]];
-        let target = vec![vec![0.95, 0.05], vec![-1.0, -0.01]];
+        // After each domain is centred on its mean, the last target point is orthogonal
+        // to both labelled points and points away from the other target points: it has
+        // no edge and gets no label.
+        let labelled = vec![vec![1.0, 0.0, 0.0], vec![-1.0, 0.0, 0.0]];
+        let target = vec![
+            vec![1.0, 0.0, 0.0],
+            vec![-1.0, 0.0, 0.0],
+            vec![0.0, 0.0, 1.0],
+        ];
         let got = propagate(&labelled, &[0, 1], &target, 2, 0.9, &Device::Cpu).unwrap();
-        assert!(got.labels[0].is_some());
-        assert_eq!(got.labels[1], None);
-        assert_eq!(got.reached(), 0.5);
+        assert_eq!(got.labels[0].map(|l| l.0), Some(0));
+        assert_eq!(got.labels[1].map(|l| l.0), Some(1));
+        assert_eq!(got.labels[2], None);
+        assert!((got.reached() - 2.0 / 3.0).abs() < 1e-9);
     }
 }

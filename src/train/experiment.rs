@@ -443,7 +443,9 @@ impl Experiment {
     /// The unlabeled target stream through the network in eval mode, for a method that
     /// labels it itself.
     fn target_pass(&self) -> candle_core::Result<TargetPass> {
-        let ids = self.split.target_unlabeled.clone();
+        // In file-name order: a method's sums over the target (centroids, a graph) then
+        // cannot depend, even by rounding, on the class folders the files sit in.
+        let ids = target_stream_order(&self.pair, &self.split);
         let out = self.forward_rows(true, &ids)?;
         let labelled = if self.method.needs_labelled_pass() {
             Some(self.labelled_pass()?)
