@@ -531,13 +531,11 @@ fn rotation_pretraining_without_labels_gives_features_that_cluster_and_transfer(
         }
         let (ok, out, err) = run_cli(&args);
         assert!(ok, "{err}");
-        let pct = out
-            .split("target ")
+        out.split("target ")
             .nth(1)
             .and_then(|s| s.split('%').next())
             .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("no target accuracy in {out}"));
-        pct
+            .unwrap_or_else(|| panic!("no target accuracy in {out}"))
     };
     let (with, without) = (target_accuracy(Some(&model_arg)), target_accuracy(None));
     assert!(with > without + 20.0, "{with}% vs {without}% from scratch");
