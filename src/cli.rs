@@ -6,6 +6,7 @@ use crate::data::{DEMOS, LoadProgress};
 use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
+use crate::model::predict::PredictModel;
 use crate::output::{Input, Output};
 use crate::train::events::{BatchProgress, NetworkSummary, RunStart};
 use crate::train::experiment::{Control, Flow};
@@ -143,6 +144,10 @@ pub struct RunArgs {
     /// Start from a saved model (task A → task B).
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// The teacher of relation-distill and distill: a saved model, or `imagenet` for the
+    /// built-in EfficientNet-Lite0.
+    #[arg(long, value_name = "MODEL|imagenet", value_parser = parse_teacher)]
+    pub teacher: Option<PredictModel>,
     /// Save the trained model (weights + JSON sidecar).
     #[arg(long)]
     pub save: Option<PathBuf>,
@@ -213,6 +218,10 @@ pub struct SimilarityArgs {
     /// choose it by the silhouette (scored against the target's class folders, if any).
     #[arg(long)]
     pub clusters: Option<crate::analysis::cluster::ClusterCount>,
+    /// Also spread the source's labels to the target over a nearest-neighbour graph of the
+    /// same features (label propagation), keeping every step (JSON `label_spreading`).
+    #[arg(long)]
+    pub spread: bool,
     /// Image side (default 28).
     #[arg(long, value_parser = values::count, allow_negative_numbers = true)]
     pub input_size: Option<usize>,
@@ -338,6 +347,7 @@ impl RunArgs {
             val_fraction: self.val_fraction,
             device: self.device,
             init: self.init.clone(),
+            teacher: self.teacher.clone(),
             save: self.save.clone(),
             labels: self.labels.clone(),
             task_weights: self.task_weights.clone(),
@@ -346,6 +356,16 @@ impl RunArgs {
             via: self.via.clone(),
             stepping_stones: self.stepping_stones,
         })
+    }
+}
+
+/// `--teacher`: the word `imagenet` (or `efficientnet-lite0`, as `predict --model` names
+/// it), or a saved model's path.
+fn parse_teacher(s: &str) -> std::result::Result<PredictModel, String> {
+    match s {
+        "" => Err("give a saved model's path, or imagenet".into()),
+        "imagenet" | predict::IMAGENET_MODEL => Ok(PredictModel::Imagenet),
+        path => Ok(PredictModel::Checkpoint(PathBuf::from(path))),
     }
 }
 
@@ -988,6 +1008,7 @@ pub fn similarity_command(
         target_labels: args.target_labels,
         runs: args.runs.clone(),
         clusters: args.clusters,
+        spread: args.spread,
     };
     let started = std::time::Instant::now();
     let out = measure(&pair, &req)?;
@@ -1042,6 +1063,25 @@ pub fn similarity_command(
             c.adjusted_rand_index
                 .map(|a| format!("; adjusted Rand index vs the target's folders {a:.3}"))
                 .unwrap_or_default()
+        );
+    }
+    if let Some(sp) = &out.label_spreading {
+        let at = |v: &[f64], i: usize| v.get(i).map_or("n/a".into(), |a| format!("{:.0}%", a * 100.0));
+        let last = sp.reached.len().saturating_sub(1);
+        let accuracy = |i: usize| {
+            sp.accuracy
+                .as_ref()
+                .map(|a| format!(", {} right", at(a, i)))
+                .unwrap_or_default()
+        };
+        println!(
+            "spreading     labels reach {} of the target after 1 step{}, {} after 5{}, {} after {last}{}",
+            at(&sp.reached, 1),
+            accuracy(1),
+            at(&sp.reached, 5),
+            accuracy(5),
+            at(&sp.reached, last),
+            accuracy(last)
         );
     }
     for w in &out.negative_transfer {

@@ -88,6 +88,7 @@ fn unsupervised_adaptation_never_sees_target_labels() {
     let hint = ShapeHint {
         channels: Some(1),
         size: 28,
+        flat_source: false,
     };
     let pair = |target: &Path| {
         let data = DataSource::Folders {
@@ -297,6 +298,7 @@ fn a_method_adds_its_layers_without_changing_the_networks_initial_weights() {
         total_steps: 10,
         seed: 5,
         source_files: Vec::new(),
+        teacher: None,
     };
     let device = candle_core::Device::Cpu;
     let plain = Network::new(spec.clone(), norm.clone(), &device, 5).unwrap();

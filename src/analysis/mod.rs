@@ -23,6 +23,7 @@ pub mod label_free;
 mod linalg;
 pub mod mmd;
 pub mod per_class;
+pub mod relations;
 mod random;
 mod standardize;
 pub mod synthetic;

@@ -102,7 +102,9 @@ impl Default for DataState {
         Self {
             loaded: None,
             pair_id: 0,
-            source_field: PathField::new("source", false),
+            // A flat source is valid for rotation-pretrain (which reads no label); the
+            // other methods refuse it when it loads.
+            source_field: PathField::new("source", true),
             target_field: PathField::new("target", true),
             loading: None,
             loading_what: String::new(),
@@ -498,7 +500,8 @@ fn map_card_ui(
                 pair_id: ctx.pair_id,
                 colour_by: ColourBy::Domain,
                 height: h,
-            };
+        spread: None,
+    };
             map_ui(ui, &plot, ctx.thumbs, ctx.look);
             ui.weak("Each dot is an image. Where the colours separate, the domains differ.");
         }

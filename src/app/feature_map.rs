@@ -11,7 +11,8 @@ use crate::analysis::embedding::EmbeddingMethod;
 use crate::data::DomainPair;
 use crate::train::RunError;
 use crate::train::similarity::{
-    FeatureModel, MapPoint as EnginePoint, PairFeatures, feature_model_at, pair_features,
+    FeatureModel, LabelSpreading, MapPoint as EnginePoint, PairFeatures, feature_model_at,
+    pair_features,
 };
 use egui_plot::{Legend, Plot, PlotPoint, Points};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub enum ColourBy {
     Class,
     /// The target's k-means clusters (source points grey); by domain where the map has none.
     Cluster,
+    /// The source's labels spreading to the target over the nearest-neighbour graph, at one
+    /// step (the Similarity view); by domain where the map has no spreading.
+    Spread,
 }
 
 /// What to compute.
@@ -52,6 +56,8 @@ pub struct MapPoint {
     pub index: usize,
     /// A target point's k-means cluster, when the target was clustered.
     pub cluster: Option<u32>,
+    /// The point's row among its domain's feature rows (the graph's node order).
+    pub row: usize,
 }
 
 impl From<&EnginePoint> for MapPoint {
@@ -62,6 +68,7 @@ impl From<&EnginePoint> for MapPoint {
             class: p.class,
             index: p.index,
             cluster: p.cluster,
+            row: 0,
         }
     }
 }
@@ -210,6 +217,87 @@ pub struct MapPlot<'a> {
     pub pair_id: u64,
     pub colour_by: ColourBy,
     pub height: f32,
+    /// With [`ColourBy::Spread`]: the spreading and the step to show.
+    pub spread: Option<(&'a LabelSpreading, usize)>,
+}
+
+/// Most graph edges drawn on a map (each target node's strongest, the first ones).
+const MAX_EDGES: usize = 400;
+
+/// The map coloured by the labels spreading at `step`: source points by class, target points
+/// by the label that reached them (grey: none yet), and the graph's strongest edges.
+fn spread_plot(
+    plot: &mut egui_plot::PlotUi<'_>,
+    map: &FeatureMap,
+    pair: &DomainPair,
+    (spreading, step): (&LabelSpreading, usize),
+    radius: f32,
+    look: Look,
+) {
+    let labels = &spreading.steps[step.min(spreading.steps.len() - 1)];
+    let mut position: [Vec<Option<[f64; 2]>>; 2] = [
+        vec![None; spreading.source_rows],
+        vec![None; labels.len()],
+    ];
+    for p in &map.points {
+        if let Some(slot) = position[p.target as usize].get_mut(p.row) {
+            *slot = Some(p.pos);
+        }
+    }
+    let node = |i: usize| -> Option<[f64; 2]> {
+        match i.checked_sub(spreading.source_rows) {
+            None => position[0][i],
+            Some(t) => position[1].get(t).copied().flatten(),
+        }
+    };
+    let edge_colour = egui::Color32::from_gray(140).gamma_multiply(0.35);
+    for &(a, b) in spreading
+        .edges
+        .iter()
+        .filter(|(a, _)| *a >= spreading.source_rows)
+        .take(MAX_EDGES)
+    {
+        if let (Some(pa), Some(pb)) = (node(a), node(b)) {
+            plot.line(
+                egui_plot::Line::new("graph edges", vec![pa, pb])
+                    .color(edge_colour)
+                    .width(1.0),
+            );
+        }
+    }
+    let classes = pair.classes.len();
+    let mut source = vec![Vec::new(); classes];
+    let mut target = vec![Vec::new(); classes + 1];
+    for p in &map.points {
+        let pp = p.pos;
+        if p.target {
+            let l = labels.get(p.row).copied().flatten().map(|c| c as usize);
+            target[l.filter(|&c| c < classes).unwrap_or(classes)].push(pp);
+        } else if let Some(c) = p.class.map(|c| c as usize).filter(|&c| c < classes) {
+            source[c].push(pp);
+        }
+    }
+    plot.points(
+        Points::new("target: no label yet", std::mem::take(&mut target[classes]))
+            .color(egui::Color32::GRAY)
+            .radius(radius)
+            .filled(false),
+    );
+    for c in 0..classes {
+        let name = pair.classes[c].clone();
+        plot.points(
+            Points::new(name.clone(), std::mem::take(&mut source[c]))
+                .color(look.class(c).gamma_multiply(0.45))
+                .radius(radius * 0.8)
+                .filled(true),
+        );
+        plot.points(
+            Points::new(name, std::mem::take(&mut target[c]))
+                .color(look.class(c))
+                .radius(radius * 1.2)
+                .filled(true),
+        );
+    }
 }
 
 /// Draw a map. Hovering a point shows its thumbnail (images) and file.
@@ -221,6 +309,7 @@ pub fn map_ui(ui: &mut egui::Ui, plot: &MapPlot<'_>, thumbs: &mut Thumbnails, lo
         pair_id,
         colour_by,
         height,
+        spread,
     } = *plot;
     let radius = look.marker_radius();
     let response = Plot::new(id)
@@ -230,8 +319,9 @@ pub fn map_ui(ui: &mut egui::Ui, plot: &MapPlot<'_>, thumbs: &mut Thumbnails, lo
         .show_axes(false)
         .show_grid(false)
         .allow_scroll(false)
-        .show(ui, |plot| match colour_by {
-            ColourBy::Cluster if !map.by_cluster.is_empty() => {
+        .show(ui, |plot| match (colour_by, spread) {
+            (ColourBy::Spread, Some(spread)) => spread_plot(plot, map, pair, spread, radius, look),
+            (ColourBy::Cluster, _) if !map.by_cluster.is_empty() => {
                 plot.points(
                     Points::new("source", map.by_domain[0].as_slice())
                         .color(egui::Color32::from_gray(150).gamma_multiply(0.5))
@@ -247,7 +337,7 @@ pub fn map_ui(ui: &mut egui::Ui, plot: &MapPlot<'_>, thumbs: &mut Thumbnails, lo
                     );
                 }
             }
-            ColourBy::Domain | ColourBy::Cluster => {
+            (ColourBy::Domain | ColourBy::Cluster | ColourBy::Spread, _) => {
                 for (target, name) in [(false, "source"), (true, "target")] {
                     plot.points(
                         Points::new(name, map.by_domain[target as usize].as_slice())
@@ -257,7 +347,7 @@ pub fn map_ui(ui: &mut egui::Ui, plot: &MapPlot<'_>, thumbs: &mut Thumbnails, lo
                     );
                 }
             }
-            ColourBy::Class => {
+            (ColourBy::Class, _) => {
                 let k = map.by_class.len().saturating_sub(1);
                 for (c, pts) in map.by_class.iter().enumerate() {
                     if pts.is_empty() {

@@ -298,10 +298,12 @@ pub fn path_field_ui(
             });
         }
         FieldStatus::Valid(s) => {
-            let kind = if s.classes > 0 {
-                format!("{} classes", s.classes)
-            } else {
-                "no class subfolders: unlabeled".into()
+            let kind = match (s.classes, field.role) {
+                (0, "source") => {
+                    "no class subfolders: unlabeled (only rotation-pretrain learns from such a source)".into()
+                }
+                (0, _) => "no class subfolders: unlabeled".into(),
+                (k, _) => format!("{k} classes"),
             };
             let skipped = if s.skipped > 0 {
                 let files = if s.skipped == 1 { "file" } else { "files" };

@@ -25,6 +25,7 @@ pub mod jobs;
 mod poll;
 pub mod predict;
 pub mod rank;
+mod relations;
 pub mod runs;
 pub mod saved_runs;
 pub mod saved_state;

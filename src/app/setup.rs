@@ -14,6 +14,7 @@ use super::widgets::{BoxKind, arrow_ui, labelled, settings_grid, stage_box_ui};
 use crate::data::{DomainPair, SampleShape};
 use crate::device::{DeviceChoice, DeviceInfo};
 use crate::method::{Family, MethodKind};
+use crate::model::predict::PredictModel;
 use crate::model::{BackboneKind, InputKind, Network, NetworkSpec, Normalisation};
 use crate::train::ExperimentConfig;
 use egui::RichText;
@@ -75,6 +76,10 @@ pub struct SetupState {
     pub devices: Vec<DeviceInfo>,
     /// Text of the "start from a file" field.
     pub init_text: String,
+    /// Text of the "teacher from a file" field.
+    pub teacher_text: String,
+    /// The teacher last chosen, kept while a method without one is picked.
+    last_teacher: Option<PredictModel>,
     /// Data of the across-task methods and the stepping stones.
     pub tasks: TaskSetup,
     /// Height of the network diagram when last drawn (kept free while it is rebuilt).
@@ -99,6 +104,8 @@ impl Default for SetupState {
             net_error: None,
             devices: crate::device::available_devices(),
             init_text: String::new(),
+            teacher_text: String::new(),
+            last_teacher: None,
             tasks: TaskSetup::default(),
             diagram_height: None,
             init_side: None,
@@ -264,6 +271,14 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
             ));
         }
     }
+    if pair.classes == [crate::data::pair::NO_LABEL]
+        && config.method.labelled_data() != crate::method::LabelledData::None
+    {
+        return Some(format!(
+            "the source folder has no class folders, so {} has no labels to learn from: pick rotation-pretrain (it reads no label), or load a source with one subfolder per class",
+            config.method.name()
+        ));
+    }
     if config.target_labels > 0 && !pair.target_labelled() {
         return Some(
             "labelled target images need a labelled target folder (one subfolder per class): set \"Labelled target images per class\" to 0"
@@ -276,6 +291,14 @@ pub fn config_problem(config: &ExperimentConfig, pair: Option<&DomainPair>) -> O
         return Some(format!(
             "the starting model file does not exist: {}",
             init.display()
+        ));
+    }
+    if let Some(PredictModel::Checkpoint(t)) = &config.teacher
+        && !t.is_file()
+    {
+        return Some(format!(
+            "the teacher model file does not exist: {}",
+            t.display()
         ));
     }
     None
@@ -328,7 +351,7 @@ pub fn family_title(f: Family) -> (&'static str, &'static str) {
         ),
         Family::Relation => (
             "Relation-based",
-            "transfer the relations between samples: labels spread over a graph of both domains",
+            "transfer the relations between samples: labels spread over a graph of both domains, or a teacher's similarities",
         ),
         Family::Unsupervised => (
             "Unsupervised",
@@ -717,6 +740,7 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
         .show(ui, |ui| advanced(ui, config));
     ui.add_space(6.0);
     start_from_ui(ui, state, config, runs, look);
+    teacher_ui(ui, state, config, runs, look);
     if let Some(p) = run_problem(config, pair, &state.tasks, task_data) {
         ui.colored_label(look.error(), format!("Cannot train yet: {p}"));
     }
@@ -828,6 +852,88 @@ fn start_from_ui(
         ui.colored_label(
             look.warn(),
             "fine-tune reuses a trained network: pick a starting model, e.g. a source-only run's.",
+        );
+    }
+}
+
+/// The name of the built-in ImageNet teacher in the picker.
+pub const IMAGENET_TEACHER: &str = "the ImageNet network (EfficientNet-Lite0)";
+
+/// The teacher picker of the distillation methods: the ImageNet network (the default), an
+/// earlier run's model or a model file. Other methods take no teacher: the choice is put
+/// aside until a distillation method is picked again.
+fn teacher_ui(
+    ui: &mut egui::Ui,
+    state: &mut SetupState,
+    config: &mut ExperimentConfig,
+    runs: &Runs,
+    look: Look,
+) {
+    if !config.method.needs_teacher() {
+        if let Some(t) = config.teacher.take() {
+            state.last_teacher = Some(t);
+        }
+        return;
+    }
+    if config.teacher.is_none() {
+        config.teacher = Some(state.last_teacher.clone().unwrap_or(PredictModel::Imagenet));
+    }
+    ui.add_space(4.0);
+    ui.label(RichText::new("Teacher").strong());
+    let run_models: Vec<_> = runs.records.iter().filter(|r| r.has_checkpoint()).collect();
+    let current = match &config.teacher {
+        None | Some(PredictModel::Imagenet) => IMAGENET_TEACHER.to_string(),
+        Some(PredictModel::Checkpoint(p)) => run_models
+            .iter()
+            .find(|r| &r.checkpoint == p)
+            .map(|r| format!("the model of run {}", r.label()))
+            .unwrap_or_else(|| p.display().to_string()),
+    };
+    ui.horizontal(|ui| {
+        let l = ui.label("Model");
+        egui::ComboBox::from_id_salt("teacher")
+            .selected_text(current)
+            .width(300.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(
+                    &mut config.teacher,
+                    Some(PredictModel::Imagenet),
+                    IMAGENET_TEACHER,
+                );
+                for r in &run_models {
+                    ui.selectable_value(
+                        &mut config.teacher,
+                        Some(PredictModel::Checkpoint(r.checkpoint.clone())),
+                        format!("the model of run {}", r.label()),
+                    );
+                }
+            })
+            .response
+            .labelled_by(l.id)
+            .on_hover_text("The trained network whose relations (or outputs) the student learns; it never changes.");
+    });
+    ui.horizontal(|ui| {
+        let l = ui.label("or a teacher file");
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.teacher_text)
+                    .hint_text("/path/to/model.safetensors")
+                    .desired_width(260.0),
+            )
+            .labelled_by(l.id);
+        if r.changed() {
+            let t = state.teacher_text.trim();
+            config.teacher = Some(match t.is_empty() {
+                true => PredictModel::Imagenet,
+                false => PredictModel::Checkpoint(t.into()),
+            });
+        }
+    });
+    state.last_teacher = config.teacher.clone();
+    if config.method == MethodKind::Distill && config.teacher == Some(PredictModel::Imagenet) {
+        ui.colored_label(
+            look.warn(),
+            "distill matches the teacher's class probabilities: pick a teacher trained on these classes (an earlier run's model), or use relation-distill.",
         );
     }
 }

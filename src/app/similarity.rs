@@ -16,13 +16,13 @@ use super::settings::Settings;
 use super::setup::backbone_for;
 use super::theme::Look;
 use crate::analysis::cluster::{ClusterCount, Clustering};
-use crate::analysis::embedding::EmbeddingMethod;
+use crate::analysis::embedding::{Embedding, EmbeddingMethod};
 use crate::analysis::{SimilarityOptions, advise, advise_pretrained};
 use crate::data::DomainPair;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
 use crate::train::imagenet_distance::ImagenetDistance;
-use crate::train::similarity::{label_clusters, target_imagenet_distance};
+use crate::train::similarity::{LabelSpreading, label_clusters, target_imagenet_distance};
 use egui::RichText;
 use std::sync::Arc;
 
@@ -83,6 +83,9 @@ pub struct Analysis {
     /// The target's k-means clusters on the same features (k = the number of classes), or
     /// why there are none.
     pub clusters: Result<Clustering, String>,
+    /// The source's labels spreading to the target over the graph of the same features
+    /// (None: the source has no labels), or why they could not be spread.
+    pub spreading: Result<Option<LabelSpreading>, String>,
     pub seconds: f64,
 }
 
@@ -111,7 +114,14 @@ pub struct SimilarityState {
     pub tsne: bool,
     /// The "Which source?" panel.
     pub rank: super::rank::RankState,
+    /// The step of the labels' spreading the map shows.
+    pub spread_step: usize,
+    /// Since when (the UI clock, seconds) the spreading plays on its own, if it does.
+    pub spread_playing: Option<f64>,
 }
+
+/// Seconds each step of the spreading stays on the map while it plays.
+const SPREAD_STEP_SECONDS: f64 = 0.5;
 
 impl SimilarityState {
     /// True while an analysis runs.
@@ -232,12 +242,22 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
     let clusters = features
         .cluster_target(count, req.seed)
         .map_err(|e| message(&e));
-    let place = |embedding| -> Vec<MapPoint> {
+    let spreading = features
+        .spread_labels(classes.len())
+        .map_err(|e| message(&e));
+    let place = |embedding: &Embedding| -> Vec<MapPoint> {
         let mut points = features.points(&req.pair, embedding);
         if let Ok(c) = &clusters {
             label_clusters(&mut points, embedding, c);
         }
-        points.iter().map(MapPoint::from).collect()
+        points
+            .iter()
+            .zip(&embedding.points)
+            .map(|(p, e)| MapPoint {
+                row: e.index,
+                ..MapPoint::from(p)
+            })
+            .collect()
     };
     let (map, metrics, metrics_note) = match report_result {
         Ok(r) => {
@@ -288,6 +308,7 @@ pub fn analyse(req: &MapRequest, key: AnalysisKey) -> Result<Analysis, String> {
         metrics_note,
         imagenet,
         clusters,
+        spreading,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -382,10 +403,25 @@ pub fn similarity_ui(
         pair_id: ctx.pair_id,
         colour_by: ctx.settings.map_colour,
         height: h,
+        spread: a
+            .spreading
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|s| (s, state.spread_step)),
     };
     map_ui(&mut left, &plot, ctx.thumbs, look);
     if ctx.settings.map_colour == ColourBy::Cluster {
         clusters_line_ui(&mut left, &a.clusters);
+    } else if ctx.settings.map_colour == ColourBy::Spread {
+        let (step, playing) = spread_controls_ui(
+            &mut left,
+            &a.spreading,
+            state.spread_step,
+            state.spread_playing,
+        );
+        state.spread_step = step;
+        state.spread_playing = playing;
     } else {
         left.weak(
             "Each dot is an image (hover for the image and its file). Overlapping colours: similar domains.",
@@ -487,6 +523,8 @@ fn controls_ui(
         ui.selectable_value(colour_by, ColourBy::Class, "class");
         ui.selectable_value(colour_by, ColourBy::Cluster, "target clusters")
             .on_hover_text("Group the target's images by k-means on these features, without any label: unsupervised transfer. Scored against the target's class folders when it has them.");
+        ui.selectable_value(colour_by, ColourBy::Spread, "labels spreading")
+            .on_hover_text("Label propagation, step by step: the source's labels travel along a graph joining each image to its nearest neighbours in both domains (relation-based transfer).");
         ui.separator();
         ui.label("Map");
         ui.selectable_value(&mut state.tsne, false, "PCA")
@@ -494,6 +532,76 @@ fn controls_ui(
         ui.selectable_value(&mut state.tsne, true, "t-SNE")
             .on_hover_text("Keeps each point's neighbours together: shows clusters well, but distances between clusters and their sizes mean little. A few seconds.");
     });
+}
+
+/// The spreading's step slider, play button and what has arrived, under the map; returns
+/// the step to show next and whether (since when) it plays.
+fn spread_controls_ui(
+    ui: &mut egui::Ui,
+    spreading: &Result<Option<LabelSpreading>, String>,
+    step: usize,
+    playing: Option<f64>,
+) -> (usize, Option<f64>) {
+    let s = match spreading {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            ui.weak("The source has no labels to spread.");
+            return (0, None);
+        }
+        Err(e) => {
+            ui.weak(format!("The labels could not be spread: {e}"));
+            return (0, None);
+        }
+    };
+    let last = s.steps.len().saturating_sub(1);
+    let mut step = step.min(last);
+    let now = ui.input(|i| i.time);
+    let mut playing = playing;
+    if let Some(since) = playing {
+        let due = ((now - since) / SPREAD_STEP_SECONDS) as usize;
+        step = due.min(last);
+        if step == last {
+            playing = None;
+        } else {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs_f64(SPREAD_STEP_SECONDS / 4.0));
+        }
+    }
+    ui.horizontal(|ui| {
+        let l = ui.label("Step");
+        if ui
+            .add(egui::Slider::new(&mut step, 0..=last))
+            .labelled_by(l.id)
+            .on_hover_text("Each step, every image takes on the labels of its nearest neighbours: labels travel one edge of the graph per step.")
+            .changed()
+        {
+            playing = None;
+        }
+        let play = if playing.is_some() { "⏸ Pause" } else { "▶ Play" };
+        if ui.button(play).clicked() {
+            playing = match playing {
+                Some(_) => None,
+                // From the start again when it had reached the end.
+                None if step == last => Some(now),
+                None => Some(now - step as f64 * SPREAD_STEP_SECONDS),
+            };
+            if playing.is_some() && step == last {
+                step = 0;
+            }
+        }
+    });
+    let reached = s.reached.get(step).copied().unwrap_or(0.0);
+    let right = s
+        .accuracy
+        .as_ref()
+        .and_then(|a| a.get(step))
+        .map(|a| format!(", {:.0}% of the target labelled right (the class folders, never used to spread)", a * 100.0))
+        .unwrap_or_default();
+    ui.weak(format!(
+        "Label propagation: the source's labels spread along each image's nearest neighbours (lines: the strongest edges). Step {step} of {last}: labels reached {:.0}% of the target{right}.",
+        reached * 100.0
+    ));
+    (step, playing)
 }
 
 /// What the target's clustering found, in one line under the map.

@@ -225,6 +225,7 @@ impl TransferLabApp {
         crate::train::load::ShapeHint {
             size: self.setup.wanted_side(config, self.settings.input_size),
             channels: config.backbone.and_then(super::setup::fixed_channels),
+            flat_source: config.method.labelled_data() == crate::method::LabelledData::None,
         }
     }
 

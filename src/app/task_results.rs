@@ -218,7 +218,12 @@ pub fn task_details_ui(
         }
         Some(RunExtra::ZeroShot(e)) => zero_shot_ui(ui, state, run, e, thumbs, look),
         Some(RunExtra::SteppingStones(e)) => stepping_ui(ui, e, look),
-        Some(RunExtra::Method(_)) | None => {}
+        Some(RunExtra::Method(v)) => {
+            if let Some(r) = super::relations::relations_of(v) {
+                super::relations::relations_ui(ui, &r, look);
+            }
+        }
+        None => {}
     }
 }
 

@@ -353,6 +353,7 @@ fn live_map_ui(
         pair_id: run.pair_id,
         colour_by: view.colour_by,
         height: h,
+        spread: None,
     };
     map_ui(ui, &plot, ctx.thumbs, look);
     if runs.map_busy() {

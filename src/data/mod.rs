@@ -188,7 +188,7 @@ pub enum DataError {
     #[error("the {role} folder holds no images: {path}")]
     Empty { role: String, path: PathBuf },
     #[error(
-        "the {role} folder has no class subfolders (put each class's images in its own subfolder): {path}"
+        "the {role} folder has no class subfolders (put each class's images in its own subfolder; only rotation-pretrain, which reads no label, learns from a flat folder): {path}"
     )]
     NoClasses { role: String, path: PathBuf },
     #[error(

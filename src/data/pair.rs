@@ -29,6 +29,46 @@ fn names(list: &[String]) -> String {
         .join(", ")
 }
 
+/// The one class of a source read without labels (a flat folder, for the methods that
+/// learn without any label).
+pub const NO_LABEL: &str = "(no label)";
+
+/// A source without class folders beside a target, for the methods that read no label
+/// (rotation-pretrain): every source image is put in one placeholder class [`NO_LABEL`]
+/// that no one trains on, and the target's labels (if any) are dropped, since no class of
+/// the source can name them.
+pub fn pair_without_source_labels(mut source: Domain, mut target: Domain) -> Result<DomainPair, DataError> {
+    if source.shape != target.shape {
+        return Err(DataError::Invalid(format!(
+            "source samples are {} but target samples are {}",
+            source.shape.describe(),
+            target.shape.describe()
+        )));
+    }
+    let mut warnings: Vec<String> = source
+        .warnings
+        .iter()
+        .chain(&target.warnings)
+        .cloned()
+        .collect();
+    warnings.extend(
+        [&source, &target]
+            .iter()
+            .filter_map(|d| d.skipped_warning()),
+    );
+    let classes = vec![NO_LABEL.to_string()];
+    source.labels = Some(vec![0; source.len()]);
+    source.class_names = classes.clone();
+    target.labels = None;
+    target.class_names = classes.clone();
+    Ok(DomainPair {
+        source,
+        target,
+        classes,
+        warnings,
+    })
+}
+
 /// Put both domains on the source's class index.
 pub fn align_pair(
     source: Domain,

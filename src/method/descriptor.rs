@@ -105,6 +105,8 @@ pub struct MethodInfo {
     pub uses_unlabeled_target: bool,
     /// Width of the adaptation layer it adds between backbone and head, if any.
     pub bottleneck: Option<usize>,
+    /// Whether it learns from a teacher model (`--teacher`).
+    pub teacher: bool,
     /// Whether the learning rate follows [`super::annealed_lr`] over the run.
     pub anneal_lr: bool,
     pub hyperparameters: &'static [Hyperparameter],

@@ -8,15 +8,18 @@ pub mod dan;
 pub mod dann;
 pub mod ddc;
 pub mod descriptor;
+pub mod distill;
 pub mod domain_classifier;
 pub mod feature_penalty;
 pub mod instance_weighting;
 pub mod label_propagation;
 pub mod mcc;
 pub mod mmd;
+pub mod relation_distill;
 pub mod rotation;
 pub mod shot;
 pub mod supervised;
+pub mod teacher;
 
 pub use crate::metric::{Metric, Unit};
 use crate::model::{Forward, Network};
@@ -77,6 +80,10 @@ pub enum MethodKind {
     Mcc,
     /// Labels spread from the source to the target over a nearest-neighbour graph.
     LabelPropagation,
+    /// A teacher model hands the student the relations between samples (SP, RKD).
+    RelationDistill,
+    /// Knowledge distillation of a teacher's outputs (the same classes).
+    Distill,
     /// Self-supervised pretraining: predict each image's rotation, no class label used.
     RotationPretrain,
     /// One trunk, one head per task (`--labels CSV`), against each task trained alone.
@@ -111,8 +118,8 @@ impl MethodKind {
 
     /// All methods, in menu order: the baselines, the adaptation methods, the methods
     /// across tasks.
-    pub const ALL: [MethodKind; 14] = {
-        let mut all = [MethodKind::SourceOnly; 14];
+    pub const ALL: [MethodKind; 16] = {
+        let mut all = [MethodKind::SourceOnly; 16];
         all[1] = MethodKind::TargetOnly;
         all[2] = MethodKind::FineTune;
         let mut i = 0;
@@ -120,9 +127,11 @@ impl MethodKind {
             all[3 + i] = Self::ADAPTATION[i];
             i += 1;
         }
-        all[3 + Self::ADAPTATION.len()] = MethodKind::RotationPretrain;
-        all[4 + Self::ADAPTATION.len()] = MethodKind::Multitask;
-        all[5 + Self::ADAPTATION.len()] = MethodKind::ZeroShot;
+        all[3 + Self::ADAPTATION.len()] = MethodKind::RelationDistill;
+        all[4 + Self::ADAPTATION.len()] = MethodKind::Distill;
+        all[5 + Self::ADAPTATION.len()] = MethodKind::RotationPretrain;
+        all[6 + Self::ADAPTATION.len()] = MethodKind::Multitask;
+        all[7 + Self::ADAPTATION.len()] = MethodKind::ZeroShot;
         all
     };
 
@@ -140,6 +149,8 @@ impl MethodKind {
             MethodKind::Shot => &shot::INFO,
             MethodKind::Mcc => &mcc::INFO,
             MethodKind::LabelPropagation => &label_propagation::INFO,
+            MethodKind::RelationDistill => &relation_distill::INFO,
+            MethodKind::Distill => &distill::INFO,
             MethodKind::RotationPretrain => &rotation::INFO,
             MethodKind::Multitask => &MULTITASK,
             MethodKind::ZeroShot => &ZERO_SHOT,
@@ -180,6 +191,11 @@ impl MethodKind {
     /// True when the method also looks at unlabeled target batches.
     pub fn uses_unlabeled_target(self) -> bool {
         self.info().uses_unlabeled_target
+    }
+
+    /// True when the method learns from a teacher model (`--teacher`).
+    pub fn needs_teacher(self) -> bool {
+        self.info().teacher
     }
 
     /// The default adaptation weight λ, for methods that have one.
@@ -234,6 +250,7 @@ pub const ADAPTATION_BASE: MethodInfo = MethodInfo {
     uses_unlabeled_target: true,
     bottleneck: Some(DEFAULT_BOTTLENECK),
     anneal_lr: true,
+    teacher: false,
     hyperparameters: &[],
     metrics: &[],
     build: None,
@@ -249,6 +266,7 @@ pub const PLAIN_BASE: MethodInfo = MethodInfo {
     uses_unlabeled_target: false,
     bottleneck: None,
     anneal_lr: false,
+    teacher: false,
     hyperparameters: &[],
     metrics: &[],
     build: None,
@@ -268,6 +286,9 @@ pub struct MethodSettings {
     /// File of each source sample (for per-file results such as instance weights).
     #[serde(skip)]
     pub source_files: Vec<String>,
+    /// The teacher's outputs on every image, for the methods that learn from one.
+    #[serde(skip)]
+    pub teacher: Option<std::sync::Arc<teacher::TeacherOutputs>>,
 }
 
 impl MethodSettings {
@@ -315,6 +336,8 @@ pub struct TargetPass {
 pub struct LabelledPass {
     /// The class of each row.
     pub labels: Vec<u32>,
+    /// Each row's domain (true: target) and index in it.
+    pub ids: Vec<(bool, usize)>,
     pub out: Forward,
 }
 
@@ -347,6 +370,12 @@ pub trait Method: Send {
 
     /// Called before each epoch's first step when [`Method::labels_target`] is true.
     fn begin_epoch(&mut self, _pass: &TargetPass) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called once after the last epoch when [`Method::labels_target`] is true, with the
+    /// trained network's pass (for a method's before/after figures).
+    fn end_run(&mut self, _pass: &TargetPass) -> Result<()> {
         Ok(())
     }
 

@@ -41,8 +41,9 @@ pub struct Prediction {
     pub top: Vec<ClassScore>,
 }
 
-/// Which model classifies the files.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Which model classifies the files (or teaches a student: `run --teacher`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PredictModel {
     /// The shipped ImageNet EfficientNet-Lite0 (1000 classes).
     Imagenet,
@@ -80,7 +81,11 @@ impl Predictor {
 
     /// The shipped ImageNet EfficientNet-Lite0 at 224 px.
     pub fn imagenet(device: &Device) -> Result<Self, ModelError> {
-        let side = efficientnet::DEFAULT_INPUT;
+        Self::imagenet_at(efficientnet::DEFAULT_INPUT, device)
+    }
+
+    /// The shipped ImageNet EfficientNet-Lite0 at `side` px.
+    pub fn imagenet_at(side: usize, device: &Device) -> Result<Self, ModelError> {
         Ok(Self {
             net: efficientnet::imagenet_network(side, device)?,
             class_names: efficientnet::imagenet_classes(),
@@ -132,6 +137,40 @@ impl Predictor {
     /// How files are resized for this model.
     pub fn resize(&self) -> Resize {
         self.resize
+    }
+
+    /// The names of the model's classes.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// A short description: the backbone, its input and its number of classes.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({} px, {} classes)",
+            self.net.spec.backbone.name(),
+            self.side,
+            self.class_names.len()
+        )
+    }
+
+    /// A batch of raw images (`N×C×H×W`, values in [0, 1], any channels and size) through
+    /// the model in eval mode, brought to its input first: gray repeated into RGB or RGB
+    /// averaged into gray, then resized (bilinear) to its side.
+    pub fn forward_raw(&self, x: &Tensor) -> candle_core::Result<super::Forward> {
+        let (_, c, h, w) = x.dims4()?;
+        let x = match (c, self.channels) {
+            (a, b) if a == b => x.clone(),
+            (1, b) => x.repeat((1, b, 1, 1))?,
+            (_, 1) => x.mean_keepdim(1)?,
+            (a, b) => candle_core::bail!("cannot bring {a}-channel images to {b} channels"),
+        };
+        let x = if (h, w) == (self.side, self.side) {
+            x
+        } else {
+            x.upsample_bilinear2d(self.side, self.side, false)?
+        };
+        self.net.forward_t(&x.to_device(&self.net.device)?, false)
     }
 
     /// The `top` most probable classes of each file, in order; a reason for each file that

@@ -10,7 +10,7 @@ pub use worker::Worker;
 
 use crate::data::demo::{demo_intermediates, find_demo};
 use crate::data::{DataError, DomainPair, LoadProgress, SampleShape, align_pair};
-use crate::method::MethodKind;
+use crate::method::{LabelledData, MethodKind};
 use crate::tasks::multitask::{
     MultiLabelData, load_multitask_folder, run_multitask, shapes_multitask,
 };
@@ -248,6 +248,11 @@ pub fn run_job(
                         ));
                     }
                     let mut progress = loading(sink);
+                    // A method that reads no label takes a source folder without classes.
+                    let hint = ShapeHint {
+                        flat_source: config.method.labelled_data() == LabelledData::None,
+                        ..hint
+                    };
                     Arc::new(load_pair(&config.data, hint, &mut progress).map_err(|e| {
                         match (&config.data, e) {
                             (DataSource::Demo { name }, DataError::UnknownDemo { .. })

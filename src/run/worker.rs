@@ -116,6 +116,7 @@ impl Worker {
                         } => Some(ShapeHint {
                             channels: Some(channels),
                             size: height,
+                            flat_source: false,
                         }),
                         SampleShape::Vector { .. } => None,
                     });

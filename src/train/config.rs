@@ -4,6 +4,7 @@ use crate::device::DeviceChoice;
 use crate::method::MethodKind;
 use crate::model::BackboneKind;
 use crate::model::checkpoint::sidecar_path;
+use crate::model::predict::PredictModel;
 use crate::output::{Input, Output};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -70,6 +71,9 @@ pub struct ExperimentConfig {
     pub device: DeviceChoice,
     /// Start from this checkpoint (task A → task B).
     pub init: Option<PathBuf>,
+    /// The teacher of the distillation methods: a saved model or the built-in ImageNet one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<PredictModel>,
     /// Save the trained model here (weights + JSON sidecar).
     pub save: Option<PathBuf>,
     /// Multitask: CSV of file → one label per task.
@@ -104,6 +108,7 @@ impl Default for ExperimentConfig {
             val_fraction: 0.2,
             device: DeviceChoice::Auto,
             init: None,
+            teacher: None,
             save: None,
             labels: None,
             task_weights: Vec::new(),
@@ -130,6 +135,10 @@ impl ExperimentConfig {
         if let Some(p) = &self.init {
             v.push(Input::new("the starting model", p));
             v.push(Input::new("the starting model's sidecar", sidecar_path(p)));
+        }
+        if let Some(PredictModel::Checkpoint(p)) = &self.teacher {
+            v.push(Input::new("the teacher model", p));
+            v.push(Input::new("the teacher model's sidecar", sidecar_path(p)));
         }
         if let Some(p) = &self.labels {
             v.push(Input::new("the labels CSV", p));

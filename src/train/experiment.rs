@@ -8,6 +8,7 @@ use super::epoch_loop::{EpochFigures, LoopOutcome, LoopPlan, StepAt, TrainStep, 
 use super::events::{DataReport, EventSink, NetworkSummary, Prediction, RunReport};
 use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, setup};
 use super::results::{Metric, RunExtra};
+use crate::method::teacher::{teacher_classes, teacher_outputs};
 use super::settings::{Audience, Invalid, Setting};
 use crate::analysis::Features;
 use crate::analysis::label_free::LabelFree;
@@ -185,6 +186,27 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
             ),
         );
     }
+    match (config.method.needs_teacher(), &config.teacher) {
+        (true, None) => {
+            return bad(
+                Setting::Teacher,
+                format!(
+                    " is needed: {} learns from a teacher (a saved model, or imagenet for the built-in EfficientNet-Lite0)",
+                    config.method.name()
+                ),
+            );
+        }
+        (false, Some(_)) => {
+            return bad(
+                Setting::Teacher,
+                format!(
+                    " is only for the methods that learn from a teacher (relation-distill, distill), not {}",
+                    config.method.name()
+                ),
+            );
+        }
+        _ => {}
+    }
     if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
         return Err(RunError::Invalid(
             Invalid::text("target-only trains on labelled target images: set ")
@@ -210,6 +232,17 @@ impl Experiment {
             return Err(RunError::Invalid(Invalid::setting(
                 Setting::TargetLabels,
                 " needs a labelled target folder (one subfolder per class)",
+            )));
+        }
+        if pair.classes == [crate::data::pair::NO_LABEL]
+            && config.method.labelled_data() != LabelledData::None
+        {
+            return Err(RunError::Invalid(Invalid::setting(
+                Setting::Source,
+                format!(
+                    " has no class folders, so {} has no labels to learn from: only rotation-pretrain reads no label",
+                    config.method.name()
+                ),
             )));
         }
         let shape = pair.source.shape;
@@ -298,12 +331,31 @@ impl Experiment {
         if params.contains_key("lambda") {
             params.insert("lambda".into(), lambda);
         }
+        let teacher = match &config.teacher {
+            Some(model) if config.method.needs_teacher() => {
+                let invalid = |e: String| RunError::Invalid(Invalid::text(e));
+                // Checked before the teacher's pass over every image (it takes a while).
+                if config.method == MethodKind::Distill
+                    && teacher_classes(model).map_err(invalid)? != pair.classes
+                {
+                    return Err(invalid(format!(
+                        "distill matches the teacher's class probabilities, but the teacher knows other classes than this data ({}): use relation-distill, which hands over relations and works across label sets",
+                        pair.classes.join(", ")
+                    )));
+                }
+                let outputs = teacher_outputs(model, &pair.source, &pair.target, &device)
+                    .map_err(invalid)?;
+                Some(Arc::new(outputs))
+            }
+            _ => None,
+        };
         let settings = MethodSettings {
             lambda,
             params,
             total_steps: config.epochs * pool.len().div_ceil(config.batch_size),
             seed: config.seed,
             source_files: pair.source.files.clone(),
+            teacher,
         };
         let method = build_method(config.method, &settings, &net).map_err(setup)?;
         let to_tensor = |d: &crate::data::Domain| {
@@ -461,6 +513,7 @@ impl Experiment {
         let step = self.pool.len().div_ceil(MAX_LABELLED).max(1);
         let members: Vec<(bool, usize)> = self.pool.iter().copied().step_by(step).collect();
         let mut labels = Vec::with_capacity(members.len());
+        let mut all_ids = Vec::with_capacity(members.len());
         let mut parts = Vec::new();
         for target in [false, true] {
             let ids: Vec<usize> = members
@@ -471,10 +524,12 @@ impl Experiment {
             if !ids.is_empty() {
                 labels.extend(ids.iter().map(|&i| self.label_of(target, i)));
                 parts.push(self.forward_rows(target, &ids)?);
+                all_ids.extend(ids.iter().map(|&i| (target, i)));
             }
         }
         Ok(LabelledPass {
             labels,
+            ids: all_ids,
             out: concat_rows(&parts)?,
         })
     }
@@ -649,6 +704,11 @@ impl Experiment {
             exp: self,
         };
         let outcome = train_epochs(&plan, &mut step, sink, control)?;
+        if self.method.labels_target() && !self.split.target_unlabeled.is_empty() {
+            let fail = in_epoch(outcome.history.len());
+            let pass = self.target_pass().map_err(&fail)?;
+            self.method.end_run(&pass).map_err(&fail)?;
+        }
         if self.config.method.labelled_data() == LabelledData::None {
             // No class was learnt: no predictions, no confusion, no estimate of accuracy.
             return Ok(self.report(outcome, started));

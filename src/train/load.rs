@@ -6,6 +6,7 @@ use super::settings::{Invalid, Setting};
 use crate::data::folder::{LoadOptions, decode_scan, image_to_values, looks_colour, scan_folder};
 use crate::data::{
     DataError, Domain, DomainPair, LoadProgress, SampleShape, align_pair, generate_demo,
+    pair::pair_without_source_labels,
 };
 use crate::model::{BackboneKind, ModelMeta};
 use rayon::prelude::*;
@@ -15,6 +16,9 @@ use rayon::prelude::*;
 pub struct ShapeHint {
     pub channels: Option<usize>,
     pub size: usize,
+    /// Accept a source folder without class folders (for the methods that read no label:
+    /// its images then share one placeholder class, [`crate::data::pair::NO_LABEL`]).
+    pub flat_source: bool,
 }
 
 impl Default for ShapeHint {
@@ -22,6 +26,7 @@ impl Default for ShapeHint {
         Self {
             channels: None,
             size: crate::data::demo::DIGIT_SIDE,
+            flat_source: false,
         }
     }
 }
@@ -82,7 +87,11 @@ impl ShapeHint {
             info.check_channels(c)
                 .map_err(|e| invalid(channels_from, e))?;
         }
-        Ok(Self { channels, size })
+        Ok(Self {
+            channels,
+            size,
+            flat_source: false,
+        })
     }
 }
 
@@ -190,13 +199,16 @@ pub fn load_pair(
                 shape,
                 allow_flat,
             };
-            let s = decode_scan(&s_scan, source, &opts("source", false), &mut |p| {
+            let s = decode_scan(&s_scan, source, &opts("source", hint.flat_source), &mut |p| {
                 progress("loading source", p)
             })?;
             let t = decode_scan(&t_scan, target, &opts("target", true), &mut |p| {
                 progress("loading target", p)
             })?;
-            align_pair(s, t, &source.display().to_string())
+            match s.labels {
+                None if hint.flat_source => pair_without_source_labels(s, t),
+                _ => align_pair(s, t, &source.display().to_string()),
+            }
         }
     }
 }

@@ -53,6 +53,33 @@ pub struct SimilarityRequest {
     /// Also cluster the target's features (k-means), with this many clusters.
     #[serde(default)]
     pub clusters: Option<ClusterCount>,
+    /// Also spread the source's labels to the target over a nearest-neighbour graph of the
+    /// same features, keeping every step (`--spread`).
+    #[serde(default)]
+    pub spread: bool,
+}
+
+/// The source's labels spreading to the target over the k-nearest-neighbour graph of both
+/// domains' features, step by step (label propagation as [`crate::method::label_propagation`]
+/// trains with it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabelSpreading {
+    /// The target sample (index in its domain) of each target row.
+    pub target_index: Vec<usize>,
+    /// Per step (0: before the first): each target row's class, or null where no label
+    /// has arrived yet.
+    pub steps: Vec<Vec<Option<u32>>>,
+    /// Per step: the share of target rows a label reached.
+    pub reached: Vec<f64>,
+    /// Per step, when the target has labels: the share of target rows whose arrived label is
+    /// right (unreached rows count as wrong). Evaluation only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Vec<f64>>,
+    /// Each node's strongest edge, as (node, other): nodes are the source rows, then the
+    /// target rows.
+    pub edges: Vec<(usize, usize)>,
+    /// Number of source rows.
+    pub source_rows: usize,
 }
 
 /// A point of the 2-D map with the file it shows.
@@ -90,6 +117,9 @@ pub struct SimilarityOutput {
     /// `cluster` fields say which target image went where.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clusters: Option<Clustering>,
+    /// The source's labels spreading to the target (`--spread`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_spreading: Option<LabelSpreading>,
 }
 
 /// Target images measured for the ImageNet distance (a seeded subsample).
@@ -431,6 +461,51 @@ impl PairFeatures {
             .map_err(|e| RunError::Invalid(Invalid::text(format!("clustering the target: {e}"))))
     }
 
+    /// The source's labels spread to the target over the graph of these features, every
+    /// step kept; None when the source has no labels.
+    pub fn spread_labels(&self, classes: usize) -> Result<Option<LabelSpreading>, RunError> {
+        use crate::method::label_propagation::{DEFAULT_ALPHA, spread_steps};
+        let Some(labels) = &self.source_labels else {
+            return Ok(None);
+        };
+        let rows = |f: &Features| f.rows().map(<[f32]>::to_vec).collect::<Vec<_>>();
+        let spreading = spread_steps(
+            &rows(&self.source),
+            labels,
+            &rows(&self.target),
+            classes,
+            DEFAULT_ALPHA,
+            &candle_core::Device::Cpu,
+        )
+        .map_err(|e| RunError::Invalid(Invalid::text(format!("spreading the labels: {e}"))))?;
+        let Some(sp) = spreading else {
+            return Ok(None);
+        };
+        let n = self.target.n.max(1) as f64;
+        let reached = sp
+            .steps
+            .iter()
+            .map(|s| s.iter().filter(|l| l.is_some()).count() as f64 / n)
+            .collect();
+        let accuracy = self.target_labels.as_ref().map(|truth| {
+            sp.steps
+                .iter()
+                .map(|s| {
+                    let right = s.iter().zip(truth).filter(|(l, t)| **l == Some(**t)).count();
+                    right as f64 / n
+                })
+                .collect()
+        });
+        Ok(Some(LabelSpreading {
+            target_index: self.target_idx.clone(),
+            steps: sp.steps,
+            reached,
+            accuracy,
+            edges: sp.edges,
+            source_rows: sp.labelled,
+        }))
+    }
+
     /// The map's points with the samples and files they stand for.
     pub fn points(&self, pair: &DomainPair, embedding: &Embedding) -> Vec<MapPoint> {
         embedding
@@ -502,6 +577,10 @@ pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityO
     if let Some(c) = &clusters {
         label_clusters(&mut points, &report.embedding, c);
     }
+    let label_spreading = match req.spread {
+        true => features.spread_labels(pair.classes.len())?,
+        false => None,
+    };
     let pretrained = req
         .features
         .backbone
@@ -532,6 +611,7 @@ pub fn measure(pair: &DomainPair, req: &SimilarityRequest) -> Result<SimilarityO
         imagenet,
         negative_transfer: check_runs(&req.runs)?,
         clusters,
+        label_spreading,
     })
 }
 
