@@ -1066,7 +1066,10 @@ pub fn similarity_command(
         );
     }
     if let Some(sp) = &out.label_spreading {
-        let at = |v: &[f64], i: usize| v.get(i).map_or("n/a".into(), |a| format!("{:.0}%", a * 100.0));
+        let at = |v: &[f64], i: usize| {
+            v.get(i)
+                .map_or("n/a".into(), |a| format!("{:.0}%", a * 100.0))
+        };
         let last = sp.reached.len().saturating_sub(1);
         let accuracy = |i: usize| {
             sp.accuracy

@@ -540,3 +540,107 @@ fn rotation_pretraining_without_labels_gives_features_that_cluster_and_transfer(
     let (with, without) = (target_accuracy(Some(&model_arg)), target_accuracy(None));
     assert!(with > without + 20.0, "{with}% vs {without}% from scratch");
 }
+
+#[test]
+fn labels_spread_step_by_step_reach_the_target_and_get_better_as_they_travel() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("spread.json");
+    let (ok, out, err) = run_cli(&[
+        "similarity",
+        "--demo",
+        "digits-rotated",
+        "--max-per-domain",
+        "300",
+        "--permutations",
+        "10",
+        "--spread",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("spreading     labels reach"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = &v["label_spreading"];
+    let reached: Vec<f64> = s["reached"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(reached[0], 0.0, "nothing has arrived before the first step");
+    assert!(
+        reached.windows(2).all(|w| w[0] <= w[1] + 1e-9),
+        "{reached:?}"
+    );
+    assert!(*reached.last().unwrap() > 0.95, "{reached:?}");
+    let accuracy: Vec<f64> = s["accuracy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    // Better than chance (10 classes) once the labels have travelled.
+    assert!(*accuracy.last().unwrap() > 0.3, "{accuracy:?}");
+    let steps = s["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), reached.len());
+    let targets = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["domain"] == "target")
+        .count();
+    assert_eq!(steps[0].as_array().unwrap().len(), targets);
+    assert_eq!(s["target_index"].as_array().unwrap().len(), targets);
+}
+
+#[test]
+fn rotation_pretraining_learns_from_a_source_folder_without_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = dir.path().join("labelled");
+    write_digit_folder(&labelled, &[0, 1, 2, 3], 12, Style::Clean, 28, "png", 3);
+    // Flatten the source: every image straight in one folder, no class folder.
+    let flat = dir.path().join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    for class in std::fs::read_dir(&labelled).unwrap() {
+        for f in std::fs::read_dir(class.unwrap().path()).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::rename(&f, flat.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let target = dir.path().join("target");
+    write_digit_folder(&target, &[0, 1, 2, 3], 12, Style::Rotated(30), 28, "png", 4);
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let model = dir.path().join("rot.safetensors");
+    let args = |method: &str| {
+        vec![
+            "run".to_string(),
+            "--source".into(),
+            path(&flat),
+            "--target".into(),
+            path(&target),
+            "--method".into(),
+            method.into(),
+            "--epochs".into(),
+            "2".into(),
+            "--batch-size".into(),
+            "16".into(),
+            "--save".into(),
+            path(&model),
+            "-q".into(),
+        ]
+    };
+    let a = args("rotation-pretrain");
+    let (ok, out, err) = run_cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(out.contains("rotation accuracy"), "{out}");
+    assert!(model.is_file());
+    // A method that needs the source's labels says why it cannot use this folder.
+    let a = args("source-only");
+    let (ok, _, err) = run_cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!ok);
+    assert!(
+        err.contains("no class subfolders") && err.contains("rotation-pretrain"),
+        "{err}"
+    );
+}

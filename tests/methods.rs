@@ -488,3 +488,132 @@ fn labels_propagated_over_the_graph_beat_plain_training_on_the_target() {
     assert!(last["reached"] > 0.9, "reached {}", last["reached"]);
     assert!(last[PSEUDO_ACCURACY] > acc(&plain) + 0.1);
 }
+
+#[test]
+fn a_teachers_relations_lift_the_student_and_the_heatmaps_show_them_taken_on() {
+    use transferlab::method::relation_distill::Relations;
+    use transferlab::model::predict::PredictModel;
+    let pair = Arc::new(generate_demo_sized("digits-rotated", 7, 100, 50).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let teacher_file = dir.path().join("teacher.safetensors");
+    let config = |method, teacher: Option<PredictModel>| ExperimentConfig {
+        data: DataSource::Demo {
+            name: "digits-rotated".into(),
+        },
+        method,
+        epochs: 6,
+        batch_size: 32,
+        device: DeviceChoice::Cpu,
+        teacher,
+        ..Default::default()
+    };
+    // The teacher: a network that adapted to the target by label propagation.
+    let teacher = run(
+        ExperimentConfig {
+            save: Some(teacher_file.clone()),
+            ..config(MethodKind::LabelPropagation, None)
+        },
+        pair.clone(),
+    );
+    let alone = run(config(MethodKind::SourceOnly, None), pair.clone());
+    let from = || Some(PredictModel::Checkpoint(teacher_file.clone()));
+    let relations = run(config(MethodKind::RelationDistill, from()), pair.clone());
+    let outputs = run(config(MethodKind::Distill, from()), pair.clone());
+    let acc = |r: &RunReport| r.final_metrics.target_accuracy.unwrap();
+    eprintln!(
+        "target: teacher {:.3}, student alone {:.3}, relation-distill {:.3}, distill {:.3}",
+        acc(&teacher),
+        acc(&alone),
+        acc(&relations),
+        acc(&outputs)
+    );
+    assert!(
+        acc(&relations) > acc(&alone) + 0.1,
+        "relations lift the student"
+    );
+    assert!(
+        acc(&outputs) > acc(&alone) + 0.1,
+        "outputs lift the student"
+    );
+    // The student's neighbourhoods become the teacher's, on the batches and on the target.
+    let agreement: Vec<f64> = relations
+        .history
+        .iter()
+        .map(|h| h.metrics["relation_agreement"])
+        .collect();
+    assert!(agreement.last() > agreement.first(), "{agreement:?}");
+    let Some(transferlab::train::results::RunExtra::Method(extra)) = &relations.extra else {
+        panic!("relation-distill reports its relations");
+    };
+    let r: Relations = serde_json::from_value(extra["relations"].clone()).unwrap();
+    assert_eq!(r.teacher.len(), r.classes.len());
+    assert_eq!(r.student_before.len(), r.classes.len());
+    assert_eq!(r.student_after.len(), r.classes.len());
+    assert!(
+        r.classes.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by class"
+    );
+    assert!(r.agreement_after > r.agreement_before, "{r:?}");
+    // The heatmap after training is closer to the teacher's than the one before.
+    let distance = |m: &[Vec<f32>]| -> f32 {
+        m.iter()
+            .flatten()
+            .zip(r.teacher.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .sum()
+    };
+    assert!(distance(&r.student_after) < distance(&r.student_before));
+}
+
+#[test]
+fn distillation_of_outputs_needs_the_students_classes_and_relations_do_not() {
+    use transferlab::model::predict::PredictModel;
+    let pair = Arc::new(generate_demo_sized("digits-rotated", 7, 20, 20).unwrap());
+    let config = |method| ExperimentConfig {
+        data: DataSource::Demo {
+            name: "digits-rotated".into(),
+        },
+        method,
+        epochs: 1,
+        batch_size: 32,
+        device: DeviceChoice::Cpu,
+        teacher: Some(PredictModel::Imagenet),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let err = Experiment::new(config(MethodKind::Distill), pair.clone())
+        .err()
+        .expect("distill refuses a 1000-class teacher for 10 digits");
+    let words = err.words(transferlab::train::Audience::Cli);
+    assert!(words.contains("relation-distill"), "{words}");
+    assert!(
+        started.elapsed().as_secs_f64() < 2.0,
+        "refused before the teacher's pass"
+    );
+    // Relations cross label sets: the ImageNet network teaches a digit classifier.
+    let report = run(config(MethodKind::RelationDistill), pair.clone());
+    assert!(report.final_metrics.target_accuracy.is_some());
+    let Some(transferlab::train::results::RunExtra::Method(extra)) = &report.extra else {
+        panic!("relations reported");
+    };
+    assert!(
+        extra["relations"]["teacher_model"]
+            .as_str()
+            .unwrap()
+            .contains("efficientnet-lite0")
+    );
+    // And a teacher is asked for only by the methods that learn from one.
+    let plain = config(MethodKind::SourceOnly);
+    let err = Experiment::new(plain, pair.clone()).err().unwrap();
+    assert!(
+        err.words(transferlab::train::Audience::Cli)
+            .contains("--teacher")
+    );
+    let mut needs = config(MethodKind::RelationDistill);
+    needs.teacher = None;
+    let err = Experiment::new(needs, pair).err().unwrap();
+    assert!(
+        err.words(transferlab::train::Audience::Cli)
+            .contains("--teacher is needed")
+    );
+}

@@ -1333,3 +1333,62 @@ fn rotation_pretraining_runs_from_the_picker_and_reports_no_class_accuracy() {
     h.run_steps(3);
     text_containing(&h, "rotation accuracy");
 }
+
+#[test]
+fn the_similarity_map_shows_the_labels_spreading_step_by_step() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the first analysis", |a| {
+        a.similarity.map().is_some()
+    });
+    click(&mut h, "2 Similarity");
+    h.run_steps(2);
+    click(&mut h, "labels spreading");
+    h.run_steps(3);
+    let line = text_containing(&h, "Step 0 of 20");
+    assert!(line.contains("reached 0% of the target"), "{line}");
+    press(&mut h, "Play");
+    // Half a second a step, a quarter of a second a frame.
+    for _ in 0..50 {
+        h.run_steps(1);
+        if app(&h).similarity.spread_playing.is_none() {
+            break;
+        }
+    }
+    assert_eq!(app(&h).similarity.spread_step, 20, "played to the end");
+    let line = text_containing(&h, "Step 20 of 20");
+    assert!(line.contains("labelled right"), "{line}");
+    let a = app(&h).similarity.analysis.as_ref().unwrap();
+    let s = a.spreading.as_ref().unwrap().as_ref().unwrap();
+    assert!(*s.reached.last().unwrap() > 0.9, "{:?}", s.reached);
+}
+
+#[test]
+fn relation_distillation_from_the_picker_learns_from_the_imagenet_teacher_and_shows_heatmaps() {
+    let mut h = one_epoch_demo();
+    click(&mut h, "3 Setup");
+    h.run_steps(2);
+    press(&mut h, "relation-distill");
+    h.run_steps(2);
+    assert_eq!(
+        app(&h).settings.config.teacher,
+        Some(transferlab::model::predict::PredictModel::Imagenet),
+        "the built-in ImageNet network is the default teacher"
+    );
+    h.get_by_label("or a teacher file");
+    train_and_compare(&mut h);
+    let report = app(&h).runs.latest().unwrap().report.clone().unwrap();
+    assert!(report.final_metrics.target_accuracy.is_some());
+    text_containing(&h, "Relations between samples");
+    h.get_by_label("Student after");
+    let line = text_containing(&h, "Relation agreement on the target");
+    assert!(line.contains("before training"), "{line}");
+    // Another method takes no teacher: the choice is put aside, and comes back.
+    choose_method(&mut h, transferlab::method::MethodKind::SourceOnly);
+    click(&mut h, "3 Setup");
+    h.run_steps(2);
+    assert_eq!(app(&h).settings.config.teacher, None);
+    assert!(app(&h).train_blocker().is_none());
+    press(&mut h, "relation-distill");
+    h.run_steps(2);
+    assert!(app(&h).settings.config.teacher.is_some());
+}

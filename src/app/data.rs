@@ -500,8 +500,8 @@ fn map_card_ui(
                 pair_id: ctx.pair_id,
                 colour_by: ColourBy::Domain,
                 height: h,
-        spread: None,
-    };
+                spread: None,
+            };
             map_ui(ui, &plot, ctx.thumbs, ctx.look);
             ui.weak("Each dot is an image. Where the colours separate, the domains differ.");
         }

@@ -235,10 +235,8 @@ fn spread_plot(
     look: Look,
 ) {
     let labels = &spreading.steps[step.min(spreading.steps.len() - 1)];
-    let mut position: [Vec<Option<[f64; 2]>>; 2] = [
-        vec![None; spreading.source_rows],
-        vec![None; labels.len()],
-    ];
+    let mut position: [Vec<Option<[f64; 2]>>; 2] =
+        [vec![None; spreading.source_rows], vec![None; labels.len()]];
     for p in &map.points {
         if let Some(slot) = position[p.target as usize].get_mut(p.row) {
             *slot = Some(p.pos);

@@ -95,7 +95,7 @@ pub fn relations_ui(ui: &mut egui::Ui, r: &Relations, look: Look) {
         heatmap_ui(ui, "Student after", &r.student_after, &r.classes, side);
     });
     let text = format!(
-        "Relation agreement on the target ({}-nearest-neighbour overlap with the teacher): {} before → {} after",
+        "Relation agreement on the target ({}-nearest-neighbour overlap with the teacher): {} before training, {} after",
         r.k,
         pct(r.agreement_before),
         pct(r.agreement_after)

@@ -564,7 +564,9 @@ fn spread_controls_ui(
             playing = None;
         } else {
             ui.ctx()
-                .request_repaint_after(std::time::Duration::from_secs_f64(SPREAD_STEP_SECONDS / 4.0));
+                .request_repaint_after(std::time::Duration::from_secs_f64(
+                    SPREAD_STEP_SECONDS / 4.0,
+                ));
         }
     }
     ui.horizontal(|ui| {
@@ -577,7 +579,7 @@ fn spread_controls_ui(
         {
             playing = None;
         }
-        let play = if playing.is_some() { "⏸ Pause" } else { "▶ Play" };
+        let play = if playing.is_some() { "Pause" } else { "Play" };
         if ui.button(play).clicked() {
             playing = match playing {
                 Some(_) => None,
@@ -595,7 +597,12 @@ fn spread_controls_ui(
         .accuracy
         .as_ref()
         .and_then(|a| a.get(step))
-        .map(|a| format!(", {:.0}% of the target labelled right (the class folders, never used to spread)", a * 100.0))
+        .map(|a| {
+            format!(
+                ", {:.0}% of the target labelled right (the class folders, never used to spread)",
+                a * 100.0
+            )
+        })
         .unwrap_or_default();
     ui.weak(format!(
         "Label propagation: the source's labels spread along each image's nearest neighbours (lines: the strongest edges). Step {step} of {last}: labels reached {:.0}% of the target{right}.",

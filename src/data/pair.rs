@@ -37,7 +37,10 @@ pub const NO_LABEL: &str = "(no label)";
 /// (rotation-pretrain): every source image is put in one placeholder class [`NO_LABEL`]
 /// that no one trains on, and the target's labels (if any) are dropped, since no class of
 /// the source can name them.
-pub fn pair_without_source_labels(mut source: Domain, mut target: Domain) -> Result<DomainPair, DataError> {
+pub fn pair_without_source_labels(
+    mut source: Domain,
+    mut target: Domain,
+) -> Result<DomainPair, DataError> {
     if source.shape != target.shape {
         return Err(DataError::Invalid(format!(
             "source samples are {} but target samples are {}",

@@ -101,7 +101,9 @@ impl Distill {
 pub fn kd_loss(student: &Tensor, teacher: &Tensor, temperature: f64) -> Result<Tensor> {
     let log_s = candle_nn::ops::log_softmax(&(student / temperature)?, D::Minus1)?;
     let log_t = candle_nn::ops::log_softmax(&(teacher.detach() / temperature)?, D::Minus1)?;
-    let kl = (log_t.exp()? * (log_t - log_s)?)?.sum(D::Minus1)?.mean_all()?;
+    let kl = (log_t.exp()? * (log_t - log_s)?)?
+        .sum(D::Minus1)?
+        .mean_all()?;
     kl * (temperature * temperature)
 }
 

@@ -101,7 +101,11 @@ impl Graph {
     /// The graph of the `labelled` and `target` feature rows (any length-d vectors; each
     /// domain is centred on its own mean and the rows L2-normalised here); None when
     /// either side is empty.
-    pub fn build(labelled: &[Vec<f32>], target: &[Vec<f32>], device: &Device) -> Result<Option<Self>> {
+    pub fn build(
+        labelled: &[Vec<f32>],
+        target: &[Vec<f32>],
+        device: &Device,
+    ) -> Result<Option<Self>> {
         let n = labelled.len() + target.len();
         let d = labelled.iter().chain(target).next().map_or(0, Vec::len);
         if target.is_empty() || labelled.is_empty() || d == 0 {
@@ -526,7 +530,10 @@ mod tests {
         assert_eq!(reached(&s.steps[0]), 0);
         let counts: Vec<usize> = s.steps.iter().map(reached).collect();
         assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
-        assert!(counts[1] < target.len(), "one step reaches only the near links: {counts:?}");
+        assert!(
+            counts[1] < target.len(),
+            "one step reaches only the near links: {counts:?}"
+        );
         assert_eq!(*counts.last().unwrap(), target.len());
         // The last step is propagate's answer.
         let last = propagate(&labelled, &[0, 1], &target, 2, 0.99, &Device::Cpu).unwrap();

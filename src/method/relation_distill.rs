@@ -383,14 +383,29 @@ mod tests {
 
     #[test]
     fn the_relations_ignore_scale_and_rotation_but_not_a_change_of_structure() {
-        let t = tensor(&[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.5], [0.2, 0.3, 1.0]]);
+        let t = tensor(&[
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [1.0, 1.0, 0.5],
+            [0.2, 0.3, 1.0],
+        ]);
         // The same points turned (x ↔ y) and scaled: the same relations.
-        let same = tensor(&[[0.0, 2.0, 0.0], [2.0, 0.0, 0.0], [2.0, 2.0, 1.0], [0.6, 0.4, 2.0]]);
+        let same = tensor(&[
+            [0.0, 2.0, 0.0],
+            [2.0, 0.0, 0.0],
+            [2.0, 2.0, 1.0],
+            [0.6, 0.4, 2.0],
+        ]);
         let l = relation_losses(&same, &t).unwrap();
         for v in [l.sp, l.distance, l.angle] {
             assert!(v.to_scalar::<f32>().unwrap() < 1e-6);
         }
-        let other = tensor(&[[1.0, 0.0, 0.0], [1.0, 0.1, 0.0], [0.0, 0.0, 1.0], [5.0, 1.0, 0.0]]);
+        let other = tensor(&[
+            [1.0, 0.0, 0.0],
+            [1.0, 0.1, 0.0],
+            [0.0, 0.0, 1.0],
+            [5.0, 1.0, 0.0],
+        ]);
         let l = relation_losses(&other, &t).unwrap();
         for v in [l.sp, l.distance, l.angle] {
             assert!(v.to_scalar::<f32>().unwrap() > 1e-3);

@@ -97,7 +97,8 @@ pub fn teacher_outputs(
                 d.shape.describe()
             ));
         };
-        let fail = |e: candle_core::Error| format!("the teacher ({}) failed: {e}", teacher.describe());
+        let fail =
+            |e: candle_core::Error| format!("the teacher ({}) failed: {e}", teacher.describe());
         let mut feats = Vec::new();
         let mut logits = Vec::new();
         let per = d.shape.len();

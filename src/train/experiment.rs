@@ -8,11 +8,11 @@ use super::epoch_loop::{EpochFigures, LoopOutcome, LoopPlan, StepAt, TrainStep, 
 use super::events::{DataReport, EventSink, NetworkSummary, Prediction, RunReport};
 use super::learner::{NetworkGoal, Optimiser, build_network, in_epoch, prepare, setup};
 use super::results::{Metric, RunExtra};
-use crate::method::teacher::{teacher_classes, teacher_outputs};
 use super::settings::{Audience, Invalid, Setting};
 use crate::analysis::Features;
 use crate::analysis::label_free::LabelFree;
 use crate::data::{Batcher, DataError, DomainPair, Split, split_indices};
+use crate::method::teacher::{teacher_classes, teacher_outputs};
 use crate::method::{
     LabelledData, LabelledPass, Method, MethodKind, MethodSettings, PSEUDO_ACCURACY, TargetPass,
     TrainBatch, build_method, label_propagation::MAX_LABELLED, top_class,
@@ -343,8 +343,8 @@ impl Experiment {
                         pair.classes.join(", ")
                     )));
                 }
-                let outputs = teacher_outputs(model, &pair.source, &pair.target, &device)
-                    .map_err(invalid)?;
+                let outputs =
+                    teacher_outputs(model, &pair.source, &pair.target, &device).map_err(invalid)?;
                 Some(Arc::new(outputs))
             }
             _ => None,

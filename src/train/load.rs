@@ -199,9 +199,12 @@ pub fn load_pair(
                 shape,
                 allow_flat,
             };
-            let s = decode_scan(&s_scan, source, &opts("source", hint.flat_source), &mut |p| {
-                progress("loading source", p)
-            })?;
+            let s = decode_scan(
+                &s_scan,
+                source,
+                &opts("source", hint.flat_source),
+                &mut |p| progress("loading source", p),
+            )?;
             let t = decode_scan(&t_scan, target, &opts("target", true), &mut |p| {
                 progress("loading target", p)
             })?;

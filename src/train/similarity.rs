@@ -491,7 +491,11 @@ impl PairFeatures {
             sp.steps
                 .iter()
                 .map(|s| {
-                    let right = s.iter().zip(truth).filter(|(l, t)| **l == Some(**t)).count();
+                    let right = s
+                        .iter()
+                        .zip(truth)
+                        .filter(|(l, t)| **l == Some(**t))
+                        .count();
                     right as f64 / n
                 })
                 .collect()
