@@ -11,7 +11,8 @@
 //!   first [`ANGLE_ROWS`] rows of the batch (the triples grow as b³).
 //!
 //! The relations are taken over the labelled batch and the unlabeled target batch together,
-//! so the student also learns how the teacher arranges the target. Loss: cross-entropy on
+//! so the student also learns how the teacher arranges the target (`--param on_target=0`:
+//! the labelled batch only). Loss: cross-entropy on
 //! the labelled rows + λ·SP + w_d·RKD-D + w_a·RKD-A.
 //!
 //! Figures: each term, and the relation agreement of the batch (the overlap of each sample's
@@ -74,6 +75,13 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
             2.0,
             (0.0, 1000.0),
         ),
+        super::Hyperparameter::new(
+            "on_target",
+            "Relations on target images",
+            "1: the relations are taken over the labelled and the unlabeled target images together (the student learns how the teacher arranges the target); 0: over the labelled images only.",
+            1.0,
+            (0.0, 1.0),
+        ),
     ],
     metrics: &[
         Metric::new(SP_LOSS, "similarity-preserving loss", Unit::Plain).higher_is_better(false),
@@ -119,6 +127,8 @@ pub struct RelationDistill {
     lambda: f64,
     w_distance: f64,
     w_angle: f64,
+    /// Whether the relations include the unlabeled target batch.
+    on_target: bool,
     means: EpochMeans,
     agreement: (f64, usize),
     relations: Relations,
@@ -142,6 +152,7 @@ impl RelationDistill {
             lambda: settings.lambda,
             w_distance: settings.param("distance").unwrap_or(1.0),
             w_angle: settings.param("angle").unwrap_or(2.0),
+            on_target: settings.param("on_target").unwrap_or(1.0) >= 0.5,
             means: EpochMeans::default(),
             agreement: (0.0, 0),
             probe: Vec::new(),
@@ -167,7 +178,7 @@ impl RelationDistill {
                 parts.push(self.teacher.features(target, &ids)?);
             }
         }
-        if !batch.target_ids.is_empty() {
+        if self.on_target && !batch.target_ids.is_empty() {
             parts.push(self.teacher.features(true, &batch.target_ids)?);
         }
         Tensor::cat(&parts, 0)
@@ -294,9 +305,9 @@ pub fn relation_losses(s: &Tensor, t: &Tensor) -> Result<RelationLosses> {
 
 impl Method for RelationDistill {
     fn step_loss(&mut self, net: &Network, batch: &TrainBatch, _progress: f64) -> Result<Tensor> {
-        let x = match &batch.target_x {
-            Some(t) => Tensor::cat(&[&batch.x, t], 0)?,
-            None => batch.x.clone(),
+        let x = match (&batch.target_x, self.on_target) {
+            (Some(t), true) => Tensor::cat(&[&batch.x, t], 0)?,
+            _ => batch.x.clone(),
         };
         let n = batch.x.dim(0)?;
         let out = net.forward_t(&x, true)?;
