@@ -283,8 +283,9 @@ fn spread_plot(
     );
     for c in 0..classes {
         let name = pair.classes[c].clone();
+        // Unnamed: the legend shows each class once, in the reached targets' full colour.
         plot.points(
-            Points::new(name.clone(), std::mem::take(&mut source[c]))
+            Points::new("", std::mem::take(&mut source[c]))
                 .color(look.class(c).gamma_multiply(0.45))
                 .radius(radius * 0.8)
                 .filled(true),

@@ -203,6 +203,8 @@ pub struct RunRecord {
     /// (epoch + fraction, loss) per progress report.
     pub batch_losses: Vec<PlotPoint>,
     pub progress: Option<BatchProgress>,
+    /// While the run prepares: what it is doing (e.g. a teacher's pass), done of total.
+    pub preparing: Option<(String, usize, usize)>,
     /// Device and parameter counts (from `Started`).
     pub network: NetworkSummary,
     pub warnings: Vec<String>,
@@ -242,6 +244,7 @@ impl RunRecord {
             history: Vec::new(),
             batch_losses: Vec::new(),
             progress: None,
+            preparing: None,
             network: NetworkSummary::default(),
             warnings: Vec::new(),
             metrics: Vec::new(),
@@ -560,7 +563,10 @@ impl Runs {
         let Some(run) = self.get_mut(id) else { return };
         let mut map_ready = saved_epoch.is_some();
         match ev {
-            Event::Loading { .. } => map_ready = false,
+            Event::Loading { what, done, total } => {
+                map_ready = false;
+                run.preparing = Some((what, done, total));
+            }
             Event::Started(start) => {
                 run.metrics = start.metrics;
                 run.status = RunStatus::Training;

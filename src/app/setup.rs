@@ -616,6 +616,16 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
                     config.params.get(h.key).copied()
                 };
                 let mut value = set.unwrap_or(h.default);
+                if h.switch {
+                    let mut on = value >= 0.5;
+                    let l = ui.label(h.label);
+                    let r = ui.checkbox(&mut on, "").labelled_by(l.id);
+                    if r.on_hover_text(h.help).changed() {
+                        config.params.insert(h.key.to_string(), if on { 1.0 } else { 0.0 });
+                    }
+                    ui.end_row();
+                    continue;
+                }
                 let speed = if h.logarithmic { 0.01 } else { (h.max - h.min) / 200.0 };
                 let control = egui::DragValue::new(&mut value)
                     .speed(speed)

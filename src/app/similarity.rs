@@ -395,7 +395,12 @@ pub fn similarity_ui(
     ui.add_space(6.0);
     let side_w = (ui.available_width() * 0.34).clamp(260.0, 480.0);
     let (mut left, mut right) = super::widgets::split_right(ui, side_w);
-    let h = (left.available_height() - 30.0).max(220.0);
+    // Below the map: one line, or the spreading's controls and their line.
+    let below = match ctx.settings.map_colour {
+        ColourBy::Spread => 80.0,
+        _ => 30.0,
+    };
+    let h = (left.available_height() - below).max(220.0);
     let plot = MapPlot {
         id: "similarity-map",
         map: &a.map,

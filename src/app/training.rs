@@ -92,7 +92,22 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
         RunStatus::Starting => {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label("preparing the run…");
+                match &run.preparing {
+                    Some((what, done, total)) if *total > 0 => {
+                        ui.label(format!(
+                            "preparing the run: {what}, {} of {}",
+                            format::thousands(*done),
+                            format::thousands(*total)
+                        ));
+                        ui.add(
+                            egui::ProgressBar::new(*done as f32 / *total as f32)
+                                .desired_width(160.0),
+                        );
+                    }
+                    _ => {
+                        ui.label("preparing the run…");
+                    }
+                }
             });
         }
         RunStatus::Failed(e) => super::widgets::error_box_ui(

@@ -23,6 +23,8 @@ pub struct Hyperparameter {
     pub max: f64,
     /// Whether the app's control steps on a log scale.
     pub logarithmic: bool,
+    /// An on/off setting (0 or 1), a checkbox in the app.
+    pub switch: bool,
 }
 
 impl Hyperparameter {
@@ -43,7 +45,20 @@ impl Hyperparameter {
             min,
             max,
             logarithmic: false,
+            switch: false,
         }
+    }
+
+    /// An on/off setting (0 = off, 1 = on), a checkbox in the app.
+    pub const fn switch(
+        key: &'static str,
+        label: &'static str,
+        help: &'static str,
+        on: bool,
+    ) -> Self {
+        let mut h = Self::new(key, label, help, if on { 1.0 } else { 0.0 }, (0.0, 1.0));
+        h.switch = true;
+        h
     }
 
     /// The same, stepped on a log scale in the app.

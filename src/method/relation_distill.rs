@@ -75,12 +75,11 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
             2.0,
             (0.0, 1000.0),
         ),
-        super::Hyperparameter::new(
+        super::Hyperparameter::switch(
             "on_target",
             "Relations on target images",
-            "1: the relations are taken over the labelled and the unlabeled target images together (the student learns how the teacher arranges the target); 0: over the labelled images only.",
-            1.0,
-            (0.0, 1.0),
+            "On (1): the relations are taken over the labelled and the unlabeled target images together (the student learns how the teacher arranges the target); off (0): over the labelled images only.",
+            true,
         ),
     ],
     metrics: &[

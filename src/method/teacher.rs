@@ -4,7 +4,7 @@
 //! its outputs are computed once and looked up per batch: a 1000-class ImageNet teacher then
 //! costs one pass over the data, not one per step.
 
-use crate::data::{Domain, SampleShape};
+use crate::data::{Domain, LoadProgress, SampleShape};
 use crate::model::checkpoint::ModelError;
 use crate::model::efficientnet;
 use crate::model::predict::{PredictModel, Predictor};
@@ -84,13 +84,17 @@ pub fn teacher_outputs(
     source: &Domain,
     target: &Domain,
     device: &Device,
+    progress: &mut dyn FnMut(&str, LoadProgress),
 ) -> Result<TeacherOutputs, String> {
     let opened = match model {
         PredictModel::Imagenet => Predictor::imagenet_at(efficientnet::FEATURE_SIDE, &Device::Cpu),
         PredictModel::Checkpoint(path) => Predictor::from_checkpoint(path, &Device::Cpu),
     };
     let teacher = opened.map_err(|e: ModelError| format!("the teacher model: {e}"))?;
-    let run = |d: &Domain| -> Result<(Tensor, Tensor), String> {
+    let what = format!("the teacher ({}) looks at every image", teacher.describe());
+    let total = source.len() + target.len();
+    let mut done = 0;
+    let mut run = |d: &Domain| -> Result<(Tensor, Tensor), String> {
         let SampleShape::Image { .. } = d.shape else {
             return Err(format!(
                 "a teacher looks at images, but this data is {}",
@@ -115,6 +119,8 @@ pub fn teacher_outputs(
             // activation of every chunk) alive.
             feats.push(out.features.detach());
             logits.push(out.logits.detach());
+            done += n;
+            progress(&what, LoadProgress { done, total });
         }
         let cat = |parts: &[Tensor]| {
             Tensor::cat(parts, 0)

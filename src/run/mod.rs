@@ -275,7 +275,9 @@ pub fn run_job(
                 let vias = load_vias(config, &pair, sink)?;
                 run_stepping(config, pair, vias, sink, control)
             } else {
-                Experiment::new(config.clone(), pair)?.run(sink, control)
+                let mut exp =
+                    Experiment::new_reporting(config.clone(), pair, &mut loading(&mut *sink))?;
+                exp.run(sink, control)
             }
         }
     }

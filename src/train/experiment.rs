@@ -220,6 +220,16 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
 impl Experiment {
     /// Validate `config` against `pair` and prepare the network, method and data.
     pub fn new(config: ExperimentConfig, pair: Arc<DomainPair>) -> Result<Self, RunError> {
+        Self::new_reporting(config, pair, &mut |_, _| {})
+    }
+
+    /// [`Experiment::new`], saying how far the slow part of the preparation is (a
+    /// teacher's pass over every image) through `progress(what, done of total)`.
+    pub fn new_reporting(
+        config: ExperimentConfig,
+        pair: Arc<DomainPair>,
+        progress: &mut dyn FnMut(&str, crate::data::LoadProgress),
+    ) -> Result<Self, RunError> {
         validate_config(&config)?;
         if config.method.is_task_method() {
             return Err(RunError::Invalid(Invalid::text(format!(
@@ -343,8 +353,8 @@ impl Experiment {
                         pair.classes.join(", ")
                     )));
                 }
-                let outputs =
-                    teacher_outputs(model, &pair.source, &pair.target, &device).map_err(invalid)?;
+                let outputs = teacher_outputs(model, &pair.source, &pair.target, &device, progress)
+                    .map_err(invalid)?;
                 Some(Arc::new(outputs))
             }
             _ => None,
