@@ -617,3 +617,25 @@ fn distillation_of_outputs_needs_the_students_classes_and_relations_do_not() {
             .contains("--teacher is needed")
     );
 }
+
+#[test]
+fn shot_can_take_its_pseudo_labels_from_label_propagation() {
+    let pair = Arc::new(generate_demo_sized("digits-rotated", 7, 60, 30).unwrap());
+    let mut config = ExperimentConfig {
+        data: DataSource::Demo {
+            name: "digits-rotated".into(),
+        },
+        method: MethodKind::Shot,
+        epochs: 3,
+        batch_size: 32,
+        device: DeviceChoice::Cpu,
+        ..Default::default()
+    };
+    config.params.insert("propagate".into(), 1.0);
+    let report = run(config, pair);
+    // The propagated labels are scored (evaluation only) like the centroids' would be, and
+    // they are far better than chance (10 classes).
+    let last = &report.history.last().unwrap().metrics;
+    assert!(last[PSEUDO_ACCURACY] > 0.5, "{last:?}");
+    assert_eq!(report.config.params.get("propagate"), Some(&1.0));
+}

@@ -45,6 +45,12 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
             DEFAULT_BETA,
             (0.0, 10.0),
         ),
+        super::Hyperparameter::switch(
+            "propagate",
+            "Pseudo-labels by label propagation",
+            "On (1): the pseudo-labels come from labels spread over a nearest-neighbour graph of the labelled and target images (relation-based, as label-propagation makes them) instead of SHOT's class centroids.",
+            false,
+        ),
     ],
     metrics: &[
         super::Metric::new("entropy", "target entropy", super::Unit::Nats).higher_is_better(false),
@@ -60,6 +66,8 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
 pub struct Shot {
     lambda: f64,
     beta: f64,
+    /// Pseudo-labels by label propagation instead of centroids.
+    propagate: bool,
     /// Pseudo-label of each target sample by its index in the domain (`u32::MAX`: none).
     pseudo: Vec<u32>,
     /// The pseudo-labels of this epoch, as (target index, class).
@@ -72,6 +80,7 @@ impl Shot {
         Self {
             lambda: settings.lambda,
             beta: settings.param("beta").unwrap_or(DEFAULT_BETA),
+            propagate: settings.param("propagate").unwrap_or(0.0) >= 0.5,
             pseudo: Vec::new(),
             labelled: Vec::new(),
             means: EpochMeans::default(),
@@ -170,16 +179,46 @@ impl Method for Shot {
         true
     }
 
+    fn needs_labelled_pass(&self) -> bool {
+        self.propagate
+    }
+
     fn begin_epoch(&mut self, pass: &TargetPass) -> Result<()> {
         if pass.ids.is_empty() {
             return Ok(());
         }
-        let probs = candle_nn::ops::softmax(&pass.out.logits, D::Minus1)?.to_vec2::<f32>()?;
         let features = pass.out.features.to_vec2::<f32>()?;
-        let labels = centroid_labels(&features, &probs);
+        let labels = match (&pass.labelled, self.propagate) {
+            (Some(labelled), true) => {
+                let classes = pass.out.logits.dim(1)?;
+                super::label_propagation::propagate(
+                    &labelled.out.features.to_vec2::<f32>()?,
+                    &labelled.labels,
+                    &features,
+                    classes,
+                    super::label_propagation::DEFAULT_ALPHA,
+                    pass.out.features.device(),
+                )?
+                .labels
+                .into_iter()
+                .map(|l| l.map_or(u32::MAX, |(c, _)| c))
+                .collect()
+            }
+            _ => {
+                let probs =
+                    candle_nn::ops::softmax(&pass.out.logits, D::Minus1)?.to_vec2::<f32>()?;
+                centroid_labels(&features, &probs)
+            }
+        };
         let len = pass.ids.iter().max().map_or(0, |m| m + 1);
         self.pseudo = vec![u32::MAX; len];
-        self.labelled = pass.ids.iter().copied().zip(labels).collect();
+        self.labelled = pass
+            .ids
+            .iter()
+            .copied()
+            .zip(labels)
+            .filter(|&(_, l)| l != u32::MAX)
+            .collect();
         for &(i, l) in &self.labelled {
             self.pseudo[i] = l;
         }
