@@ -104,6 +104,20 @@ fn an_exploding_loss_stops_the_run_like_nan_does() {
         stderr.contains("diverged in epoch") && stderr.contains("the loss grew to"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("source-only adds no term of its own"),
+        "{stderr}"
+    );
+    // With an adaptation method the message names the method's largest term.
+    let (ok, _, stderr) = run_cli(&[
+        "run", "--demo", "moons", "--method", "coral", "--lr", "1e6", "--lambda", "1e4",
+        "--epochs", "3", "--quiet", "--device", "cpu",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("diverged in epoch") && stderr.contains("of coral's own terms the"),
+        "{stderr}"
+    );
 }
 
 fn two_classes(dir: &Path) {

@@ -62,11 +62,16 @@ pub enum RunError {
     #[error("could not set up the run: {0}")]
     Setup(String),
     #[error(
-        "training diverged in epoch {epoch}: the loss became {value} (try a smaller learning rate)"
+        "training diverged in epoch {epoch}: the loss became {value}{term} (try a smaller learning rate)"
     )]
-    NonFinite { epoch: usize, value: f64 },
+    NonFinite {
+        epoch: usize,
+        value: f64,
+        /// "; the … term was …" when a method's term is to blame, else empty.
+        term: String,
+    },
     #[error(
-        "training diverged in epoch {epoch}: the loss grew to {value:.3e} from {first:.3e} at the start \
+        "training diverged in epoch {epoch}: the loss grew to {value:.3e} from {first:.3e} at the start{term} \
          (stopped above {:e} or a million times the first loss; try a smaller learning rate or adaptation weight)",
         crate::train::learner::LOSS_LIMIT
     )]
@@ -74,6 +79,8 @@ pub enum RunError {
         epoch: usize,
         value: f64,
         first: f64,
+        /// "; the … term was …" naming the method's largest term, else empty.
+        term: String,
     },
     #[error("training failed in epoch {epoch}: {message}")]
     Training { epoch: usize, message: String },
@@ -758,6 +765,55 @@ impl Experiment {
         Ok(report)
     }
 
+    /// When the loss exploded or became NaN: which of the method's own terms did it (the
+    /// largest in size, a non-finite one first), from its figures of the epoch so far, as
+    /// "; the … term was …"; the cross-entropy when the method adds none.
+    fn blame_term(&mut self) -> String {
+        let metrics = self.config.method.info().metrics;
+        let terms: Vec<(String, f64)> = self
+            .method
+            .epoch_metrics()
+            .into_iter()
+            .filter(|(k, _)| {
+                metrics
+                    .iter()
+                    .find(|m| m.key == k.as_str())
+                    .is_none_or(|m| m.unit != crate::metric::Unit::Fraction)
+            })
+            .collect();
+        let size = |v: f64| {
+            if v.is_finite() {
+                v.abs()
+            } else {
+                f64::INFINITY
+            }
+        };
+        let Some((key, value)) = terms
+            .into_iter()
+            .max_by(|a, b| size(a.1).total_cmp(&size(b.1)))
+        else {
+            return format!(
+                "; {} adds no term of its own: the cross-entropy itself grew",
+                self.config.method.name()
+            );
+        };
+        let label = crate::metric::describe(metrics, &key).label;
+        let weight = match self.config.method.default_lambda() {
+            Some(_) => format!(
+                ", weighted by λ = {}",
+                self.config
+                    .lambda
+                    .or(self.config.method.default_lambda())
+                    .unwrap_or(1.0)
+            ),
+            None => String::new(),
+        };
+        format!(
+            "; of {}'s own terms the {label} was the largest ({value:.3e} on average this epoch{weight})",
+            self.config.method.name()
+        )
+    }
+
     /// The report's parts every run fills the same way.
     fn report(&self, outcome: LoopOutcome, started: Instant) -> RunReport {
         let mut report = RunReport::base(
@@ -809,7 +865,25 @@ impl TrainStep for TransferStep<'_> {
             .map_err(&fail)?;
         self.opt
             .set_lr_scale(exp.config.method.lr_scale(at.progress));
-        self.opt.step(&loss, at.epoch)
+        self.opt.step(&loss, at.epoch).map_err(|e| match e {
+            RunError::Exploded {
+                epoch,
+                value,
+                first,
+                ..
+            } => RunError::Exploded {
+                epoch,
+                value,
+                first,
+                term: exp.blame_term(),
+            },
+            RunError::NonFinite { epoch, value, .. } => RunError::NonFinite {
+                epoch,
+                value,
+                term: exp.blame_term(),
+            },
+            e => e,
+        })
     }
 
     fn end_epoch(&mut self, epoch: usize) -> Result<EpochFigures, RunError> {

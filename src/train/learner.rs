@@ -235,7 +235,11 @@ impl Optimiser {
         let fail = in_epoch(epoch);
         let value = loss.to_scalar::<f32>().map_err(&fail)? as f64;
         if !value.is_finite() {
-            return Err(RunError::NonFinite { epoch, value });
+            return Err(RunError::NonFinite {
+                epoch,
+                value,
+                term: String::new(),
+            });
         }
         let first = *self.first_loss.get_or_insert(value);
         if value.abs() > LOSS_LIMIT || value.abs() > LOSS_GROWTH_LIMIT * first.abs().max(1e-2) {
@@ -243,6 +247,7 @@ impl Optimiser {
                 epoch,
                 value,
                 first,
+                term: String::new(),
             });
         }
         self.opt.backward_step(loss).map_err(fail)?;
