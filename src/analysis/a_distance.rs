@@ -357,7 +357,7 @@ mod tests {
         let err = proxy_a_distance(&x, &y, &ADistanceOptions::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "need at least 4 samples per domain for the A-distance, got 2 in domain 'target'"
+            "need at least 4 samples per domain for the A-distance, got 2 in domain 'target': add images to it"
         );
         let opts = ADistanceOptions {
             test_fraction: 1.0,

@@ -510,7 +510,7 @@ mod tests {
         let err = mmd_permutation_test(&x, &one, &quick(5)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "need at least 2 samples per domain for MMD², got 1 in domain 'target'"
+            "need at least 2 samples per domain for MMD², got 1 in domain 'target': add images to it"
         );
         let empty = Features::new(Vec::new(), 0, 3).unwrap();
         assert!(mmd2_unbiased(&empty, &x, &[1.0]).is_err());

@@ -77,7 +77,9 @@ pub enum AnalysisError {
         target_dim: usize,
     },
     /// Too few samples in a domain for a metric.
-    #[error("need at least {need} samples per domain for {metric}, got {got} in domain '{domain}'")]
+    #[error(
+        "need at least {need} samples per domain for {metric}, got {got} in domain '{domain}': add images to it"
+    )]
     TooFewSamples {
         metric: &'static str,
         need: usize,
@@ -525,7 +527,7 @@ mod tests {
         let err = similarity_report(&one, &good, None, None, &[], &opts).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "need at least 4 samples per domain for the A-distance, got 1 in domain 'source'"
+            "need at least 4 samples per domain for the A-distance, got 1 in domain 'source': add images to it"
         );
 
         let constant = Features::new(vec![2.5; 40], 20, 2).unwrap();

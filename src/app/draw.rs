@@ -146,10 +146,10 @@ impl TransferLabApp {
                 ""
             };
             ui.label(format!(
-                "{} · {} frozen · {} epochs{extra}",
+                "{} · {} frozen · {}{extra}",
                 c.method.name(),
                 c.freeze,
-                c.epochs
+                super::format::count_of(c.epochs, "epoch")
             ));
             ui.separator();
             match self.runs.live().or_else(|| self.runs.latest()) {

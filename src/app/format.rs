@@ -58,3 +58,11 @@ mod tests {
         assert_eq!(duration_words(f64::NAN), "?");
     }
 }
+
+/// "1 epoch", "5 epochs": a count with its noun, singular for one.
+pub fn count_of(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{} {noun}s", thousands(n)),
+    }
+}

@@ -129,8 +129,8 @@ fn run_header_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
                 };
                 let text = match status {
                     RunStatus::Finished => format!(
-                        "finished {} epochs in {:.0} s",
-                        run.history.len(),
+                        "finished {} in {:.0} s",
+                        format::count_of(run.history.len(), "epoch"),
                         run.elapsed_secs
                     ),
                     RunStatus::Stopped => format!("stopped after {} epoch(s)", run.history.len()),
