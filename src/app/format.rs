@@ -38,6 +38,14 @@ pub fn duration_words(secs: f64) -> String {
     }
 }
 
+/// "1 epoch", "5 epochs": a count with its noun, singular for one.
+pub fn count_of(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{} {noun}s", thousands(n)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,13 +64,5 @@ mod tests {
         assert_eq!(duration_words(42.4), "42 s");
         assert_eq!(duration_words(185.0), "3 min 5 s");
         assert_eq!(duration_words(f64::NAN), "?");
-    }
-}
-
-/// "1 epoch", "5 epochs": a count with its noun, singular for one.
-pub fn count_of(n: usize, noun: &str) -> String {
-    match n {
-        1 => format!("1 {noun}"),
-        n => format!("{} {noun}s", thousands(n)),
     }
 }

@@ -53,6 +53,9 @@ pub fn training_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, view: &mut Trai
     }
 }
 
+/// The batch loss's colour: neutral, so the epoch loss (the domain's colour) stands out.
+const BATCH_LOSS_GRAY: egui::Color32 = egui::Color32::from_gray(140);
+
 /// The right pane of a multitask or zero-shot run (they have no map of the loaded domains).
 fn task_side_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look) {
     if run.config.method == crate::method::MethodKind::Multitask {
@@ -175,19 +178,21 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
         ui,
         "Loss",
         &[
-            ("batch loss", look.source().gamma_multiply(0.6)),
+            ("batch loss", BATCH_LOSS_GRAY),
             ("epoch loss", look.source()),
         ],
     );
     epoch_plot("loss-plot", h, link, max_x).show(ui, |plot| {
-        // The first batches' loss can be ten times the rest: scale the axis to the
-        // bulk of the curve (95th percentile) so its fall stays visible.
+        // The first batches' loss can be a hundred times the rest: show the whole curve,
+        // its start included, unless a spike would squash the bulk of it (then up to
+        // three times its 95th percentile).
         if let Some(p95) = percentile(run.batch_losses.iter().map(|p| p.y as f32), 0.95) {
+            let highest = run.batch_losses.iter().map(|p| p.y).fold(0.0, f64::max);
             let top = run
                 .history
                 .iter()
                 .map(|r| r.train_loss)
-                .fold(p95 as f64, f64::max);
+                .fold(highest.min(3.0 * p95 as f64), f64::max);
             if top.is_finite() && top > 0.0 {
                 plot.set_plot_bounds_y(0.0..=top * 1.15);
             }
@@ -195,7 +200,7 @@ fn curves_ui(ui: &mut egui::Ui, run: &RunRecord, look: Look, avail: f32) {
         plot.line(
             Line::new("batch loss", PlotPoints::Borrowed(&run.batch_losses))
                 .width(width * 0.6)
-                .color(look.source().gamma_multiply(0.6)),
+                .color(BATCH_LOSS_GRAY),
         );
         let epoch_loss: Vec<[f64; 2]> = run
             .history

@@ -42,7 +42,6 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     ],
     metrics: &[Metric::new(KD_LOSS, "distillation loss", Unit::Nats).higher_is_better(false)],
     build: Some(|settings, net| Ok(Box::new(Distill::new(settings, net)?))),
-    ..super::ADAPTATION_BASE
 };
 
 /// Output distillation from a teacher's precomputed class scores.

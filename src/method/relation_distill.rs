@@ -91,7 +91,6 @@ pub const INFO: super::MethodInfo = super::MethodInfo {
     build: Some(|settings, net| Ok(Box::new(RelationDistill::new(settings, net)?))),
     bottleneck: None,
     anneal_lr: false,
-    ..super::ADAPTATION_BASE
 };
 
 /// What the report shows of the relations: heatmaps sorted by class and the agreement.
