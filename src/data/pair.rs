@@ -29,18 +29,9 @@ fn names(list: &[String]) -> String {
         .join(", ")
 }
 
-/// The one class of a source read without labels (a flat folder, for the methods that
-/// learn without any label).
-pub const NO_LABEL: &str = "(no label)";
-
-/// A source without class folders beside a target, for the methods that read no label
-/// (rotation-pretrain): every source image is put in one placeholder class [`NO_LABEL`]
-/// that no one trains on, and the target's labels (if any) are dropped, since no class of
-/// the source can name them.
-pub fn pair_without_source_labels(
-    mut source: Domain,
-    mut target: Domain,
-) -> Result<DomainPair, DataError> {
+/// What every pair checks: both domains' samples have one shape; their warnings and
+/// skipped files, gathered.
+fn shared_checks(source: &Domain, target: &Domain) -> Result<Vec<String>, DataError> {
     if source.shape != target.shape {
         return Err(DataError::Invalid(format!(
             "source samples are {} but target samples are {}",
@@ -54,11 +45,23 @@ pub fn pair_without_source_labels(
         .chain(&target.warnings)
         .cloned()
         .collect();
-    warnings.extend(
-        [&source, &target]
-            .iter()
-            .filter_map(|d| d.skipped_warning()),
-    );
+    warnings.extend([source, target].iter().filter_map(|d| d.skipped_warning()));
+    Ok(warnings)
+}
+
+/// The one class of a source read without labels (a flat folder, for the methods that
+/// learn without any label).
+pub const NO_LABEL: &str = "(no label)";
+
+/// A source without class folders beside a target, for the methods that read no label
+/// (rotation-pretrain): every source image is put in one placeholder class [`NO_LABEL`]
+/// that no one trains on, and the target's labels (if any) are dropped, since no class of
+/// the source can name them.
+pub fn pair_without_source_labels(
+    mut source: Domain,
+    mut target: Domain,
+) -> Result<DomainPair, DataError> {
+    let warnings = shared_checks(&source, &target)?;
     let classes = vec![NO_LABEL.to_string()];
     source.labels = Some(vec![0; source.len()]);
     source.class_names = classes.clone();
@@ -106,25 +109,8 @@ pub fn align_pair(
             path: source_path.into(),
         });
     }
-    if source.shape != target.shape {
-        return Err(DataError::Invalid(format!(
-            "source samples are {} but target samples are {}",
-            source.shape.describe(),
-            target.shape.describe()
-        )));
-    }
+    let mut warnings = shared_checks(&source, &target)?;
     let classes = source.class_names.clone();
-    let mut warnings: Vec<String> = source
-        .warnings
-        .iter()
-        .chain(&target.warnings)
-        .cloned()
-        .collect();
-    warnings.extend(
-        [&source, &target]
-            .iter()
-            .filter_map(|d| d.skipped_warning()),
-    );
     if let Some(tlabels) = target.labels.take() {
         let map: Vec<Option<u32>> = target
             .class_names

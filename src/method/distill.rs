@@ -7,7 +7,7 @@
 //!
 //! Loss: cross-entropy + λ·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
 
-use super::teacher::TeacherOutputs;
+use super::teacher::{TeacherOutput, TeacherOutputs};
 use super::{EpochMeans, Method, MethodSettings, TrainBatch};
 use crate::metric::{Metric, Unit};
 use crate::model::Network;
@@ -72,28 +72,6 @@ impl Distill {
             means: EpochMeans::default(),
         })
     }
-
-    fn teacher_logits(&self, batch: &TrainBatch) -> Result<Tensor> {
-        let pick = |target: bool| -> Vec<usize> {
-            batch
-                .from_target
-                .iter()
-                .zip(&batch.sample_ids)
-                .filter(|(t, _)| **t == target)
-                .map(|(_, &i)| i)
-                .collect()
-        };
-        let mut parts = Vec::new();
-        for (target, ids) in [(false, pick(false)), (true, pick(true))] {
-            if !ids.is_empty() {
-                parts.push(self.teacher.logits(target, &ids)?);
-            }
-        }
-        if !batch.target_ids.is_empty() {
-            parts.push(self.teacher.logits(true, &batch.target_ids)?);
-        }
-        Tensor::cat(&parts, 0)
-    }
 }
 
 /// T²·KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over the rows.
@@ -115,7 +93,8 @@ impl Method for Distill {
         let n = batch.x.dim(0)?;
         let logits = net.forward_t(&x, true)?.logits;
         let ce = candle_nn::loss::cross_entropy(&logits.narrow(0, 0, n)?, &batch.y)?;
-        let kd = kd_loss(&logits, &self.teacher_logits(batch)?, self.temperature)?;
+        let teacher = self.teacher.batch(batch, true, TeacherOutput::Logits)?;
+        let kd = kd_loss(&logits, &teacher, self.temperature)?;
         self.means.add(KD_LOSS, &kd)?;
         ce + (kd * self.lambda)?
     }

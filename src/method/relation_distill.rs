@@ -21,7 +21,7 @@
 //! (teacher, student before training, student after) and the agreement on the target before
 //! and after.
 
-use super::teacher::TeacherOutputs;
+use super::teacher::{TeacherOutput, TeacherOutputs};
 use super::{EpochMeans, LabelledPass, Method, MethodSettings, TargetPass, TrainBatch};
 use crate::analysis::Features;
 use crate::analysis::relations::{self, DEFAULT_K};
@@ -158,30 +158,6 @@ impl RelationDistill {
         })
     }
 
-    /// The teacher's features of the batch's rows: the labelled rows (source first, then
-    /// labelled target, as the runner orders them), then the unlabeled target batch.
-    fn teacher_rows(&self, batch: &TrainBatch) -> Result<Tensor> {
-        let pick = |target: bool| -> Vec<usize> {
-            batch
-                .from_target
-                .iter()
-                .zip(&batch.sample_ids)
-                .filter(|(t, _)| **t == target)
-                .map(|(_, &i)| i)
-                .collect()
-        };
-        let mut parts = Vec::new();
-        for (target, ids) in [(false, pick(false)), (true, pick(true))] {
-            if !ids.is_empty() {
-                parts.push(self.teacher.features(target, &ids)?);
-            }
-        }
-        if self.on_target && !batch.target_ids.is_empty() {
-            parts.push(self.teacher.features(true, &batch.target_ids)?);
-        }
-        Tensor::cat(&parts, 0)
-    }
-
     /// Heatmaps of the probe rows and the agreement on the target, for this pass.
     fn observe(&mut self, pass: &TargetPass) -> Result<(Vec<Vec<f32>>, Option<f64>)> {
         let heat = match &pass.labelled {
@@ -310,7 +286,9 @@ impl Method for RelationDistill {
         let n = batch.x.dim(0)?;
         let out = net.forward_t(&x, true)?;
         let ce = candle_nn::loss::cross_entropy(&out.logits.narrow(0, 0, n)?, &batch.y)?;
-        let teacher = self.teacher_rows(batch)?;
+        let teacher = self
+            .teacher
+            .batch(batch, self.on_target, TeacherOutput::Features)?;
         let rel = relation_losses(&out.features, &teacher)?;
         self.means.add(SP_LOSS, &rel.sp)?;
         self.means.add(DISTANCE_LOSS, &rel.distance)?;

@@ -40,7 +40,50 @@ impl PartialEq for TeacherOutputs {
     }
 }
 
+/// Which of the teacher's outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeacherOutput {
+    /// What its head sees.
+    Features,
+    /// Its class scores.
+    Logits,
+}
+
 impl TeacherOutputs {
+    /// The teacher's `output` for the rows of a training batch: the labelled rows (source
+    /// first, then labelled target, as the runner orders them), then, when `with_target`,
+    /// the unlabeled target batch.
+    pub fn batch(
+        &self,
+        batch: &super::TrainBatch,
+        with_target: bool,
+        output: TeacherOutput,
+    ) -> candle_core::Result<Tensor> {
+        let pick = |target: bool| -> Vec<usize> {
+            batch
+                .from_target
+                .iter()
+                .zip(&batch.sample_ids)
+                .filter(|(t, _)| **t == target)
+                .map(|(_, &i)| i)
+                .collect()
+        };
+        let rows = |target: bool, ids: &[usize]| match output {
+            TeacherOutput::Features => self.features(target, ids),
+            TeacherOutput::Logits => self.logits(target, ids),
+        };
+        let mut parts = Vec::new();
+        for (target, ids) in [(false, pick(false)), (true, pick(true))] {
+            if !ids.is_empty() {
+                parts.push(rows(target, &ids)?);
+            }
+        }
+        if with_target && !batch.target_ids.is_empty() {
+            parts.push(rows(true, &batch.target_ids)?);
+        }
+        Tensor::cat(&parts, 0)
+    }
+
     /// The teacher's features of one domain's rows `ids`.
     pub fn features(&self, target: bool, ids: &[usize]) -> candle_core::Result<Tensor> {
         let all = match target {
