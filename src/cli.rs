@@ -144,6 +144,10 @@ pub struct RunArgs {
     /// Start from a saved model (task A → task B).
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Keep the epoch that a label-free criterion scores best instead of the last (the
+    /// report says which epoch the target labels would have kept, when there are any).
+    #[arg(long, value_enum, value_name = "CRITERION")]
+    pub select_by: Option<crate::train::selection::SelectBy>,
     /// The teacher of relation-distill and distill: a saved model, or `imagenet` for the
     /// built-in EfficientNet-Lite0.
     #[arg(long, value_name = "MODEL|imagenet", value_parser = parse_teacher)]
@@ -347,6 +351,7 @@ impl RunArgs {
             val_fraction: self.val_fraction,
             device: self.device,
             init: self.init.clone(),
+            select_by: self.select_by,
             teacher: self.teacher.clone(),
             save: self.save.clone(),
             labels: self.labels.clone(),
@@ -721,6 +726,9 @@ fn print_summary(report: &RunReport) {
                     "target accuracy estimated without target labels: {}",
                     estimate.summary()
                 );
+            }
+            if let Some(selection) = &report.selection {
+                eprintln!("{}", selection.summary());
             }
         }
     }

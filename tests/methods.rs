@@ -639,3 +639,53 @@ fn shot_can_take_its_pseudo_labels_from_label_propagation() {
     assert!(last[PSEUDO_ACCURACY] > 0.5, "{last:?}");
     assert_eq!(report.config.params.get("propagate"), Some(&1.0));
 }
+
+#[test]
+fn select_by_keeps_the_best_scored_epochs_weights_and_names_the_oracles_choice() {
+    use transferlab::train::selection::SelectBy;
+    let pair = Arc::new(generate_demo_sized("digits-rotated", 7, 60, 30).unwrap());
+    let config = |method, select_by| ExperimentConfig {
+        data: DataSource::Demo {
+            name: "digits-rotated".into(),
+        },
+        method,
+        epochs: 4,
+        batch_size: 32,
+        device: DeviceChoice::Cpu,
+        select_by: Some(select_by),
+        ..Default::default()
+    };
+    for criterion in [SelectBy::Snd, SelectBy::SourceVal] {
+        let report = run(config(MethodKind::Dann, criterion), pair.clone());
+        let sel = report.selection.clone().expect("a selection is reported");
+        assert_eq!(sel.criterion, criterion);
+        assert_eq!(sel.scores.len(), 4);
+        let kept = &report.history[sel.chosen_epoch - 1];
+        // The final figures, and the predictions behind the confusion matrix, are the kept
+        // epoch's: its weights were put back.
+        assert_eq!(report.final_metrics.target_accuracy, kept.target_accuracy);
+        let confusion = report.confusion.as_ref().unwrap();
+        let right: u32 = (0..confusion.len()).map(|i| confusion[i][i]).sum();
+        let all: u32 = confusion.iter().flatten().sum();
+        let measured = right as f64 / all as f64;
+        assert!(
+            (measured - kept.target_accuracy.unwrap()).abs() < 1e-9,
+            "{measured} vs {kept:?}"
+        );
+        // The oracle's epoch is the best target accuracy of the history.
+        let best = report
+            .history
+            .iter()
+            .map(|h| h.target_accuracy.unwrap())
+            .fold(f64::MIN, f64::max);
+        assert_eq!(sel.oracle_target_accuracy, Some(best));
+    }
+    // A run that trains no classifier has nothing to select.
+    let err = Experiment::new(config(MethodKind::RotationPretrain, SelectBy::Dev), pair)
+        .err()
+        .unwrap();
+    assert!(
+        err.words(transferlab::train::Audience::Cli)
+            .contains("--select-by")
+    );
+}

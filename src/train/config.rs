@@ -71,6 +71,9 @@ pub struct ExperimentConfig {
     pub device: DeviceChoice,
     /// Start from this checkpoint (task A → task B).
     pub init: Option<PathBuf>,
+    /// Keep the epoch a label-free criterion scores best instead of the last (`--select-by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub select_by: Option<super::selection::SelectBy>,
     /// The teacher of the distillation methods: a saved model or the built-in ImageNet one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teacher: Option<PredictModel>,
@@ -108,6 +111,7 @@ impl Default for ExperimentConfig {
             val_fraction: 0.2,
             device: DeviceChoice::Auto,
             init: None,
+            select_by: None,
             teacher: None,
             save: None,
             labels: None,

@@ -153,6 +153,9 @@ pub struct RunReport {
     /// The results of a kind of run (multitask, zero-shot, stepping stones) or of a
     /// method (e.g. per-file instance weights).
     pub extra: Option<RunExtra>,
+    /// With `--select-by`: the epoch kept, by which criterion, and the oracle's choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<super::selection::Selection>,
     pub config: ExperimentConfig,
     /// Per target image predictions (written with `--predict`, not into the JSON).
     #[serde(skip)]

@@ -123,6 +123,9 @@ pub struct Experiment {
     /// Labelled training pool: (from target, index in its domain).
     pool: Vec<(bool, usize)>,
     device_label: String,
+    /// With `--select-by`: each epoch's score so far, and the best epoch's weights.
+    selection_scores: Vec<Option<f64>>,
+    best_weights: Option<(f64, Vec<(String, Tensor)>)>,
 }
 
 /// Check the settings that do not depend on the data.
@@ -213,6 +216,13 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
             );
         }
         _ => {}
+    }
+    if config.select_by.is_some() && config.method.labelled_data() == LabelledData::None {
+        return Err(RunError::Invalid(
+            Invalid::text("--select-by scores a classifier, and ")
+                .then(config.method.name())
+                .then(" trains none"),
+        ));
     }
     if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
         return Err(RunError::Invalid(
@@ -393,6 +403,8 @@ impl Experiment {
             target_x,
             stage_cache: None,
             pool,
+            selection_scores: Vec::new(),
+            best_weights: None,
         })
     }
 
@@ -697,6 +709,8 @@ impl Experiment {
         control: &mut dyn Control,
     ) -> Result<RunReport, RunError> {
         let started = Instant::now();
+        self.selection_scores.clear();
+        self.best_weights = None;
         let plan = LoopPlan {
             epochs: self.config.epochs,
             batch_size: self.config.batch_size,
@@ -721,6 +735,7 @@ impl Experiment {
             exp: self,
         };
         let outcome = train_epochs(&plan, &mut step, sink, control)?;
+        let selection = self.restore_selected(&outcome).map_err(setup)?;
         if self.method.labels_target() && !self.split.target_unlabeled.is_empty() {
             let fail = in_epoch(outcome.history.len());
             let pass = self.target_pass().map_err(&fail)?;
@@ -759,10 +774,75 @@ impl Experiment {
             m
         });
         let mut report = self.report(outcome, started);
+        if let Some(sel) = &selection
+            && let Some(kept) = report.history.get(sel.chosen_epoch - 1)
+        {
+            report.final_metrics.source_accuracy = kept.source_accuracy;
+            report.final_metrics.target_accuracy = kept.target_accuracy;
+            report.final_metrics.train_loss = Some(kept.train_loss);
+        }
+        report.selection = selection;
         report.final_metrics.label_free = label_free;
         report.confusion = confusion;
         report.predictions = predictions;
         Ok(report)
+    }
+
+    /// With `--select-by`: score the epoch that just ended and keep a copy of its weights
+    /// when it is the best so far.
+    fn score_epoch(&mut self, source_accuracy: Option<f64>) -> candle_core::Result<()> {
+        let Some(criterion) = self.config.select_by else {
+            return Ok(());
+        };
+        let estimates = if criterion.needs_estimates() {
+            let all: Vec<usize> = (0..self.pair.target.len()).collect();
+            let out = self.forward_rows(true, &all)?;
+            let probs = candle_nn::ops::softmax(&out.logits, D::Minus1)?.to_vec2::<f32>()?;
+            self.label_free(&out, &probs).ok()
+        } else {
+            None
+        };
+        let score = criterion.score(source_accuracy, estimates.as_ref());
+        self.selection_scores.push(score);
+        if let Some(s) = score
+            && self.best_weights.as_ref().is_none_or(|(best, _)| s > *best)
+        {
+            let data = self.net.varmap.data().lock().expect("var map lock");
+            let copy = data
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            self.best_weights = Some((s, copy));
+        }
+        Ok(())
+    }
+
+    /// With `--select-by`: put the kept epoch's weights back (and save them where the run
+    /// saves), and say which epoch was kept and what the oracle would have kept.
+    fn restore_selected(
+        &mut self,
+        outcome: &LoopOutcome,
+    ) -> Result<Option<crate::train::selection::Selection>, String> {
+        let Some(criterion) = self.config.select_by else {
+            return Ok(None);
+        };
+        let target: Vec<Option<f64>> = outcome.history.iter().map(|r| r.target_accuracy).collect();
+        let scores = std::mem::take(&mut self.selection_scores);
+        let Some(selection) =
+            crate::train::selection::Selection::choose(criterion, scores, &target)
+        else {
+            return Ok(None);
+        };
+        if let Some((_, weights)) = self.best_weights.take() {
+            let data = self.net.varmap.data().lock().expect("var map lock");
+            for (name, value) in weights {
+                if let Some(var) = data.get(&name) {
+                    var.set(&value).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        self.save().map_err(|e| e.to_string())?;
+        Ok(Some(selection))
     }
 
     /// When the loss exploded or became NaN: which of the method's own terms did it (the
@@ -906,6 +986,7 @@ impl TrainStep for TransferStep<'_> {
         if let Some(acc) = exp.pseudo_accuracy() {
             figures.metrics.insert(PSEUDO_ACCURACY.to_string(), acc);
         }
+        exp.score_epoch(figures.source_accuracy).map_err(&fail)?;
         exp.save()?;
         Ok(figures)
     }

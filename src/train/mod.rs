@@ -18,6 +18,7 @@ pub mod method_bench;
 pub mod pretrained_bench;
 pub mod rank;
 pub mod results;
+pub mod selection;
 pub mod settings;
 pub mod similarity;
 
