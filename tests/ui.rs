@@ -1392,3 +1392,25 @@ fn relation_distillation_from_the_picker_learns_from_the_imagenet_teacher_and_sh
     h.run_steps(2);
     assert!(app(&h).settings.config.teacher.is_some());
 }
+
+#[test]
+fn a_run_can_keep_the_epoch_a_label_free_criterion_prefers_and_compare_says_which() {
+    let mut h = harness(options());
+    wait_for(&mut h, "the demo", |a| {
+        a.data.pair().is_some() && a.train_blocker().is_none()
+    });
+    click(&mut h, "3 Setup");
+    h.run_steps(2);
+    h.get_by_label("Keep the epoch");
+    h.state_mut().as_mut().unwrap().settings.config.select_by =
+        Some(transferlab::train::selection::SelectBy::Dev);
+    train_and_compare(&mut h);
+    let report = app(&h).runs.latest().unwrap().report.clone().unwrap();
+    let sel = report.selection.expect("the run selected an epoch");
+    assert_eq!(sel.scores.len(), 2);
+    let line = text_containing(&h, "chosen by dev without target labels");
+    assert!(
+        line.starts_with(&format!("Kept epoch {} of 2", sel.chosen_epoch)),
+        "{line}"
+    );
+}

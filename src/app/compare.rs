@@ -581,6 +581,15 @@ fn detail_ui(
             }
         }
     }
+    if let Some(sel) = run.report.as_ref().and_then(|r| r.selection.as_ref()) {
+        let colour = match sel.oracle_epoch {
+            Some(e) if e != sel.chosen_epoch => look.warn(),
+            _ => look.good(),
+        };
+        let text = sel.summary();
+        let text = text.replacen("kept", "Kept", 1);
+        ui.colored_label(colour, text);
+    }
     for (_, w) in warnings.iter().filter(|(id, _)| *id == run.id) {
         ui.colored_label(look.warn(), w.as_str());
     }

@@ -733,6 +733,8 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
             labelled(ui, "Held-out source fraction", val)
                 .on_hover_text("source images kept aside to measure source accuracy");
             ui.end_row();
+            keep_epoch_ui(ui, config);
+            ui.end_row();
         });
         if ui.button("Reset to defaults").clicked() {
             let d = ExperimentConfig::default();
@@ -743,6 +745,7 @@ fn settings_ui(ui: &mut egui::Ui, ctx: &mut ViewContext<'_>, state: &mut SetupSt
             config.epochs = d.epochs;
             config.lambda = None;
             config.params.clear();
+            config.select_by = None;
         }
     };
     egui::CollapsingHeader::new("More settings")
@@ -864,6 +867,36 @@ fn start_from_ui(
             "fine-tune reuses a trained network: pick a starting model, e.g. a source-only run's.",
         );
     }
+}
+
+/// The "Keep the epoch" control (`--select-by`): the last epoch, or the one a label-free
+/// criterion scores best.
+fn keep_epoch_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig) {
+    use crate::train::selection::SelectBy;
+    let words = |c: Option<SelectBy>| match c {
+        None => "the last".to_string(),
+        Some(SelectBy::SourceVal) => "best on the held-out source".to_string(),
+        Some(c) => format!("best by {} (no target label)", c.name().to_uppercase()),
+    };
+    let l = ui.label("Keep the epoch");
+    egui::ComboBox::from_id_salt("select-by")
+        .selected_text(words(config.select_by))
+        .show_ui(ui, |ui| {
+            for c in [
+                None,
+                Some(SelectBy::SourceVal),
+                Some(SelectBy::Dev),
+                Some(SelectBy::Iwcv),
+                Some(SelectBy::Atc),
+                Some(SelectBy::Snd),
+                Some(SelectBy::Entropy),
+            ] {
+                ui.selectable_value(&mut config.select_by, c, words(c));
+            }
+        })
+        .response
+        .labelled_by(l.id)
+        .on_hover_text("Which epoch's weights the run keeps: the last, or the one a criterion that needs no target label scores best. Compare then says which epoch the target labels would have chosen.");
 }
 
 /// The name of the built-in ImageNet teacher in the picker.

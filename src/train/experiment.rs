@@ -218,11 +218,13 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
         _ => {}
     }
     if config.select_by.is_some() && config.method.labelled_data() == LabelledData::None {
-        return Err(RunError::Invalid(
-            Invalid::text("--select-by scores a classifier, and ")
-                .then(config.method.name())
-                .then(" trains none"),
-        ));
+        return bad(
+            Setting::SelectBy,
+            format!(
+                " scores a classifier, and {} trains none",
+                config.method.name()
+            ),
+        );
     }
     if config.method == MethodKind::TargetOnly && config.target_labels == 0 {
         return Err(RunError::Invalid(
