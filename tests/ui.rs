@@ -1413,4 +1413,7 @@ fn a_run_can_keep_the_epoch_a_label_free_criterion_prefers_and_compare_says_whic
         line.starts_with(&format!("Kept epoch {} of 2", sel.chosen_epoch)),
         "{line}"
     );
+    // The table's accuracy is the kept epoch's, not the last one's.
+    let kept = report.history[sel.chosen_epoch - 1].target_accuracy;
+    assert_eq!(app(&h).runs.latest().unwrap().target_accuracy(), kept);
 }

@@ -278,12 +278,22 @@ impl RunRecord {
     /// Target accuracy after the last epoch (of a stepping-stone run: its last hop, not
     /// the direct run it is compared with).
     pub fn target_accuracy(&self) -> Option<f64> {
-        self.last_own_epoch().and_then(|r| r.target_accuracy)
+        self.kept_epoch().and_then(|r| r.target_accuracy)
     }
 
     /// Source accuracy after the last epoch (of a stepping-stone run: its last hop).
     pub fn source_accuracy(&self) -> Option<f64> {
-        self.last_own_epoch().and_then(|r| r.source_accuracy)
+        self.kept_epoch().and_then(|r| r.source_accuracy)
+    }
+
+    /// The epoch whose weights the run kept: the one `--select-by` chose, else its last.
+    fn kept_epoch(&self) -> Option<&EpochRecord> {
+        let chosen = self
+            .report
+            .as_ref()
+            .and_then(|r| r.selection.as_ref())
+            .and_then(|s| self.history.get(s.chosen_epoch - 1));
+        chosen.or_else(|| self.last_own_epoch())
     }
 
     /// The last epoch of the run itself: a stepping-stone run's direct epochs (phase

@@ -876,6 +876,7 @@ fn keep_epoch_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig) {
     let words = |c: Option<SelectBy>| match c {
         None => "the last".to_string(),
         Some(SelectBy::SourceVal) => "best on the held-out source".to_string(),
+        Some(SelectBy::Entropy) => "lowest prediction entropy (no target label)".to_string(),
         Some(c) => format!("best by {} (no target label)", c.name().to_uppercase()),
     };
     let l = ui.label("Keep the epoch");
