@@ -335,6 +335,12 @@ impl RunArgs {
             ),
             _ => bail!("give --source and --target folders, or --demo NAME"),
         };
+        if self.teacher.is_some() && !self.method.needs_teacher() {
+            bail!(
+                "--teacher is only for the methods that learn from a teacher (relation-distill, distill), not {}",
+                self.method.name()
+            );
+        }
         Ok(ExperimentConfig {
             data,
             method: self.method,

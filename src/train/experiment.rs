@@ -196,26 +196,16 @@ pub fn validate_config(config: &ExperimentConfig) -> Result<(), RunError> {
             ),
         );
     }
-    match (config.method.needs_teacher(), &config.teacher) {
-        (true, None) => {
-            return bad(
-                Setting::Teacher,
-                format!(
-                    " is needed: {} learns from a teacher (a saved model, or imagenet for the built-in EfficientNet-Lite0)",
-                    config.method.name()
-                ),
-            );
-        }
-        (false, Some(_)) => {
-            return bad(
-                Setting::Teacher,
-                format!(
-                    " is only for the methods that learn from a teacher (relation-distill, distill), not {}",
-                    config.method.name()
-                ),
-            );
-        }
-        _ => {}
+    // A teacher given to a method that takes none is left unused, as λ is for a method
+    // without one (the command line refuses it, so nobody thinks it was used).
+    if config.method.needs_teacher() && config.teacher.is_none() {
+        return bad(
+            Setting::Teacher,
+            format!(
+                " is needed: {} learns from a teacher (a saved model, or imagenet for the built-in EfficientNet-Lite0)",
+                config.method.name()
+            ),
+        );
     }
     if config.select_by.is_some() && config.method.labelled_data() == LabelledData::None {
         return bad(
