@@ -21,7 +21,7 @@
 //! (teacher, student before training, student after) and the agreement on the target before
 //! and after.
 
-use super::teacher::{TeacherOutput, TeacherOutputs};
+use super::teacher::{TeacherOutput, TeacherOutputs, rows};
 use super::{EpochMeans, LabelledPass, Method, MethodSettings, TargetPass, TrainBatch};
 use crate::analysis::Features;
 use crate::analysis::relations::{self, DEFAULT_K};
@@ -165,8 +165,8 @@ impl RelationDistill {
                 if self.probe.is_empty() {
                     self.choose_probe(labelled)?;
                 }
-                let rows = take_rows(&labelled.out.features, &self.probe)?;
-                relations::cosine_matrix(&features(&rows)?)
+                let probe = rows(&labelled.out.features, &self.probe)?;
+                relations::cosine_matrix(&features(&probe)?)
             }
             None => Vec::new(),
         };
@@ -174,7 +174,7 @@ impl RelationDistill {
         let at: Vec<usize> = (0..pass.ids.len()).step_by(step).collect();
         let agreement = if at.len() >= 2 {
             let ids: Vec<usize> = at.iter().map(|&p| pass.ids[p]).collect();
-            let student = features(&take_rows(&pass.out.features, &at)?)?;
+            let student = features(&rows(&pass.out.features, &at)?)?;
             let teacher = features(&self.teacher.features(true, &ids)?)?;
             relations::knn_overlap(&student, &teacher, DEFAULT_K).ok()
         } else {
@@ -211,11 +211,6 @@ impl RelationDistill {
         self.probe = probe;
         Ok(())
     }
-}
-
-fn take_rows(t: &Tensor, rows: &[usize]) -> Result<Tensor> {
-    let idx: Vec<u32> = rows.iter().map(|&i| i as u32).collect();
-    t.index_select(&Tensor::from_vec(idx, rows.len(), t.device())?, 0)
 }
 
 fn features(t: &Tensor) -> Result<Features> {

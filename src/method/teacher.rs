@@ -103,9 +103,10 @@ impl TeacherOutputs {
     }
 }
 
-fn rows(all: &Tensor, ids: &[usize]) -> candle_core::Result<Tensor> {
+/// Rows `ids` of `t`, in that order.
+pub fn rows(t: &Tensor, ids: &[usize]) -> candle_core::Result<Tensor> {
     let idx: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
-    all.index_select(&Tensor::from_vec(idx, ids.len(), all.device())?, 0)
+    t.index_select(&Tensor::from_vec(idx, ids.len(), t.device())?, 0)
 }
 
 /// The classes `model` knows, read without running it (a checkpoint's sidecar, or the
